@@ -1,0 +1,347 @@
+//! What each command does.
+
+use crate::cli::{Cli, Command, GenerateArgs, PolicyCommand, RunArgs};
+use crate::event::token::{JwksError, TokenReader};
+use crate::pipeline::{Origin, Processor, TenantReadiness};
+use crate::policy::{self, PolicyError};
+use crate::sink::file::{FileSink, FileSinkError};
+use crate::sink::RowSink;
+use crate::source::file::{self as input, SourceError};
+use crate::telemetry::Metrics;
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// A command's failure, and its exit status.
+#[derive(Debug, Error)]
+pub enum AppError {
+    /// A policy could not be loaded or is invalid (exit 2).
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The key set could not be loaded (exit 2).
+    #[error(transparent)]
+    Jwks(#[from] JwksError),
+    /// A usage error (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// An input could not be read (exit 1).
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// An output could not be written (exit 1).
+    #[error(transparent)]
+    Sink(#[from] FileSinkError),
+    /// Another I/O failure (exit 1).
+    #[error("{0}")]
+    Io(String),
+}
+
+impl AppError {
+    /// 2 for what the user can fix in the command, 1 for I/O.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            AppError::Policy(_) | AppError::Jwks(_) | AppError::Usage(_) => 2,
+            AppError::Source(_) | AppError::Sink(_) | AppError::Io(_) => 1,
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Run(args) => run_files(&args).map(|_| ()),
+        Command::Generate(args) => generate(&args),
+        Command::Policy(cmd) => policy_command(&cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mfa-audit: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// What a file run did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RunSummary {
+    /// Documents read.
+    pub documents: u64,
+    /// Events applied.
+    pub events: u64,
+    /// Findings written.
+    pub findings: u64,
+    /// Dead letters written.
+    pub dead_letters: u64,
+    /// Replays skipped.
+    pub duplicates: u64,
+    /// Input bytes.
+    pub bytes: u64,
+}
+
+/// `mfa-audit run` on files: the embedded mode.
+pub fn run_files(args: &RunArgs) -> Result<RunSummary, AppError> {
+    let policy = Arc::new(policy::load(&args.policy)?);
+    let tokens = match &args.jwks {
+        Some(path) => TokenReader::with_jwks(args.token_cache_entries, path)?,
+        None => TokenReader::new(args.token_cache_entries),
+    };
+    let stdin_count = args.inputs.iter().filter(|i| *i == "-").count();
+    if stdin_count > 1 {
+        return Err(AppError::Usage(
+            "`--input -` (stdin) can be given only once".into(),
+        ));
+    }
+    let inputs = input::expand(&args.inputs)?;
+    let metrics = Arc::new(Metrics::new());
+    let processor = Processor::new(Arc::clone(&policy), tokens, Arc::clone(&metrics));
+    let mut sink = FileSink::create(&args.out)?;
+    let mut summary = RunSummary::default();
+    let mut progress = Progress::new();
+    let started = Instant::now();
+    tracing::info!(policy = %policy.version, inputs = inputs.len(), "run started");
+
+    for path in &inputs {
+        let source = input::source_name(path);
+        let mut failure: Option<FileSinkError> = None;
+        let mut on_doc = |doc: crate::source::Doc<'_>| {
+            if failure.is_some() {
+                return;
+            }
+            let position = LinePosition(doc.line);
+            let origin = Origin {
+                source,
+                position: &position,
+            };
+            summary.documents += 1;
+            match processor.process(
+                origin,
+                doc.bytes,
+                doc.oversized.then_some(doc.len),
+                &mut sink,
+            ) {
+                Ok(o) => {
+                    summary.events += u64::from(o.events);
+                    summary.findings += u64::from(o.findings);
+                    summary.dead_letters += u64::from(o.dead_letters);
+                    summary.duplicates += u64::from(o.duplicates);
+                }
+                Err(e) => failure = Some(e),
+            }
+        };
+        let mut on_bytes = |n: usize| {
+            summary_bytes_add(&metrics, n);
+            progress.tick(&metrics);
+        };
+        input::read(
+            path,
+            args.framing,
+            args.max_document_bytes,
+            &mut on_doc,
+            &mut on_bytes,
+        )?;
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+    }
+    summary.bytes = metrics.input_bytes.get();
+    processor.snapshot(&mut sink)?;
+    progress.clear();
+    let elapsed = started.elapsed();
+    tracing::info!(?elapsed, events = summary.events, "run finished");
+
+    if !args.quiet {
+        let table = readiness_table(&processor.readiness(), processor.policy());
+        let mut out = std::io::stdout().lock();
+        out.write_all(table.as_bytes())
+            .and_then(|_| out.flush())
+            .map_err(|e| AppError::Io(format!("cannot write to stdout: {e}")))?;
+    }
+    eprintln!(
+        "mfa-audit: {} documents, {} events, {} findings, {} dead letters, {} replays skipped in {:.2}s; rows in `{}`",
+        summary.documents,
+        summary.events,
+        summary.findings,
+        summary.dead_letters,
+        summary.duplicates,
+        elapsed.as_secs_f64(),
+        args.out.display()
+    );
+    for line in metrics.summary() {
+        tracing::info!("{line}");
+    }
+    Ok(summary)
+}
+
+fn summary_bytes_add(m: &Metrics, n: usize) {
+    m.input_bytes.inc_by(n as u64);
+}
+
+struct LinePosition(u64);
+
+impl std::fmt::Display for LinePosition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}", self.0)
+    }
+}
+
+/// A progress line on stderr, only when stderr is a terminal.
+struct Progress {
+    on: bool,
+    last: Instant,
+    shown: bool,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Self {
+            on: std::io::stderr().is_terminal(),
+            last: Instant::now(),
+            shown: false,
+        }
+    }
+
+    fn tick(&mut self, m: &Metrics) {
+        if !self.on || self.last.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        self.last = Instant::now();
+        self.shown = true;
+        let mb = m.input_bytes.get() as f64 / 1e6;
+        eprint!(
+            "\rmfa-audit: {mb:.1} MB, {} documents read",
+            m.documents.get()
+        );
+    }
+
+    fn clear(&mut self) {
+        if self.shown {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |s| format!("{:.1}%", s * 100.0))
+}
+
+/// The per-tenant readiness table printed after a run.
+pub fn readiness_table(rows: &[TenantReadiness], policy: &policy::Policy) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "readiness under {} (7 days ending on each tenant's newest day):",
+        policy.version
+    );
+    let _ = writeln!(
+        s,
+        "{:<38} {:<10} {:<8} {:<8} {:>7} {:>7} {:>7} {:>9} {:>6} {:>6}  {}",
+        "tenant",
+        "day",
+        "status",
+        "7d",
+        "api",
+        "dash",
+        "deleg",
+        "agents",
+        "crit",
+        "high",
+        "next enforcement"
+    );
+    for r in rows {
+        let w = &r.window;
+        let next = match r.next_enforcement {
+            Some((surface, days)) => format!("{surface} in {days} d"),
+            None => "none ahead".into(),
+        };
+        let _ = writeln!(
+            s,
+            "{:<38} {:<10} {:<8} {:<8} {:>7} {:>7} {:>7} {:>9} {:>6} {:>6}  {}",
+            r.tenant_id,
+            r.day.to_string(),
+            r.status.name(),
+            r.status_7d.name(),
+            pct(w.api_mfa_share()),
+            pct(w.dashboard_mfa_share()),
+            pct(w.delegated_admin_mfa_share()),
+            format!(
+                "{}/{}",
+                w.partner_role_users_registered, w.partner_role_users
+            ),
+            w.findings_uncovered_critical,
+            w.findings_uncovered_high,
+            next
+        );
+    }
+    if rows.is_empty() {
+        let _ = writeln!(s, "(no events)");
+    }
+    s
+}
+
+fn generate(args: &GenerateArgs) -> Result<(), AppError> {
+    let options = crate::generate::Options::from_args(args).map_err(AppError::Usage)?;
+    let result = match &args.out {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .map_err(|e| AppError::Io(format!("cannot create `{}`: {e}", path.display())))?;
+            let mut w = std::io::BufWriter::new(file);
+            crate::generate::write(&options, &mut w).and_then(|_| w.flush())
+        }
+        None => {
+            let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+            crate::generate::write(&options, &mut w).and_then(|_| w.flush())
+        }
+    };
+    result.map_err(|e| AppError::Io(format!("cannot write the generated stream: {e}")))
+}
+
+fn policy_command(cmd: &PolicyCommand) -> Result<(), AppError> {
+    match cmd {
+        PolicyCommand::List => {
+            for (name, _) in policy::SHIPPED {
+                let p = policy::load(name)?;
+                let default = if name == policy::DEFAULT_POLICY {
+                    " (default)"
+                } else {
+                    ""
+                };
+                println!("{name}{default}: {}, {} rules", p.title, p.rules.len());
+                for s in policy::Surface::ALL {
+                    let from = p
+                        .enforced_from(s)
+                        .map_or_else(|| "never (readiness only)".into(), |d| d.day().to_string());
+                    println!("    {:<16} enforced from {from}", s.name());
+                }
+            }
+            Ok(())
+        }
+        PolicyCommand::Check { file } => {
+            let p = policy::load(file)?;
+            println!(
+                "{file}: valid policy `{}`: {} rules, {} protected pages, {} exception reasons",
+                p.version,
+                p.rules.len(),
+                p.pages.len(),
+                p.exception_reasons.len()
+            );
+            Ok(())
+        }
+        PolicyCommand::Show { name } => match policy::SHIPPED.iter().find(|(n, _)| n == name) {
+            Some((_, text)) => {
+                print!("{text}");
+                Ok(())
+            }
+            None => Err(AppError::Usage(format!(
+                "no shipped policy `{name}` (shipped: {})",
+                policy::SHIPPED.map(|(n, _)| n).join(", ")
+            ))),
+        },
+    }
+}
+
+/// Keeps [`RowSink`] in scope for the trait methods used on `FileSink`.
+#[allow(dead_code)]
+fn _sink_trait_in_scope<S: RowSink>(_: &S) {}

@@ -1,0 +1,416 @@
+//! Bearer tokens: claims are read in memory, the raw token is never kept, logged or
+//! written. Rows carry its SHA-256 instead. Decoded claims are cached by that hash,
+//! since one token serves many calls in its hour of life.
+
+use dashmap::DashMap;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{DecodingKey, Validation};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use thiserror::Error;
+
+/// The largest token accepted; Entra access tokens are 1–4 KiB.
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+/// How many decoded tokens the cache holds before it drops the expired ones.
+pub const DEFAULT_TOKEN_CACHE_ENTRIES: usize = 100_000;
+
+/// Why a token could not be read.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum TokenError {
+    /// Longer than [`MAX_TOKEN_BYTES`].
+    #[error("token of {0} bytes is over the {MAX_TOKEN_BYTES}-byte limit")]
+    Oversized(usize),
+    /// Not three base64url parts with a JSON claims part.
+    #[error("token is not a readable JWT: {0}")]
+    Malformed(String),
+}
+
+/// Why `--jwks FILE` could not be loaded.
+#[derive(Debug, Error)]
+pub enum JwksError {
+    /// The file could not be read.
+    #[error("cannot read JWKS file `{path}`: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not a JSON Web Key Set.
+    #[error("`{path}` is not a JSON Web Key Set: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: serde_json::Error,
+    },
+}
+
+/// The claims the rules read (EVENTS.md, "Token claims read").
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct Claims {
+    /// Tenant id.
+    pub tid: Option<String>,
+    /// Object id of the user (App+User) or service principal (app-only).
+    pub oid: Option<String>,
+    /// User principal name.
+    pub upn: Option<String>,
+    /// v1 tokens' fallback for `upn`.
+    pub unique_name: Option<String>,
+    /// Authentication methods references: MFA is the exact value `mfa`.
+    pub amr: Option<Vec<String>>,
+    /// Delegated scopes: present on App+User tokens.
+    pub scp: Option<String>,
+    /// Application roles: app-only tokens.
+    pub roles: Option<Vec<String>>,
+    /// `app` or `user` where the issuer writes it.
+    pub idtyp: Option<String>,
+    /// Client application (v1).
+    pub appid: Option<String>,
+    /// Client application (v2).
+    pub azp: Option<String>,
+    /// Client authentication (v1): `0` is a public client.
+    #[serde(deserialize_with = "text_or_number")]
+    pub appidacr: Option<String>,
+    /// Client authentication (v2).
+    #[serde(deserialize_with = "text_or_number")]
+    pub azpacr: Option<String>,
+    /// Issued at (seconds).
+    pub iat: Option<i64>,
+    /// Expires (seconds).
+    pub exp: Option<i64>,
+}
+
+fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(match v {
+        Some(serde_json::Value::String(s)) => Some(s),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+impl Claims {
+    /// App+User (delegated) rather than app-only: `idtyp` decides where present, then the
+    /// presence of `scp`.
+    pub fn is_app_user(&self) -> bool {
+        match self.idtyp.as_deref() {
+            Some(t) if t.eq_ignore_ascii_case("app") => false,
+            Some(t) if t.eq_ignore_ascii_case("user") => true,
+            _ => self.scp.as_deref().is_some_and(|s| !s.trim().is_empty()),
+        }
+    }
+
+    /// `amr` holds the exact value `mfa` (`ngcmfa` is not `mfa`).
+    pub fn has_mfa(&self) -> bool {
+        self.amr.iter().flatten().any(|m| m == "mfa")
+    }
+
+    /// Obtained by the password flow: `amr` is only `pwd` and the client is public.
+    pub fn is_password_flow(&self) -> bool {
+        let only_pwd = matches!(self.amr.as_deref(), Some([m]) if m == "pwd");
+        let public = self
+            .appidacr
+            .as_deref()
+            .or(self.azpacr.as_deref())
+            .is_some_and(|v| v.trim() == "0");
+        only_pwd && public
+    }
+
+    /// The user's UPN (`upn`, else `unique_name`).
+    pub fn user_name(&self) -> Option<&str> {
+        self.upn.as_deref().or(self.unique_name.as_deref())
+    }
+
+    /// The client application id (`appid`, else `azp`).
+    pub fn client_id(&self) -> Option<&str> {
+        self.appid.as_deref().or(self.azp.as_deref())
+    }
+}
+
+/// The signature check's result, when a key set was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signature {
+    /// No `--jwks`: the gateway verified the token.
+    NotChecked,
+    /// Verified against the key set.
+    Valid,
+    /// Failed; the reason is short and holds no token material.
+    Invalid(String),
+}
+
+/// A decoded token: never the token itself.
+#[derive(Debug, Clone)]
+pub struct TokenInfo {
+    /// Hex SHA-256 of the raw token (without `Bearer `).
+    pub sha256: String,
+    /// Its claims.
+    pub claims: Claims,
+    /// Its signature check.
+    pub signature: Signature,
+}
+
+/// Decodes tokens, verifies them when a key set is loaded, and caches the result by hash.
+pub struct TokenReader {
+    cache: DashMap<[u8; 32], Arc<TokenInfo>>,
+    capacity: usize,
+    keys: Option<JwkSet>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl TokenReader {
+    /// A reader without signature verification.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            cache: DashMap::new(),
+            capacity: capacity.max(1),
+            keys: None,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// A reader that verifies every token against the key set in `path`.
+    pub fn with_jwks(capacity: usize, path: &Path) -> Result<Self, JwksError> {
+        let text = std::fs::read_to_string(path).map_err(|source| JwksError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let keys = serde_json::from_str(&text).map_err(|source| JwksError::Parse {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Ok(Self {
+            keys: Some(keys),
+            ..Self::new(capacity)
+        })
+    }
+
+    /// Reads an `Authorization` header value (`Bearer <JWT>`, or the bare JWT).
+    pub fn read(&self, authorization: &str) -> Result<Arc<TokenInfo>, TokenError> {
+        let raw = strip_bearer(authorization);
+        if raw.len() > MAX_TOKEN_BYTES {
+            return Err(TokenError::Oversized(raw.len()));
+        }
+        let digest: [u8; 32] = Sha256::digest(raw.as_bytes()).into();
+        if let Some(hit) = self.cache.get(&digest) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(Arc::clone(hit.value()));
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        let claims: Claims = jsonwebtoken::dangerous::insecure_decode_claims(raw)
+            .map_err(|e| TokenError::Malformed(short_reason(&e)))?;
+        let signature = match &self.keys {
+            None => Signature::NotChecked,
+            Some(keys) => verify(raw, keys),
+        };
+        let info = Arc::new(TokenInfo {
+            sha256: hex::encode(digest),
+            claims,
+            signature,
+        });
+        if self.cache.len() >= self.capacity {
+            self.evict(info.claims.exp);
+        }
+        self.cache.insert(digest, Arc::clone(&info));
+        Ok(info)
+    }
+
+    /// Drops the tokens that expired before the newest one read was issued; if that frees
+    /// too little, drops everything (the cache only saves work).
+    fn evict(&self, newest_exp: Option<i64>) {
+        if let Some(exp) = newest_exp {
+            let horizon = exp - 2 * 3600;
+            self.cache
+                .retain(|_, v| v.claims.exp.is_some_and(|e| e > horizon));
+        }
+        if self.cache.len() >= self.capacity {
+            self.cache.clear();
+        }
+    }
+
+    /// (hits, misses) so far.
+    pub fn stats(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Tokens held.
+    pub fn len(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Whether the cache is empty.
+    pub fn is_empty(&self) -> bool {
+        self.cache.is_empty()
+    }
+}
+
+/// `Bearer xyz` -> `xyz` (any case, surrounding blanks trimmed).
+pub fn strip_bearer(header: &str) -> &str {
+    let h = header.trim();
+    match h.get(..7) {
+        Some(p) if p.eq_ignore_ascii_case("bearer ") => h[7..].trim_start(),
+        _ => h,
+    }
+}
+
+fn verify(raw: &str, keys: &JwkSet) -> Signature {
+    let header = match jsonwebtoken::decode_header(raw) {
+        Ok(h) => h,
+        Err(e) => return Signature::Invalid(format!("bad header: {}", short_reason(&e))),
+    };
+    let candidates: Vec<_> = match header.kid.as_deref() {
+        Some(kid) => keys.find(kid).into_iter().collect(),
+        None => keys.keys.iter().collect(),
+    };
+    if candidates.is_empty() {
+        return Signature::Invalid("no key in the key set matches the token's kid".into());
+    }
+    let mut validation = Validation::new(header.alg);
+    // Event time, not the wall clock, drives this tool: an old token in a replay is not
+    // invalid for being old.
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let mut last = String::from("no usable key");
+    for jwk in candidates {
+        match DecodingKey::from_jwk(jwk) {
+            Ok(key) => match jsonwebtoken::decode::<serde_json::Value>(raw, &key, &validation) {
+                Ok(_) => return Signature::Valid,
+                Err(e) => last = short_reason(&e),
+            },
+            Err(e) => last = short_reason(&e),
+        }
+    }
+    Signature::Invalid(last)
+}
+
+/// The error's kind, never its payload: a message must not echo token material.
+fn short_reason(e: &jsonwebtoken::errors::Error) -> String {
+    use jsonwebtoken::errors::ErrorKind as K;
+    match e.kind() {
+        K::InvalidToken => "not three dot-separated parts".into(),
+        K::InvalidSignature => "signature does not verify".into(),
+        K::InvalidAlgorithm | K::InvalidAlgorithmName => "algorithm not allowed".into(),
+        K::InvalidKeyFormat | K::InvalidRsaKey(_) | K::InvalidEcdsaKey => "unusable key".into(),
+        K::Base64(_) => "not base64url".into(),
+        K::Json(_) => "claims are not a JSON object of the expected types".into(),
+        K::Utf8(_) => "claims are not UTF-8".into(),
+        _ => "unreadable".into(),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use jsonwebtoken::{encode, EncodingKey, Header};
+
+    /// A signed HS256 token over `claims` (tests only).
+    pub(crate) fn hs256(claims: &serde_json::Value, secret: &[u8]) -> String {
+        encode(
+            &Header::default(),
+            claims,
+            &EncodingKey::from_secret(secret),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn reads_claims_and_hashes_without_keeping_the_token() {
+        let claims = serde_json::json!({"tid": "t1", "oid": "u1", "amr": ["pwd", "mfa"],
+            "scp": "user_impersonation", "appid": "a1", "appidacr": "0", "upn": "x@y"});
+        let token = hs256(&claims, b"k");
+        let r = TokenReader::new(10);
+        let info = r.read(&format!("Bearer {token}")).unwrap();
+        assert!(info.claims.is_app_user());
+        assert!(info.claims.has_mfa());
+        assert!(!info.claims.is_password_flow());
+        assert_eq!(info.sha256, hex::encode(Sha256::digest(token.as_bytes())));
+        assert_eq!(info.signature, Signature::NotChecked);
+        let again = r.read(&token).unwrap();
+        assert!(Arc::ptr_eq(&info, &again));
+        assert_eq!(r.stats(), (1, 1));
+    }
+
+    #[test]
+    fn mfa_is_an_exact_match_and_password_flow_needs_a_public_client() {
+        let mut c = Claims {
+            amr: Some(vec!["ngcmfa".into()]),
+            ..Claims::default()
+        };
+        assert!(!c.has_mfa());
+        c.amr = Some(vec!["pwd".into()]);
+        c.appidacr = Some("1".into());
+        assert!(!c.is_password_flow());
+        c.appidacr = None;
+        c.azpacr = Some("0".into());
+        assert!(c.is_password_flow());
+    }
+
+    #[test]
+    fn app_only_is_told_from_app_user() {
+        let app = Claims {
+            roles: Some(vec!["x".into()]),
+            ..Claims::default()
+        };
+        assert!(!app.is_app_user());
+        let typed = Claims {
+            idtyp: Some("app".into()),
+            scp: Some("x".into()),
+            ..Claims::default()
+        };
+        assert!(!typed.is_app_user());
+    }
+
+    #[test]
+    fn broken_and_oversized_tokens_are_errors_that_do_not_echo_them() {
+        let r = TokenReader::new(10);
+        let e = r.read("Bearer eyJhbGciOi.SECRETPART").unwrap_err();
+        assert!(!e.to_string().contains("SECRETPART"), "{e}");
+        let big = "a".repeat(MAX_TOKEN_BYTES + 1);
+        assert!(matches!(r.read(&big), Err(TokenError::Oversized(_))));
+        assert!(r.read("Bearer a.!!!.c").is_err());
+    }
+
+    #[test]
+    fn jwks_verification_flags_a_forged_signature() {
+        let dir = tempfile::tempdir().unwrap();
+        let jwks = dir.path().join("jwks.json");
+        // base64url("k1-secret")
+        std::fs::write(
+            &jwks,
+            r#"{"keys":[{"kty":"oct","kid":"k1","alg":"HS256","k":"azEtc2VjcmV0"}]}"#,
+        )
+        .unwrap();
+        let r = TokenReader::with_jwks(10, &jwks).unwrap();
+        let claims = serde_json::json!({"tid": "t", "scp": "s"});
+        let mut header = Header::default();
+        header.kid = Some("k1".into());
+        let good = encode(&header, &claims, &EncodingKey::from_secret(b"k1-secret")).unwrap();
+        let bad = encode(&header, &claims, &EncodingKey::from_secret(b"other")).unwrap();
+        assert_eq!(r.read(&good).unwrap().signature, Signature::Valid);
+        assert!(matches!(
+            r.read(&bad).unwrap().signature,
+            Signature::Invalid(_)
+        ));
+    }
+
+    #[test]
+    fn eviction_keeps_the_cache_bounded() {
+        let r = TokenReader::new(3);
+        for i in 0..10 {
+            let t = hs256(&serde_json::json!({"exp": 1000 + i * 10_000, "n": i}), b"k");
+            r.read(&t).unwrap();
+        }
+        assert!(r.len() <= 3, "{}", r.len());
+    }
+}

@@ -1,0 +1,300 @@
+//! The documents as they arrive, deserialised without copying: every string borrows from
+//! the input unless it holds an escape. Unknown fields are skipped; the few fields real
+//! exports write with varying types (`errorCode`, `resultType`, `isInteractive`) are read
+//! leniently. Any other type mismatch is a bad document.
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::fmt;
+
+/// Borrowed text (owned only when the JSON string holds an escape).
+pub type Text<'a> = Cow<'a, str>;
+
+/// One document: the union of the top-level fields of every kind we recognise. Which
+/// kind it is follows from which fields are present (see `event::recognise`).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Wire<'a> {
+    /// Azure Monitor / Event Hubs batch: each record is parsed on its own, so one bad
+    /// record is one dead letter and the rest of the batch goes on.
+    #[serde(borrow)]
+    pub records: Option<Vec<&'a RawValue>>,
+    /// Microsoft Graph list response (`{"value": [signIn, ...]}`).
+    #[serde(borrow)]
+    pub value: Option<Vec<&'a RawValue>>,
+    /// The project's own kinds say what they are.
+    #[serde(rename = "type", borrow)]
+    pub kind: Option<Text<'a>>,
+
+    // Azure Monitor record envelope.
+    #[serde(borrow)]
+    pub properties: Option<SignInProps<'a>>,
+    #[serde(borrow)]
+    pub category: Option<Text<'a>>,
+    /// The record's `operationName`, or a partner API request's (`GET /v1/customers/...`).
+    #[serde(borrow, alias = "operationname")]
+    pub operation_name: Option<Text<'a>>,
+    #[serde(borrow, alias = "tenantid")]
+    pub tenant_id: Option<Text<'a>>,
+    #[serde(deserialize_with = "lenient_text", alias = "resulttype")]
+    pub result_type: Option<String>,
+    #[serde(borrow)]
+    pub time: Option<Text<'a>>,
+
+    // A flat Microsoft Graph signIn object.
+    #[serde(borrow)]
+    pub created_date_time: Option<Text<'a>>,
+
+    // partner_api_request
+    #[serde(borrow)]
+    pub request_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub request_date_time: Option<Text<'a>>,
+    #[serde(deserialize_with = "lenient_int")]
+    pub status_code: Option<i64>,
+    #[serde(borrow)]
+    pub application_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub authorization: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub object_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub upn: Option<Text<'a>>,
+    #[serde(deserialize_with = "lenient_bool")]
+    pub mfa_compliant: Option<bool>,
+
+    // dashboard_request
+    #[serde(borrow)]
+    pub url: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub session_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub roles: Option<Vec<Text<'a>>>,
+    #[serde(borrow)]
+    pub session_amr: Option<Vec<Text<'a>>>,
+
+    // directory facts
+    #[serde(borrow)]
+    pub user_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub user_type: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub role: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub action: Option<Text<'a>>,
+    #[serde(deserialize_with = "lenient_bool")]
+    pub is_mfa_registered: Option<bool>,
+    #[serde(borrow)]
+    pub methods_registered: Option<Vec<Text<'a>>>,
+    #[serde(borrow)]
+    pub exception_id: Option<Text<'a>>,
+    /// `technical_exception.status` is text; a Graph signIn's `status` is an object, which
+    /// this field leaves to the sign-in decoder.
+    #[serde(deserialize_with = "text_or_skip")]
+    pub status: Option<String>,
+    #[serde(borrow)]
+    pub reason: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub users: Option<Vec<Text<'a>>>,
+    #[serde(borrow)]
+    pub expires_at: Option<Text<'a>>,
+}
+
+/// The sign-in fields the rules read: `properties` of an Azure Monitor record, or a flat
+/// Graph `signIn` object.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SignInProps<'a> {
+    #[serde(borrow)]
+    pub id: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub created_date_time: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub user_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub user_principal_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub user_type: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub home_tenant_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub resource_tenant_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub cross_tenant_access_type: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub app_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub app_display_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub resource_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub resource_display_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub client_app_used: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub user_agent: Option<Text<'a>>,
+    #[serde(deserialize_with = "lenient_bool")]
+    pub is_interactive: Option<bool>,
+    #[serde(borrow)]
+    pub authentication_protocol: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub authentication_requirement: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub authentication_details: Option<Vec<AuthDetail<'a>>>,
+    #[serde(borrow)]
+    pub status: Option<SignInStatus<'a>>,
+    #[serde(borrow)]
+    pub token_issuer_type: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub incoming_token_type: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub session_id: Option<Text<'a>>,
+}
+
+/// One step of `authenticationDetails`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AuthDetail<'a> {
+    #[serde(borrow)]
+    pub authentication_method: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub authentication_step_requirement: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub authentication_step_result_detail: Option<Text<'a>>,
+    #[serde(deserialize_with = "lenient_bool")]
+    pub succeeded: Option<bool>,
+}
+
+/// A sign-in's `status`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SignInStatus<'a> {
+    #[serde(deserialize_with = "lenient_int")]
+    pub error_code: Option<i64>,
+    #[serde(borrow)]
+    pub failure_reason: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub additional_details: Option<Text<'a>>,
+}
+
+/// A whole number written as a number or as text (`"50126"`); `null` is absent.
+fn lenient_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<i64>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an integer or a string holding one")
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            i64::try_from(v)
+                .map(Some)
+                .map_err(|_| E::custom("integer out of range"))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            if v.trim().is_empty() {
+                return Ok(None);
+            }
+            v.trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(V)
+}
+
+/// A boolean written as `true`, `"True"`, `"false"`; `null` is absent.
+fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<bool>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a boolean or a string holding one")
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            match v.trim().to_ascii_lowercase().as_str() {
+                "true" => Ok(Some(true)),
+                "false" => Ok(Some(false)),
+                "" => Ok(None),
+                _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+            }
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(V)
+}
+
+/// Text written as a string or a number (`resultType` is `"0"` or `0`).
+fn lenient_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string or a number")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(v.to_owned()))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(V)
+}
+
+/// Text, or `None` for any other JSON value (which is skipped, not rejected).
+fn text_or_skip<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any value")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(v.to_owned()))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+            while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
+            while s.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(V)
+}

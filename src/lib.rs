@@ -1,0 +1,32 @@
+//! mfa-audit: reruns the Microsoft Partner Center rule "partner tenants must use MFA" on
+//! every sign-in, API call and dashboard request, and reports findings, per-tenant
+//! rollout readiness, agents and dead letters.
+//!
+//! The modules follow the data's path:
+//!
+//! - [`source`]: files and stdin (Kafka in production), cut into documents.
+//! - [`event`]: recognise a document by its shape and decode it without copying;
+//!   bearer tokens are read in memory and only their SHA-256 goes further.
+//! - [`policy`]: policy versions as data (`policies/*.toml`), validated whole, and the
+//!   evaluation of every rule on one event.
+//! - [`state`]: event-sourced per-tenant state: roles, registration, sessions,
+//!   exceptions, per-day rollout counters.
+//! - [`sink`]: the rows (`findings`, `rollout_daily`, `agents`, `dead_letters`) as
+//!   ClickHouse `JSONEachRow` files (or ClickHouse itself).
+//! - [`telemetry`]: the process's metrics and logging.
+//!
+//! [`pipeline::Processor`] ties the stages together; [`app`] is the command line's
+//! implementation and [`generate`] makes realistic sample streams.
+
+#![recursion_limit = "256"]
+
+pub mod app;
+pub mod cli;
+pub mod event;
+pub mod generate;
+pub mod pipeline;
+pub mod policy;
+pub mod sink;
+pub mod source;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,66 @@
+//! Policy versions as data ([`load`]), and evaluation of every rule on one event
+//! ([`evaluate`]): a value (findings, counters, and why a rule did not apply), never an
+//! error that stops the pipeline.
+
+mod eval;
+pub mod load;
+pub mod model;
+
+pub use eval::{evaluate, Evaluation, Skip};
+pub(crate) use eval::{
+    sign_in_mfa as eval_sign_in_mfa, starts_pc_session as eval_starts_pc_session,
+};
+pub use load::{load, PolicyError, DEFAULT_POLICY, SHIPPED};
+pub use model::{Condition, Policy, Rule, Severity, Surface};
+
+use crate::event::time::EventTime;
+use serde::Serialize;
+use std::sync::Arc;
+
+/// One finding: one row of `findings` (key: `event_id`, `rule_id`). The field order and
+/// names are the `findings` table's.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// The event's id.
+    pub event_id: String,
+    /// The event's time.
+    pub event_time: EventTime,
+    /// The partner tenant.
+    pub tenant_id: String,
+    /// The customer tenant, for delegated admin (else empty).
+    pub customer_tenant_id: String,
+    /// The user's object id (else empty).
+    pub user_id: String,
+    /// The user's UPN (else empty).
+    pub upn: String,
+    /// The rule id.
+    pub rule_id: Arc<str>,
+    /// Its severity.
+    #[serde(serialize_with = "by_name_severity")]
+    pub severity: Severity,
+    /// Its surface.
+    #[serde(serialize_with = "by_name_surface")]
+    pub surface: Surface,
+    /// The policy version that produced it.
+    pub policy_version: Arc<str>,
+    /// At or after the surface's enforcement date.
+    pub enforced: bool,
+    /// Covered by an approved technical exception.
+    pub excepted: bool,
+    /// Client application id.
+    pub app_id: String,
+    /// `clientAppUsed` of a sign-in (else empty).
+    pub client_app: String,
+    /// SHA-256 of the bearer token (else empty): never the token.
+    pub token_sha256: String,
+    /// A short explanation.
+    pub detail: String,
+}
+
+fn by_name_severity<S: serde::Serializer>(v: &Severity, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v.name())
+}
+
+fn by_name_surface<S: serde::Serializer>(v: &Surface, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v.name())
+}

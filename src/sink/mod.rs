@@ -1,0 +1,54 @@
+//! Sinks: the rows mfa-audit writes (`findings`, `rollout_daily`, `agents`,
+//! `dead_letters`), in ClickHouse `JSONEachRow` form, to NDJSON files or (production)
+//! ClickHouse. Every field name here is a column name.
+
+pub mod file;
+pub mod redact;
+pub mod rows;
+
+pub use rows::{AgentRow, DeadLetter, RolloutRow};
+
+use crate::policy::Finding;
+
+/// Where the streaming rows go (findings and dead letters as they happen). Rollout and
+/// agent rows are absolute values derived from state, written by [`RowSink::snapshot`].
+pub trait RowSink {
+    /// The error a write can fail with.
+    type Error: std::error::Error + Send + Sync + 'static;
+    /// One finding.
+    fn finding(&mut self, f: &Finding) -> Result<(), Self::Error>;
+    /// One dead letter.
+    fn dead_letter(&mut self, d: &DeadLetter) -> Result<(), Self::Error>;
+    /// The current rollout and agent rows (each replaces any earlier row of its key).
+    fn snapshot(&mut self, rollout: &[RolloutRow], agents: &[AgentRow]) -> Result<(), Self::Error>;
+}
+
+/// A sink that keeps everything in memory (tests, benches, and the report).
+#[derive(Debug, Default, Clone)]
+pub struct MemorySink {
+    /// Findings written.
+    pub findings: Vec<Finding>,
+    /// Dead letters written.
+    pub dead_letters: Vec<DeadLetter>,
+    /// The last rollout snapshot.
+    pub rollout: Vec<RolloutRow>,
+    /// The last agents snapshot.
+    pub agents: Vec<AgentRow>,
+}
+
+impl RowSink for MemorySink {
+    type Error = std::convert::Infallible;
+    fn finding(&mut self, f: &Finding) -> Result<(), Self::Error> {
+        self.findings.push(f.clone());
+        Ok(())
+    }
+    fn dead_letter(&mut self, d: &DeadLetter) -> Result<(), Self::Error> {
+        self.dead_letters.push(d.clone());
+        Ok(())
+    }
+    fn snapshot(&mut self, rollout: &[RolloutRow], agents: &[AgentRow]) -> Result<(), Self::Error> {
+        self.rollout = rollout.to_vec();
+        self.agents = agents.to_vec();
+        Ok(())
+    }
+}

@@ -1,0 +1,59 @@
+//! Event-sourced per-tenant state: partner-role users and their roles, MFA registration,
+//! the latest interactive Partner Center sign-in per user, technical exceptions with
+//! their validity windows, and the per-day rollout counters. Event time drives it all.
+//!
+//! Tenants live in a [`DashMap`]; the processor locks one tenant for the span of one
+//! event (never across an `.await`, never while touching the map again).
+
+mod rollout;
+mod tenant;
+
+pub use rollout::{DayStats, Readiness, Tally};
+pub use tenant::{ExceptionState, PcSession, TenantState, UserState};
+
+use dashmap::mapref::one::RefMut;
+use dashmap::DashMap;
+
+/// Every tenant's state.
+#[derive(Default)]
+pub struct State {
+    tenants: DashMap<String, TenantState>,
+}
+
+impl State {
+    /// An empty state.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Locks one tenant's state (creating it), for the span of one event.
+    pub fn tenant_mut(&self, tenant_id: &str) -> RefMut<'_, String, TenantState> {
+        if let Some(t) = self.tenants.get_mut(tenant_id) {
+            return t;
+        }
+        self.tenants.entry(tenant_id.to_owned()).or_default()
+    }
+
+    /// Tenant ids, sorted (for deterministic output).
+    pub fn tenant_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.tenants.iter().map(|e| e.key().clone()).collect();
+        ids.sort();
+        ids
+    }
+
+    /// Runs `f` on one tenant's state, if it exists.
+    pub fn with_tenant<R>(&self, tenant_id: &str, f: impl FnOnce(&TenantState) -> R) -> Option<R> {
+        self.tenants.get(tenant_id).map(|t| f(t.value()))
+    }
+
+    /// How many tenants, users and Partner Center sessions the state holds.
+    pub fn size(&self) -> (usize, usize, usize) {
+        let mut users = 0;
+        let mut sessions = 0;
+        for t in self.tenants.iter() {
+            users += t.users.len();
+            sessions += t.users.values().filter(|u| u.pc_session.is_some()).count();
+        }
+        (self.tenants.len(), users, sessions)
+    }
+}

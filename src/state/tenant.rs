@@ -1,0 +1,382 @@
+//! One tenant's state and how each fact changes it.
+
+use super::rollout::{DayStats, Tally};
+use crate::event::time::{Day, EventTime};
+use crate::event::{ExceptionStatus, RoleAction, RoleSet};
+use crate::policy::Policy;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+/// A user of the partner tenant.
+#[derive(Debug, Clone, Default)]
+pub struct UserState {
+    /// Latest UPN seen.
+    pub upn: Option<String>,
+    /// `Member` / `Guest`, as last seen.
+    pub user_type: Option<String>,
+    /// Partner roles held now.
+    pub roles: RoleSet,
+    /// MFA registered: `None` until a registration row says.
+    pub registered: Option<bool>,
+    /// Registered methods.
+    pub methods: Vec<String>,
+    /// Latest sign-in time.
+    pub last_sign_in: Option<EventTime>,
+    /// Whether that sign-in satisfied MFA.
+    pub last_sign_in_mfa: Option<bool>,
+    /// Latest interactive Partner Center sign-in.
+    pub pc_session: Option<PcSession>,
+    /// Has held a partner role of the policy version (an `agents` row).
+    pub ever_role: bool,
+}
+
+/// An interactive Partner Center sign-in, standing for a dashboard session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PcSession {
+    /// When.
+    pub time: EventTime,
+    /// Its session id, when the export carries one.
+    pub session_id: Option<String>,
+    /// Whether it completed MFA.
+    pub mfa: bool,
+}
+
+/// A technical exception as its events left it.
+#[derive(Debug, Clone)]
+pub struct ExceptionState {
+    /// Current status.
+    pub status: ExceptionStatus,
+    /// Reason id, lower-cased.
+    pub reason: String,
+    /// Users it is limited to (ids or UPNs, lower-cased); `None`: the whole tenant.
+    pub users: Option<Vec<String>>,
+    /// When it was requested.
+    pub requested_at: Option<EventTime>,
+    /// When it was approved (the start of its window).
+    pub approved_at: Option<EventTime>,
+    /// When it ends (`expiresAt`, or the time of an `expired`/`rejected` event).
+    pub ends_at: Option<EventTime>,
+}
+
+impl ExceptionState {
+    fn covers_user(&self, user_id: &str, upn: &str) -> bool {
+        match &self.users {
+            None => true,
+            Some(list) => list.iter().any(|u| {
+                (!user_id.is_empty() && u.eq_ignore_ascii_case(user_id))
+                    || (!upn.is_empty() && u.eq_ignore_ascii_case(upn))
+            }),
+        }
+    }
+
+    fn in_window(&self, t: EventTime) -> bool {
+        self.approved_at.is_some_and(|a| a <= t) && self.ends_at.is_none_or(|e| t < e)
+    }
+}
+
+/// One partner tenant.
+#[derive(Debug, Default)]
+pub struct TenantState {
+    /// Users by id (lower-cased).
+    pub users: HashMap<String, UserState>,
+    /// Exceptions by id.
+    pub exceptions: BTreeMap<String, ExceptionState>,
+    /// Rollout counters by day.
+    pub days: BTreeMap<Day, DayStats>,
+    /// Events applied so far: the version of every row this tenant writes.
+    pub applied: u64,
+    /// Users holding a partner role of the policy version.
+    pub role_users: u32,
+    /// Of those, the ones registered for MFA.
+    pub role_users_registered: u32,
+    /// Newest event time seen.
+    pub watermark: EventTime,
+    /// Event ids already applied, by day (bounded by [`DEDUP_DAYS`]).
+    seen: BTreeMap<Day, HashSet<u64>>,
+}
+
+/// How many days back a repeated event id is recognised as a replay.
+pub const DEDUP_DAYS: i64 = 8;
+
+fn id_key(kind: &str, id: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    kind.hash(&mut h);
+    id.hash(&mut h);
+    h.finish()
+}
+
+/// Case-folds an id for use as a key, without allocating when it is already folded.
+pub fn fold(id: &str) -> String {
+    id.trim().to_ascii_lowercase()
+}
+
+impl TenantState {
+    /// Records the event id; `false` when it was already applied (a replay).
+    pub fn first_sighting(&mut self, kind: &str, id: &str, t: EventTime) -> bool {
+        let day = t.day();
+        if day < self.watermark.day().plus(-DEDUP_DAYS) {
+            // Older than the replay window: nothing to compare with; applied as new.
+            return true;
+        }
+        let fresh = self.seen.entry(day).or_default().insert(id_key(kind, id));
+        if t > self.watermark {
+            self.watermark = t;
+            let horizon = t.day().plus(-DEDUP_DAYS);
+            self.seen.retain(|d, _| *d >= horizon);
+        }
+        fresh
+    }
+
+    /// A user, if known.
+    pub fn user(&self, user_id: &str) -> Option<&UserState> {
+        if user_id.is_empty() {
+            return None;
+        }
+        self.users
+            .get(user_id)
+            .or_else(|| self.users.get(&fold(user_id)))
+    }
+
+    fn user_mut(&mut self, user_id: &str) -> &mut UserState {
+        self.users.entry(fold(user_id)).or_default()
+    }
+
+    /// Whether the user holds a partner role of this version and is known unregistered.
+    pub fn is_unregistered_role_user(&self, policy: &Policy, user_id: &str) -> bool {
+        self.user(user_id).is_some_and(|u| {
+            u.roles.intersects(policy.partner_roles) && u.registered == Some(false)
+        })
+    }
+
+    /// Whether an approved exception with a reason valid for this version covers `rule_id`
+    /// for this user at `t`.
+    pub fn exception_covers(
+        &self,
+        policy: &Policy,
+        rule_id: &str,
+        user_id: &str,
+        upn: &str,
+        t: EventTime,
+    ) -> bool {
+        self.exceptions.values().any(|e| {
+            e.status == ExceptionStatus::Approved
+                && e.in_window(t)
+                && policy.reason_covers(&e.reason, rule_id)
+                && e.covers_user(user_id, upn)
+        })
+    }
+
+    /// Applies a role change.
+    pub fn apply_role(
+        &mut self,
+        policy: &Policy,
+        user_id: &str,
+        upn: Option<&str>,
+        user_type: Option<&str>,
+        role: crate::event::Role,
+        action: RoleAction,
+    ) {
+        let before = self.counted(policy, user_id);
+        let u = self.user_mut(user_id);
+        if let Some(upn) = upn {
+            u.upn = Some(upn.to_owned());
+        }
+        if let Some(t) = user_type {
+            u.user_type = Some(t.to_owned());
+        }
+        match action {
+            RoleAction::Add => u.roles.insert(role),
+            RoleAction::Remove => u.roles.remove(role),
+        }
+        u.ever_role |= u.roles.intersects(policy.partner_roles);
+        self.recount(policy, user_id, before);
+    }
+
+    /// Applies a registration snapshot row.
+    pub fn apply_registration(
+        &mut self,
+        policy: &Policy,
+        user_id: &str,
+        registered: bool,
+        methods: &[&str],
+    ) {
+        let before = self.counted(policy, user_id);
+        let u = self.user_mut(user_id);
+        u.registered = Some(registered);
+        u.methods = methods.iter().map(|m| (*m).to_owned()).collect();
+        self.recount(policy, user_id, before);
+    }
+
+    /// Records a sign-in; an interactive Partner Center one becomes the user's session.
+    pub fn apply_sign_in(
+        &mut self,
+        user_id: &str,
+        upn: Option<&str>,
+        user_type: Option<&str>,
+        t: EventTime,
+        mfa: bool,
+        pc_session: Option<Option<&str>>,
+    ) {
+        let u = self.user_mut(user_id);
+        if let Some(upn) = upn {
+            u.upn = Some(upn.to_owned());
+        }
+        if let Some(ty) = user_type {
+            u.user_type = Some(ty.to_owned());
+        }
+        if u.last_sign_in.is_none_or(|prev| t >= prev) {
+            u.last_sign_in = Some(t);
+            u.last_sign_in_mfa = Some(mfa);
+        }
+        if let Some(session_id) = pc_session {
+            if u.pc_session.as_ref().is_none_or(|s| t >= s.time) {
+                u.pc_session = Some(PcSession {
+                    time: t,
+                    session_id: session_id.map(str::to_owned),
+                    mfa,
+                });
+            }
+        }
+    }
+
+    /// Applies an exception's status change.
+    #[allow(clippy::too_many_arguments)]
+    pub fn apply_exception(
+        &mut self,
+        exception_id: &str,
+        status: ExceptionStatus,
+        reason: &str,
+        users: Option<Vec<String>>,
+        expires_at: Option<EventTime>,
+        t: EventTime,
+    ) {
+        let e = self
+            .exceptions
+            .entry(exception_id.to_owned())
+            .or_insert_with(|| ExceptionState {
+                status,
+                reason: fold(reason),
+                users: None,
+                requested_at: None,
+                approved_at: None,
+                ends_at: None,
+            });
+        e.status = status;
+        e.reason = fold(reason);
+        if users.is_some() {
+            e.users = users.map(|v| v.iter().map(|u| fold(u)).collect());
+        }
+        match status {
+            ExceptionStatus::Requested => {
+                e.requested_at.get_or_insert(t);
+            }
+            ExceptionStatus::Approved => {
+                e.approved_at = Some(t);
+                e.ends_at = expires_at;
+            }
+            ExceptionStatus::Rejected | ExceptionStatus::Expired => {
+                e.ends_at = Some(expires_at.map_or(t, |x| x.min(t)));
+            }
+        }
+    }
+
+    /// Counts the event into its day, with the tenant-wide snapshot as of now.
+    pub fn tally(
+        &mut self,
+        policy: &Policy,
+        t: EventTime,
+        tally: &Tally,
+        findings: &[crate::policy::Finding],
+    ) {
+        self.applied += 1;
+        let (open, approved, overdue) = self.exception_counts(policy, t.day());
+        let d = self.days.entry(t.day()).or_default();
+        d.add(tally, findings);
+        d.partner_role_users = self.role_users;
+        d.partner_role_users_registered = self.role_users_registered;
+        d.exceptions_open = open;
+        d.exceptions_approved = approved;
+        d.exceptions_overdue = overdue;
+        d.version = self.applied;
+    }
+
+    fn exception_counts(&self, policy: &Policy, day: Day) -> (u32, u32, u32) {
+        let (mut open, mut approved, mut overdue) = (0, 0, 0);
+        for e in self.exceptions.values() {
+            match e.status {
+                ExceptionStatus::Requested => {
+                    open += 1;
+                    if let Some(r) = e.requested_at {
+                        let due =
+                            add_business_days(r.day(), policy.exception_response_business_days);
+                        if due < day {
+                            overdue += 1;
+                        }
+                    }
+                }
+                ExceptionStatus::Approved if e.ends_at.is_none_or(|x| x > day.start()) => {
+                    approved += 1
+                }
+                _ => {}
+            }
+        }
+        (open, approved, overdue)
+    }
+
+    fn counted(&self, policy: &Policy, user_id: &str) -> (bool, bool) {
+        self.user(user_id).map_or((false, false), |u| {
+            let role = u.roles.intersects(policy.partner_roles);
+            (role, role && u.registered == Some(true))
+        })
+    }
+
+    fn recount(&mut self, policy: &Policy, user_id: &str, before: (bool, bool)) {
+        let after = self.counted(policy, user_id);
+        adjust(&mut self.role_users, before.0, after.0);
+        adjust(&mut self.role_users_registered, before.1, after.1);
+    }
+}
+
+fn adjust(n: &mut u32, before: bool, after: bool) {
+    match (before, after) {
+        (false, true) => *n += 1,
+        (true, false) => *n = n.saturating_sub(1),
+        _ => {}
+    }
+}
+
+/// The day `n` business days (Monday to Friday) after `d`.
+pub fn add_business_days(d: Day, n: i64) -> Day {
+    let mut day = d;
+    let mut left = n;
+    while left > 0 {
+        day = day.plus(1);
+        if day.weekday() < 5 {
+            left -= 1;
+        }
+    }
+    day
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn business_days_skip_weekends() {
+        // 2020-05-01 was a Friday: three business days later is Wednesday 2020-05-06.
+        let fri = EventTime::parse("2020-05-01").unwrap().day();
+        assert_eq!(add_business_days(fri, 3).to_string(), "2020-05-06");
+        let mon = EventTime::parse("2020-05-04").unwrap().day();
+        assert_eq!(add_business_days(mon, 3).to_string(), "2020-05-07");
+    }
+
+    #[test]
+    fn replays_are_recognised_within_the_window() {
+        let mut t = TenantState::default();
+        let at = EventTime::parse("2020-05-10").unwrap();
+        assert!(t.first_sighting("k", "a", at));
+        assert!(!t.first_sighting("k", "a", at));
+        assert!(t.first_sighting("other", "a", at), "ids are per kind");
+    }
+}
