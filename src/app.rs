@@ -96,7 +96,8 @@ pub fn run_files(args: &RunArgs) -> Result<RunSummary, AppError> {
     }
     let inputs = input::expand(&args.inputs)?;
     let metrics = Arc::new(Metrics::new());
-    let processor = Processor::new(Arc::clone(&policy), tokens, Arc::clone(&metrics));
+    let processor = Processor::new(Arc::clone(&policy), tokens, Arc::clone(&metrics))
+        .with_replay_window_days(args.replay_window_days);
     let mut sink = FileSink::create(&args.out)?;
     let mut summary = RunSummary::default();
     let mut progress = Progress::new();

@@ -71,6 +71,11 @@ pub struct RunArgs {
     /// Decoded tokens kept in the cache.
     #[arg(long, value_name = "N", default_value_t = crate::event::token::DEFAULT_TOKEN_CACHE_ENTRIES)]
     pub token_cache_entries: usize,
+    /// An event whose id was already applied within this many days of the newest event
+    /// is a replay and is skipped (so overlapping exports count once). About 16 bytes of
+    /// memory per event inside the window.
+    #[arg(long, value_name = "DAYS", default_value_t = crate::state::DEFAULT_REPLAY_WINDOW_DAYS)]
+    pub replay_window_days: i64,
     /// Do not print the readiness table.
     #[arg(long, short)]
     pub quiet: bool,

@@ -39,6 +39,7 @@ pub struct Processor {
     state: State,
     tokens: TokenReader,
     metrics: Arc<Metrics>,
+    replay_window_days: i64,
 }
 
 impl Processor {
@@ -51,7 +52,14 @@ impl Processor {
             state: State::new(),
             tokens,
             metrics,
+            replay_window_days: crate::state::DEFAULT_REPLAY_WINDOW_DAYS,
         }
+    }
+
+    /// Sets how many days back a repeated event id is recognised as a replay.
+    pub fn with_replay_window_days(mut self, days: i64) -> Self {
+        self.replay_window_days = days.max(0);
+        self
     }
 
     /// The policy in force.
@@ -150,7 +158,7 @@ impl Processor {
     /// Evaluates and applies one event; `None` when it is a replay of one already applied.
     pub fn apply(&self, ev: &Event<'_>) -> Option<Vec<Finding>> {
         let mut tenant = self.state.tenant_mut(ev.tenant_id());
-        if !tenant.first_sighting(ev.kind(), ev.event_id(), ev.time()) {
+        if !tenant.first_sighting(ev.kind(), ev.event_id(), ev.time(), self.replay_window_days) {
             self.metrics.duplicates.inc();
             return None;
         }

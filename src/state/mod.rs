@@ -9,7 +9,7 @@ mod rollout;
 mod tenant;
 
 pub use rollout::{DayStats, Readiness, Tally};
-pub use tenant::{ExceptionState, PcSession, TenantState, UserState};
+pub use tenant::{ExceptionState, PcSession, TenantState, UserState, DEFAULT_REPLAY_WINDOW_DAYS};
 
 use dashmap::mapref::one::RefMut;
 use dashmap::DashMap;

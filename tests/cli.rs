@@ -1,0 +1,289 @@
+//! The command line: exit statuses, messages, the four output files and their columns.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn mfa_audit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mfa-audit"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn lines(p: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn generate_then_run_writes_the_four_tables_and_a_readiness_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = dir.path().join("sample.ndjson");
+    let out = dir.path().join("out");
+    let g = mfa_audit(&[
+        "generate",
+        "--tenants",
+        "3",
+        "--events",
+        "3000",
+        "--seed",
+        "5",
+        "--out",
+        sample.to_str().unwrap(),
+    ]);
+    assert!(g.status.success(), "{}", text(&g));
+    let r = mfa_audit(&[
+        "run",
+        "--input",
+        sample.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", text(&r));
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    assert!(
+        stdout.contains("readiness under partner-mfa-2020-05"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.lines().count(),
+        2 + 3,
+        "a header and one line per tenant:\n{stdout}"
+    );
+
+    let findings = lines(&out.join("findings.ndjson"));
+    assert!(!findings.is_empty());
+    let columns: Vec<&str> = findings[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut want = vec![
+        "event_id",
+        "event_time",
+        "tenant_id",
+        "customer_tenant_id",
+        "user_id",
+        "upn",
+        "rule_id",
+        "severity",
+        "surface",
+        "policy_version",
+        "enforced",
+        "excepted",
+        "app_id",
+        "client_app",
+        "token_sha256",
+        "detail",
+    ];
+    let mut got = columns.clone();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
+    assert!(findings
+        .iter()
+        .all(|f| f["enforced"].is_boolean() && f["excepted"].is_boolean()));
+    let with_token = findings
+        .iter()
+        .find(|f| f["token_sha256"].as_str().is_some_and(|s| !s.is_empty()))
+        .unwrap();
+    assert_eq!(with_token["token_sha256"].as_str().unwrap().len(), 64);
+    assert!(!lines(&out.join("rollout_daily.ndjson")).is_empty());
+    assert!(!lines(&out.join("agents.ndjson")).is_empty());
+    assert!(lines(&out.join("dead_letters.ndjson")).is_empty());
+}
+
+#[test]
+fn stdin_is_an_input_and_bad_documents_do_not_change_the_exit_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mfa-audit"))
+        .args(["run", "-q", "--input", "-", "--out", out.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"garbage\n{\"type\":\"mfa_registration\",\"time\":\"2020-05-01\",\"tenantId\":\"t\",\"userId\":\"u\",\"isMfaRegistered\":true}\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let dead = lines(&out.join("dead_letters.ndjson"));
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0]["source"], "stdin");
+    assert_eq!(dead[0]["position"], "line 1");
+    assert!(dead[0]["reason"].as_str().unwrap().starts_with("not_json"));
+}
+
+#[test]
+fn usage_and_policy_errors_exit_2_and_io_errors_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = mfa_audit(&[
+        "run",
+        "--input",
+        "/nonexistent/input.ndjson",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("cannot open input `/nonexistent/input.ndjson`"),
+        "{}",
+        text(&o)
+    );
+
+    let o = mfa_audit(&[
+        "run",
+        "--input",
+        "-",
+        "--policy",
+        "partner-mfa-1999",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("partner-mfa-2020-05"),
+        "names the shipped policies: {}",
+        text(&o)
+    );
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "version = 3\ntitle = \"t\"\npartner_roles = [\"Boss\"]\n",
+    )
+    .unwrap();
+    let o = mfa_audit(&["policy", "check", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let t = text(&o);
+    for want in [
+        "`version`: must be text",
+        "`partner_roles[0]`: `Boss` is not a role",
+        "`rules`: is missing",
+        "`surfaces`: is missing",
+    ] {
+        assert!(t.contains(want), "missing {want:?} in {t}");
+    }
+    let o = mfa_audit(&["run", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "clap usage errors exit 2");
+}
+
+#[test]
+fn policy_list_show_and_check_describe_the_shipped_versions() {
+    let o = mfa_audit(&["policy", "list"]);
+    assert!(o.status.success());
+    let t = text(&o);
+    assert!(t.contains("partner-mfa-2020-05 (default)"), "{t}");
+    assert!(t.contains("partner-mfa-2019-09"), "{t}");
+    assert!(
+        t.contains("delegated_admin  enforced from 2019-11-18"),
+        "{t}"
+    );
+    let shipped = common::root().join("policies/partner-mfa-2019-09.toml");
+    let o = mfa_audit(&["policy", "check", shipped.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = mfa_audit(&["policy", "show", "partner-mfa-2019-09"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        std::fs::read_to_string(&shipped).unwrap()
+    );
+}
+
+#[test]
+fn jwks_verification_flags_tokens_that_fail_and_passes_those_that_verify() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let sample = dir.path().join("sample.ndjson");
+    let g = mfa_audit(&[
+        "generate",
+        "--tenants",
+        "2",
+        "--events",
+        "800",
+        "--out",
+        sample.to_str().unwrap(),
+    ]);
+    assert!(g.status.success());
+    let k =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mfa_audit::generate::DEMO_SECRET);
+    let good = dir.path().join("good.json");
+    std::fs::write(
+        &good,
+        format!(r#"{{"keys":[{{"kty":"oct","kid":"mfa-audit-demo","alg":"HS256","k":"{k}"}}]}}"#),
+    )
+    .unwrap();
+    let wrong = dir.path().join("wrong.json");
+    std::fs::write(
+        &wrong,
+        r#"{"keys":[{"kty":"oct","kid":"mfa-audit-demo","alg":"HS256","k":"d3Jvbmc"}]}"#,
+    )
+    .unwrap();
+
+    let count = |jwks: &Path| {
+        let out = dir.path().join("out");
+        let o = mfa_audit(&[
+            "run",
+            "-q",
+            "--input",
+            sample.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--jwks",
+            jwks.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        lines(&out.join("findings.ndjson"))
+            .iter()
+            .filter(|f| f["rule_id"] == "TOKEN_SIGNATURE_INVALID")
+            .count()
+    };
+    assert_eq!(count(&good), 0);
+    assert!(count(&wrong) > 10);
+
+    let o = mfa_audit(&[
+        "run",
+        "--input",
+        sample.to_str().unwrap(),
+        "--out",
+        "/tmp/x",
+        "--jwks",
+        "/nonexistent.json",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn help_teaches_the_commands() {
+    let t = text(&mfa_audit(&["run", "--help"]));
+    for want in [
+        "--input",
+        "--policy",
+        "--out",
+        "--jwks",
+        "Exit status",
+        "dead letter",
+    ] {
+        assert!(t.contains(want), "run --help lacks {want}:\n{t}");
+    }
+}

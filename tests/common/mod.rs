@@ -1,0 +1,79 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use jsonwebtoken::{encode, EncodingKey, Header};
+use mfa_audit::event::token::TokenReader;
+use mfa_audit::pipeline::{Origin, Processor};
+use mfa_audit::policy;
+use mfa_audit::sink::MemorySink;
+use mfa_audit::telemetry::Metrics;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The HS256 key test tokens are signed with.
+pub const TEST_KEY: &[u8] = b"conformance-test-key";
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A processor with empty state under a shipped policy.
+pub fn processor(policy_name: &str) -> Processor {
+    let p = policy::load(policy_name).unwrap_or_else(|e| panic!("{e}"));
+    Processor::new(
+        Arc::new(p),
+        TokenReader::new(1000),
+        Arc::new(Metrics::new()),
+    )
+}
+
+/// A signed JWT over `claims`.
+pub fn jwt(claims: &Value) -> String {
+    encode(
+        &Header::default(),
+        claims,
+        &EncodingKey::from_secret(TEST_KEY),
+    )
+    .unwrap()
+}
+
+/// A case event as the bytes of one document: a JSON string is taken raw; in an object,
+/// `"authorization": {"claims": {...}}` becomes `"Bearer <JWT over the claims>"`.
+pub fn document(event: &Value) -> String {
+    match event {
+        Value::String(raw) => raw.clone(),
+        other => {
+            let mut v = other.clone();
+            if let Some(obj) = v.as_object_mut() {
+                if let Some(claims) = obj
+                    .get("authorization")
+                    .and_then(|a| a.get("claims"))
+                    .cloned()
+                {
+                    obj.insert(
+                        "authorization".into(),
+                        Value::String(format!("Bearer {}", jwt(&claims))),
+                    );
+                }
+            }
+            serde_json::to_string(&v).unwrap()
+        }
+    }
+}
+
+/// Processes documents one by one; returns the sink and, per document, its findings.
+pub fn run_docs(p: &Processor, docs: &[String]) -> MemorySink {
+    let mut sink = MemorySink::default();
+    for (i, d) in docs.iter().enumerate() {
+        let pos = format!("line {}", i + 1);
+        let origin = Origin {
+            source: "test",
+            position: &pos,
+        };
+        p.process(origin, d.as_bytes(), None, &mut sink).unwrap();
+    }
+    p.snapshot(&mut sink).unwrap();
+    sink
+}
