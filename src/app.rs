@@ -238,18 +238,8 @@ pub fn readiness_table(rows: &[TenantReadiness], policy: &policy::Policy) -> Str
     );
     let _ = writeln!(
         s,
-        "{:<38} {:<10} {:<8} {:<8} {:>7} {:>7} {:>7} {:>9} {:>6} {:>6}  {}",
-        "tenant",
-        "day",
-        "status",
-        "7d",
-        "api",
-        "dash",
-        "deleg",
-        "agents",
-        "crit",
-        "high",
-        "next enforcement"
+        "{:<38} {:<10} {:<8} {:<8} {:>7} {:>7} {:>7} {:>9} {:>6} {:>6}  next enforcement",
+        "tenant", "day", "status", "7d", "api", "dash", "deleg", "agents", "crit", "high"
     );
     for r in rows {
         let w = &r.window;

@@ -162,7 +162,9 @@ impl Processor {
             self.metrics.duplicates.inc();
             return None;
         }
-        self.metrics.events.with_label_values(&[ev.kind()]).inc();
+        if let Some(c) = self.metrics.event_counter(ev.kind_index()) {
+            c.inc();
+        }
         let eval = policy::evaluate(&self.policy, &self.version, ev, &tenant);
         apply_to_state(&self.policy, ev, &eval, &mut tenant);
         drop(tenant);
@@ -323,9 +325,12 @@ fn apply_to_state(policy: &Policy, ev: &Event<'_>, eval: &Evaluation, t: &mut Te
     match ev {
         Event::SignIn(s) => {
             if let Some(user) = s.props.user_id.as_deref().filter(|u| !u.trim().is_empty()) {
-                let mfa = policy::eval_sign_in_mfa(policy, s);
+                let mfa = match eval.tally {
+                    crate::state::Tally::SignIn { mfa, .. } => mfa,
+                    _ => policy::eval_sign_in_mfa(policy, s),
+                };
                 let session = policy::eval_starts_pc_session(policy, s)
-                    .then(|| s.props.session_id.as_deref());
+                    .then_some(s.props.session_id.as_deref());
                 t.apply_sign_in(
                     user,
                     s.props.user_principal_name.as_deref(),

@@ -393,8 +393,10 @@ pub(crate) mod tests {
         .unwrap();
         let r = TokenReader::with_jwks(10, &jwks).unwrap();
         let claims = serde_json::json!({"tid": "t", "scp": "s"});
-        let mut header = Header::default();
-        header.kid = Some("k1".into());
+        let header = Header {
+            kid: Some("k1".into()),
+            ..Header::default()
+        };
         let good = encode(&header, &claims, &EncodingKey::from_secret(b"k1-secret")).unwrap();
         let bad = encode(&header, &claims, &EncodingKey::from_secret(b"other")).unwrap();
         assert_eq!(r.read(&good).unwrap().signature, Signature::Valid);

@@ -231,12 +231,29 @@ pub fn write(o: &Options, out: &mut dyn Write) -> io::Result<()> {
         let u = &t.users[rng.random_range(0..t.users.len())];
         let bad = rng.random_bool(o.violations);
         let roll: f64 = rng.random();
-        if roll < 0.05 {
+        // Document shares: ~45 % sign-ins, ~5 % batches, ~32 % API calls (bursts of 4.5
+        // on average), ~18 % dashboard requests.
+        if roll < 0.067 {
             shapes::sign_in_batch(&mut line, &mut rng, t, u, now, bad, o.violations);
-        } else if roll < 0.50 {
+        } else if roll < 0.666 {
             shapes::sign_in(&mut line, &mut rng, t, u, now, bad);
-        } else if roll < 0.82 {
-            shapes::api_request(&mut line, &mut rng, &mut tokens, t, u, now, bad);
+        } else if roll < 0.761 {
+            // Integrations call in bursts (paging, one call per customer), one token each.
+            let burst = rng.random_range(1..=8);
+            for i in 0..burst {
+                shapes::api_request(
+                    &mut line,
+                    &mut rng,
+                    &mut tokens,
+                    t,
+                    u,
+                    now.plus_seconds(i),
+                    bad,
+                );
+                if i + 1 < burst && !emit(&mut line, out, &mut written)? {
+                    return Ok(());
+                }
+            }
         } else {
             shapes::dashboard_request(&mut line, &mut rng, t, u, now, bad);
         }

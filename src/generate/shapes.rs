@@ -103,7 +103,7 @@ fn sign_in_value(rng: &mut ChaCha8Rng, t: &Tenant, u: &User, now: EventTime, bad
     } else {
         &APPS[rng.random_range(0..APPS.len())]
     };
-    let mfa = !(kind == 0 || kind == 3) && !(t.federated && bad);
+    let mfa = !(kind == 0 || kind == 3 || (t.federated && bad));
     let client = if kind == 1 {
         LEGACY[rng.random_range(0..LEGACY.len())]
     } else if rng.random_bool(0.7) {
@@ -312,8 +312,10 @@ impl TokenMint {
             claims["amr"] = amr;
             claims["scp"] = json!("user_impersonation");
         }
-        let mut header = Header::default();
-        header.kid = Some("mfa-audit-demo".into());
+        let header = Header {
+            kid: Some("mfa-audit-demo".into()),
+            ..Header::default()
+        };
         // INVARIANT: HS256 over a JSON object with a secret key cannot fail.
         let tok = encode(&header, &claims, &self.key).unwrap_or_default();
         self.cache.insert(key, tok.clone());

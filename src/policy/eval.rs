@@ -31,7 +31,7 @@ pub struct Evaluation {
 /// The fields every finding of one event shares.
 struct Ctx<'p, 's> {
     policy: &'p Policy,
-    version: Arc<str>,
+    version: &'p Arc<str>,
     state: &'s TenantState,
     event_id: &'p str,
     time: EventTime,
@@ -68,7 +68,7 @@ impl Ctx<'_, '_> {
             rule_id: Arc::clone(&rule.id),
             severity: rule.severity,
             surface: rule.surface,
-            policy_version: Arc::clone(&self.version),
+            policy_version: Arc::clone(self.version),
             enforced,
             excepted,
             app_id: self.app_id.to_owned(),
@@ -107,7 +107,7 @@ pub fn evaluate(
                     .unwrap_or("");
                 let ctx = Ctx {
                     policy,
-                    version: Arc::clone(version),
+                    version,
                     state,
                     event_id: &r.event_id,
                     time: r.time,
@@ -233,7 +233,7 @@ fn sign_in(
     };
     let ctx = Ctx {
         policy,
-        version: Arc::clone(version),
+        version,
         state,
         event_id: &s.event_id,
         time: s.time,
@@ -344,6 +344,7 @@ fn sign_in(
         delegated: tally_delegated,
         legacy,
         password_flow,
+        mfa,
     };
 }
 
@@ -394,7 +395,7 @@ fn api(
     };
     let ctx = Ctx {
         policy,
-        version: Arc::clone(version),
+        version,
         state,
         event_id: &a.event_id,
         time: a.time,
@@ -502,7 +503,7 @@ fn dashboard(
     };
     let ctx = Ctx {
         policy,
-        version: Arc::clone(version),
+        version,
         state,
         event_id: &d.event_id,
         time: d.time,

@@ -284,9 +284,7 @@ impl Policy {
     /// The protected page a URL falls under (first match in file order).
     pub fn protected_page(&self, url: &str) -> Option<&Page> {
         let normal = normalise_url(url);
-        self.pages
-            .iter()
-            .find(|p| p.matcher.is_match(normal.as_str()))
+        self.pages.iter().find(|p| p.matcher.is_match(&*normal))
     }
 
     /// Whether `client_app` is modern.
@@ -305,12 +303,17 @@ impl Policy {
     }
 }
 
-/// Lower-cases a URL and makes a path-only one absolute on `partner.microsoft.com`.
-pub(crate) fn normalise_url(url: &str) -> String {
-    let u = url.trim().to_ascii_lowercase();
-    if u.starts_with('/') {
-        format!("https://partner.microsoft.com{u}")
-    } else {
-        u
+/// Lower-cases a URL and makes a path-only one absolute on `partner.microsoft.com`
+/// (without allocating when it already is both).
+pub(crate) fn normalise_url(url: &str) -> std::borrow::Cow<'_, str> {
+    let u = url.trim();
+    let lower = !u.bytes().any(|b| b.is_ascii_uppercase());
+    match (u.starts_with('/'), lower) {
+        (false, true) => std::borrow::Cow::Borrowed(u),
+        (false, false) => std::borrow::Cow::Owned(u.to_ascii_lowercase()),
+        (true, _) => std::borrow::Cow::Owned(format!(
+            "https://partner.microsoft.com{}",
+            u.to_ascii_lowercase()
+        )),
     }
 }

@@ -58,8 +58,8 @@ mod tests {
             format!(r#"{{"authorization":"Bearer {jwt}","x":1}}"#),
             format!(r#"{{"authorization": "{jwt}"}}"#),
             format!(r#"{{"other":"{jwt}"}}"#),
-            format!(r#"{{"authorization":"Bearer not-a-jwt-SECRET"#),
-            format!(r#"{{"note":"Bearer SECRET123"}}"#),
+            r#"{"authorization":"Bearer not-a-jwt-SECRET"#.to_owned(),
+            r#"{"note":"Bearer SECRET123"}"#.to_owned(),
             format!(r#"{{"authorization":"Bearer {}"#, &jwt[..30]),
         ] {
             let e = excerpt(&doc);

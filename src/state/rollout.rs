@@ -38,6 +38,8 @@ pub enum Tally {
         legacy: bool,
         /// By the password flow.
         password_flow: bool,
+        /// MFA satisfied (also what state records for the user's last sign-in).
+        mfa: bool,
     },
 }
 
@@ -124,6 +126,7 @@ impl DayStats {
                 delegated,
                 legacy,
                 password_flow,
+                ..
             } => {
                 if let Some((mfa, excepted)) = delegated {
                     self.delegated_admin_signins += 1;

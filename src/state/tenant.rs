@@ -107,9 +107,24 @@ fn id_key(kind: &str, id: &str) -> u64 {
     h.finish()
 }
 
-/// Case-folds an id for use as a key, without allocating when it is already folded.
+/// Case-folds an id for use as a key.
 pub fn fold(id: &str) -> String {
     id.trim().to_ascii_lowercase()
+}
+
+/// Already in folded form (Entra object ids are lower-case GUIDs, so this is the rule).
+fn is_folded(id: &str) -> bool {
+    !id.bytes().any(|b| b.is_ascii_uppercase())
+        && !id.starts_with(char::is_whitespace)
+        && !id.ends_with(char::is_whitespace)
+}
+
+fn set_text(slot: &mut Option<String>, v: Option<&str>) {
+    if let Some(v) = v {
+        if slot.as_deref() != Some(v) {
+            *slot = Some(v.to_owned());
+        }
+    }
 }
 
 impl TenantState {
@@ -123,9 +138,12 @@ impl TenantState {
         }
         let fresh = self.seen.entry(day).or_default().insert(id_key(kind, id));
         if t > self.watermark {
+            let new_day = t.day() != self.watermark.day();
             self.watermark = t;
-            let horizon = t.day().plus(-window_days);
-            self.seen.retain(|d, _| *d >= horizon);
+            if new_day {
+                let horizon = t.day().plus(-window_days);
+                self.seen.retain(|d, _| *d >= horizon);
+            }
         }
         fresh
     }
@@ -141,7 +159,18 @@ impl TenantState {
     }
 
     fn user_mut(&mut self, user_id: &str) -> &mut UserState {
-        self.users.entry(fold(user_id)).or_default()
+        let folded = is_folded(user_id);
+        if folded && self.users.contains_key(user_id) {
+            // INVARIANT: just checked that the key is present.
+            #[allow(clippy::unwrap_used)]
+            return self.users.get_mut(user_id).unwrap();
+        }
+        let key = if folded {
+            user_id.to_owned()
+        } else {
+            fold(user_id)
+        };
+        self.users.entry(key).or_default()
     }
 
     /// Whether the user holds a partner role of this version and is known unregistered.
@@ -181,12 +210,8 @@ impl TenantState {
     ) {
         let before = self.counted(policy, user_id);
         let u = self.user_mut(user_id);
-        if let Some(upn) = upn {
-            u.upn = Some(upn.to_owned());
-        }
-        if let Some(t) = user_type {
-            u.user_type = Some(t.to_owned());
-        }
+        set_text(&mut u.upn, upn);
+        set_text(&mut u.user_type, user_type);
         match action {
             RoleAction::Add => u.roles.insert(role),
             RoleAction::Remove => u.roles.remove(role),
@@ -221,23 +246,29 @@ impl TenantState {
         pc_session: Option<Option<&str>>,
     ) {
         let u = self.user_mut(user_id);
-        if let Some(upn) = upn {
-            u.upn = Some(upn.to_owned());
-        }
-        if let Some(ty) = user_type {
-            u.user_type = Some(ty.to_owned());
-        }
+        set_text(&mut u.upn, upn);
+        set_text(&mut u.user_type, user_type);
         if u.last_sign_in.is_none_or(|prev| t >= prev) {
             u.last_sign_in = Some(t);
             u.last_sign_in_mfa = Some(mfa);
         }
         if let Some(session_id) = pc_session {
-            if u.pc_session.as_ref().is_none_or(|s| t >= s.time) {
-                u.pc_session = Some(PcSession {
-                    time: t,
-                    session_id: session_id.map(str::to_owned),
-                    mfa,
-                });
+            match &mut u.pc_session {
+                Some(s) if t < s.time => {}
+                Some(s) => {
+                    s.time = t;
+                    s.mfa = mfa;
+                    if s.session_id.as_deref() != session_id {
+                        s.session_id = session_id.map(str::to_owned);
+                    }
+                }
+                None => {
+                    u.pc_session = Some(PcSession {
+                        time: t,
+                        session_id: session_id.map(str::to_owned),
+                        mfa,
+                    })
+                }
             }
         }
     }

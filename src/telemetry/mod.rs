@@ -32,6 +32,9 @@ pub struct Metrics {
     pub state_users: IntGauge,
     /// Partner Center sessions in state.
     pub state_sessions: IntGauge,
+    /// `events` by kind, resolved once (a label lookup per event costs more than the
+    /// rule evaluation).
+    events_by_kind: Vec<IntCounter>,
     seen_hits: AtomicU64,
     seen_misses: AtomicU64,
 }
@@ -71,19 +74,25 @@ impl Metrics {
     /// Registers every metric in a fresh registry.
     pub fn new() -> Self {
         let r = Registry::new();
+        let events = counter_vec(
+            &r,
+            "mfa_audit_events_total",
+            "Events decoded, by kind.",
+            &["kind"],
+        );
+        let events_by_kind = crate::event::KINDS
+            .iter()
+            .map(|k| events.with_label_values(&[k]))
+            .collect();
         let m = Self {
+            events_by_kind,
             documents: counter(
                 &r,
                 "mfa_audit_documents_total",
                 "Documents read, before decoding.",
             ),
             input_bytes: counter(&r, "mfa_audit_input_bytes_total", "Input bytes read."),
-            events: counter_vec(
-                &r,
-                "mfa_audit_events_total",
-                "Events decoded, by kind.",
-                &["kind"],
-            ),
+            events,
             duplicates: counter(
                 &r,
                 "mfa_audit_duplicate_events_total",
@@ -132,6 +141,11 @@ impl Metrics {
             m.dead_letters.with_label_values(&[reason.code()]);
         }
         m
+    }
+
+    /// The `events` counter of a kind (by [`crate::event::Event::kind_index`]).
+    pub fn event_counter(&self, kind_index: usize) -> Option<&IntCounter> {
+        self.events_by_kind.get(kind_index)
     }
 
     /// Brings the token-cache counters up to the reader's totals.
