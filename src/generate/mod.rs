@@ -80,6 +80,8 @@ pub(crate) struct Tenant {
     pub customers: Vec<String>,
     /// Uses federation with a third-party IdP.
     pub federated: bool,
+    /// How far this tenant is from ready: its share of violations is `violations * risk`.
+    pub risk: f64,
 }
 
 /// An agent.
@@ -124,6 +126,15 @@ const LAST: [&str; 8] = [
 fn world(o: &Options, rng: &mut ChaCha8Rng) -> Vec<Tenant> {
     (0..o.tenants)
         .map(|n| {
+            // Partners differ: about 30 % clean, 30 % nearly there, the rest behind; the
+            // mean stays at `violations`.
+            let risk = match rng.random_range(0..100) {
+                0..30 => 0.0,
+                30..60 => 0.5,
+                60..85 => 1.5,
+                _ => 3.0,
+            };
+            let bad_share = (o.violations * risk).min(1.0);
             let id = guid(rng);
             let domain = format!("partner{n:04}.onmicrosoft.com");
             let users = (0..rng.random_range(4..24))
@@ -145,7 +156,7 @@ fn world(o: &Options, rng: &mut ChaCha8Rng) -> Vec<Tenant> {
                         name: format!("{first} {last}"),
                         roles,
                         guest: rng.random_bool(0.08),
-                        registered: !rng.random_bool(o.violations),
+                        registered: !rng.random_bool(bad_share),
                         session: guid(rng),
                     }
                 })
@@ -157,6 +168,7 @@ fn world(o: &Options, rng: &mut ChaCha8Rng) -> Vec<Tenant> {
                 users,
                 customers,
                 federated: rng.random_bool(0.15),
+                risk,
             }
         })
         .collect()
@@ -220,21 +232,30 @@ pub fn write(o: &Options, out: &mut dyn Write) -> io::Result<()> {
         }
     }
 
-    // Events, spread evenly over the days in time order.
-    let remaining = o.events.saturating_sub(written).max(1);
-    let span = i64::from(o.days) * MICROS_PER_DAY;
-    let step = (span / remaining as i64).max(1);
+    // Events in time order, spread over the days by the share of the stream written.
+    let first = written;
+    let total = o.events.saturating_sub(first).max(1) as i128;
+    let span = i128::from(o.days) * i128::from(MICROS_PER_DAY - 3_600_000_000);
     let mut now = t0.plus_seconds(3600);
     while written < o.events {
-        now = EventTime(now.0 + rng.random_range(step / 2..=step + step / 2));
+        let due = t0.0 + 3_600_000_000 + (span * i128::from(written - first) / total) as i64;
+        now = EventTime(now.0.max(due) + rng.random_range(0..1_000_000));
         let t = &tenants[rng.random_range(0..tenants.len())];
         let u = &t.users[rng.random_range(0..t.users.len())];
-        let bad = rng.random_bool(o.violations);
+        let bad = rng.random_bool((o.violations * t.risk).min(1.0));
         let roll: f64 = rng.random();
         // Document shares: ~45 % sign-ins, ~5 % batches, ~32 % API calls (bursts of 4.5
         // on average), ~18 % dashboard requests.
         if roll < 0.067 {
-            shapes::sign_in_batch(&mut line, &mut rng, t, u, now, bad, o.violations);
+            shapes::sign_in_batch(
+                &mut line,
+                &mut rng,
+                t,
+                u,
+                now,
+                bad,
+                (o.violations * t.risk).min(1.0),
+            );
         } else if roll < 0.666 {
             shapes::sign_in(&mut line, &mut rng, t, u, now, bad);
         } else if roll < 0.761 {

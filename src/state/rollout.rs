@@ -180,16 +180,19 @@ impl DayStats {
         self.version = self.version.max(other.version);
     }
 
-    /// Share of App+User calls with MFA (`None` when there were none).
+    /// Share of App+User calls with MFA, of those whose MFA is known (`None` when none).
     pub fn api_mfa_share(&self) -> Option<f64> {
-        share(self.api_app_user_calls_mfa, self.api_app_user_calls)
+        share(
+            self.api_app_user_calls_mfa,
+            self.api_app_user_calls - self.api_app_user_calls_mfa_unknown,
+        )
     }
 
-    /// Share of protected dashboard requests with MFA.
+    /// Share of protected dashboard requests with MFA, of those whose MFA is known.
     pub fn dashboard_mfa_share(&self) -> Option<f64> {
         share(
             self.dashboard_protected_requests_mfa,
-            self.dashboard_protected_requests,
+            self.dashboard_protected_requests - self.dashboard_protected_requests_mfa_unknown,
         )
     }
 
@@ -263,5 +266,72 @@ impl Readiness {
 impl fmt::Display for Readiness {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::time::EventTime;
+
+    fn day(s: &str) -> Day {
+        EventTime::parse(s).unwrap().day()
+    }
+
+    #[test]
+    fn readiness_follows_the_policy_rules() {
+        let p = crate::policy::load("partner-mfa-2020-05").unwrap();
+        let enforced = day("2020-05-02");
+        let before = day("2020-04-20");
+        let mut s = DayStats {
+            partner_role_users: 2,
+            partner_role_users_registered: 2,
+            ..DayStats::default()
+        };
+        assert_eq!(s.readiness(&p, enforced), Readiness::Ready);
+        s.partner_role_users_registered = 1;
+        assert_eq!(
+            s.readiness(&p, enforced),
+            Readiness::AtRisk,
+            "an agent unregistered"
+        );
+        s.partner_role_users_registered = 2;
+        s.findings_uncovered_high = 1;
+        assert_eq!(
+            s.readiness(&p, enforced),
+            Readiness::AtRisk,
+            "an uncovered high finding"
+        );
+        s.findings_uncovered_high = 0;
+        s.findings_uncovered_critical = 1;
+        assert_eq!(
+            s.readiness(&p, enforced),
+            Readiness::Blocked,
+            "an uncovered critical finding"
+        );
+        s.findings_uncovered_critical = 0;
+        // An enforced surface under 100 % MFA blocks; covered calls count as compliant;
+        // before the enforcement date it does not block.
+        s.api_app_user_calls = 4;
+        s.api_app_user_calls_mfa = 3;
+        assert_eq!(s.readiness(&p, enforced), Readiness::Blocked);
+        assert_eq!(s.readiness(&p, before), Readiness::Ready);
+        s.api_app_user_calls_excepted = 1;
+        assert_eq!(s.readiness(&p, enforced), Readiness::Ready);
+        assert_eq!(s.api_mfa_share(), Some(0.75));
+        s.api_app_user_calls_mfa_unknown = 2;
+        s.api_app_user_calls = 6;
+        assert_eq!(
+            s.api_mfa_share(),
+            Some(0.75),
+            "unknown MFA is left out of the share"
+        );
+        let p19 = crate::policy::load("partner-mfa-2019-09").unwrap();
+        s.api_app_user_calls_excepted = 0;
+        assert_eq!(
+            s.readiness(&p19, enforced),
+            Readiness::Ready,
+            "2019-09 enforces nothing"
+        );
     }
 }
