@@ -43,8 +43,8 @@ pub enum Tally {
     },
 }
 
-/// One (tenant, day)'s counters.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// One (tenant, day)'s counters: the columns of `rollout_daily` (with `version`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DayStats {
     /// App+User API calls.
     pub api_app_user_calls: u64,
