@@ -1,6 +1,8 @@
 //! What each command does.
 
-use crate::cli::{Cli, Command, GenerateArgs, PolicyCommand, RunArgs};
+use crate::cli::{
+    Cli, Command, GenerateArgs, PolicyCommand, ProduceArgs, RunArgs, SchemaArgs, SchemaCommand,
+};
 use crate::event::token::{JwksError, TokenReader};
 use crate::pipeline::{Origin, Processor, TenantReadiness};
 use crate::policy::{self, PolicyError};
@@ -36,6 +38,9 @@ pub enum AppError {
     /// Another I/O failure (exit 1).
     #[error("{0}")]
     Io(String),
+    /// The stream mode stopped (exit per its cause).
+    #[error(transparent)]
+    Stream(#[from] crate::stream::StreamError),
 }
 
 impl AppError {
@@ -44,6 +49,7 @@ impl AppError {
         match self {
             AppError::Policy(_) | AppError::Jwks(_) | AppError::Usage(_) => 2,
             AppError::Source(_) | AppError::Sink(_) | AppError::Io(_) => 1,
+            AppError::Stream(e) => e.exit_code(),
         }
     }
 }
@@ -51,7 +57,12 @@ impl AppError {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Run(args) => run_files(&args).map(|_| ()),
+        Command::Run(args) => match &args.config {
+            Some(path) => run_stream(path, args.until_end),
+            None => run_files(&args).map(|_| ()),
+        },
+        Command::Produce(args) => produce(&args),
+        Command::Schema(SchemaCommand::Apply(args)) => schema_apply(&args),
         Command::Generate(args) => generate(&args),
         Command::Policy(cmd) => policy_command(&cmd),
     };
@@ -95,10 +106,14 @@ pub fn run_files(args: &RunArgs) -> Result<RunSummary, AppError> {
         ));
     }
     let inputs = input::expand(&args.inputs)?;
+    let out = args
+        .out
+        .as_deref()
+        .ok_or_else(|| AppError::Usage("`--out DIR` is needed with `--input`".into()))?;
     let metrics = Arc::new(Metrics::new());
     let processor = Processor::new(Arc::clone(&policy), tokens, Arc::clone(&metrics))
         .with_replay_window_days(args.replay_window_days);
-    let mut sink = FileSink::create(&args.out)?;
+    let mut sink = FileSink::create(out)?;
     let mut summary = RunSummary::default();
     let mut progress = Progress::new();
     let started = Instant::now();
@@ -168,7 +183,7 @@ pub fn run_files(args: &RunArgs) -> Result<RunSummary, AppError> {
         summary.dead_letters,
         summary.duplicates,
         elapsed.as_secs_f64(),
-        args.out.display()
+        out.display()
     );
     for line in metrics.summary() {
         tracing::info!("{line}");
@@ -270,6 +285,150 @@ pub fn readiness_table(rows: &[TenantReadiness], policy: &policy::Policy) -> Str
         let _ = writeln!(s, "(no events)");
     }
     s
+}
+
+fn env_vars() -> Vec<(String, String)> {
+    std::env::vars()
+        .filter(|(k, _)| k.starts_with("MFA_AUDIT_"))
+        .collect()
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, AppError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| AppError::Io(format!("cannot start the async runtime: {e}")))
+}
+
+/// `mfa-audit run --config FILE`: the stream mode.
+fn run_stream(path: &std::path::Path, until_end: bool) -> Result<(), AppError> {
+    let shown = path.display().to_string();
+    let config = crate::stream::config::Config::load(path, &env_vars())
+        .map_err(crate::stream::StreamError::from)?;
+    let started = Instant::now();
+    let shutdown = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s = crate::stream::run(&config, &shown, until_end, shutdown)?;
+    eprintln!(
+        "mfa-audit: {} messages, {} events, {} findings, {} dead letters, {} skipped (already in a restored snapshot), {} checkpoints, {} retries in {:.2}s",
+        s.messages,
+        s.events,
+        s.findings,
+        s.dead_letters,
+        s.skipped,
+        s.checkpoints,
+        s.retries,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `mfa-audit schema apply`.
+fn schema_apply(args: &SchemaArgs) -> Result<(), AppError> {
+    use crate::sink::clickhouse::{ClickHouse, Connection};
+    let conn = match &args.config {
+        Some(path) => {
+            let shown = path.display().to_string();
+            let c = crate::stream::config::Config::load(path, &env_vars())
+                .map_err(crate::stream::StreamError::from)?;
+            Connection {
+                url: c.clickhouse.url.clone(),
+                database: c.clickhouse.database.clone(),
+                user: c.clickhouse.user.clone(),
+                password: c
+                    .clickhouse_password(&shown)
+                    .map_err(crate::stream::StreamError::from)?,
+                validation: c.clickhouse.validation,
+                timeout: Duration::from_millis(c.clickhouse.request_timeout_ms),
+            }
+        }
+        None => Connection {
+            url: args.url.clone(),
+            database: args.database.clone(),
+            user: args.user.clone(),
+            password: std::env::var("MFA_AUDIT_CLICKHOUSE_PASSWORD").unwrap_or_default(),
+            validation: false,
+            timeout: Duration::from_secs(30),
+        },
+    };
+    let ch = ClickHouse::new(&conn);
+    let applied = runtime()?
+        .block_on(ch.apply_schema())
+        .map_err(|e| AppError::Io(e.to_string()))?;
+    if applied.is_empty() {
+        println!("database `{}` at {}: up to date", conn.database, conn.url);
+    } else {
+        println!(
+            "database `{}` at {}: applied {}",
+            conn.database,
+            conn.url,
+            applied.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// `mfa-audit produce`: NDJSON documents to a topic, keyed by tenant.
+fn produce(args: &ProduceArgs) -> Result<(), AppError> {
+    use crate::source::kafka::{ensure_topic, KeyedProducer};
+    let props = std::collections::BTreeMap::new();
+    let kafka = |e: crate::source::kafka::KafkaOpError| AppError::Io(e.to_string());
+    if args.partitions > 0 {
+        let created = runtime()?
+            .block_on(ensure_topic(
+                &args.brokers,
+                &props,
+                &args.topic,
+                args.partitions,
+            ))
+            .map_err(kafka)?;
+        if created {
+            eprintln!(
+                "mfa-audit: created topic `{}` with {} partitions",
+                args.topic, args.partitions
+            );
+        }
+    }
+    let producer = KeyedProducer::new(&args.brokers, &props, &args.topic).map_err(kafka)?;
+    let tokens = TokenReader::new(crate::event::token::DEFAULT_TOKEN_CACHE_ENTRIES);
+    let started = Instant::now();
+    let mut sent = 0u64;
+    let mut failure = None;
+    for path in input::expand(&args.files)? {
+        let mut on_doc = |doc: crate::source::Doc<'_>| {
+            if failure.is_some() {
+                return;
+            }
+            let key = std::str::from_utf8(doc.bytes).ok().and_then(|text| {
+                crate::event::decode(text, &tokens)
+                    .into_iter()
+                    .find_map(|i| i.event.ok().map(|e| e.tenant_id().to_owned()))
+            });
+            match producer.send(key.as_deref().map(str::as_bytes), doc.bytes) {
+                Ok(()) => sent += 1,
+                Err(e) => failure = Some(e),
+            }
+            if sent.is_multiple_of(1000) {
+                producer.poll();
+            }
+        };
+        input::read(
+            &path,
+            crate::source::Framing::Auto,
+            usize::MAX / 2,
+            &mut on_doc,
+            &mut |_| {},
+        )?;
+        if let Some(e) = failure.take() {
+            return Err(kafka(e));
+        }
+    }
+    producer.flush(Duration::from_secs(120)).map_err(kafka)?;
+    eprintln!(
+        "mfa-audit: produced {sent} messages to `{}` in {:.2}s",
+        args.topic,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 fn generate(args: &GenerateArgs) -> Result<(), AppError> {

@@ -26,16 +26,27 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Audit input files (or stdin) and write the four tables as NDJSON files.
+    /// Audit files into NDJSON files, or (with --config) a Kafka stream into ClickHouse.
     ///
-    /// Writes DIR/findings.ndjson, DIR/rollout_daily.ndjson, DIR/agents.ndjson and
-    /// DIR/dead_letters.ndjson in ClickHouse JSONEachRow form, and prints a readiness
-    /// table per tenant. Bad documents never stop the run: each becomes a dead letter
-    /// with its reason and position.
+    /// Files: `--input PATH... --out DIR` writes DIR/findings.ndjson,
+    /// DIR/rollout_daily.ndjson, DIR/agents.ndjson and DIR/dead_letters.ndjson in
+    /// ClickHouse JSONEachRow form, and prints a readiness table per tenant.
     ///
-    /// Exit status: 0 when the input was processed (dead letters or not), 2 on a usage
-    /// or policy error, 1 when an input or output could not be read or written.
+    /// Stream: `--config FILE` consumes the configured topics as a consumer group and
+    /// writes the same rows to ClickHouse (run `mfa-audit schema apply` first); offsets are
+    /// committed only after ClickHouse stored the rows and the state they reflect. Stops on
+    /// SIGINT/SIGTERM after a final checkpoint, or with --until-end when every assigned
+    /// partition reached its end.
+    ///
+    /// Bad documents never stop a run: each becomes a dead letter with its reason and
+    /// position. Exit status: 0 when the input was processed (dead letters or not), 2 on
+    /// a usage, policy or configuration error, 1 when an input or output failed.
     Run(RunArgs),
+    /// Produce NDJSON documents to a Kafka topic, keyed by tenant (replays, tests).
+    Produce(ProduceArgs),
+    /// Manage the ClickHouse tables.
+    #[command(subcommand)]
+    Schema(SchemaCommand),
     /// Write a realistic, deterministic mixed stream of every input kind.
     Generate(GenerateArgs),
     /// Inspect the policy versions.
@@ -48,14 +59,34 @@ pub enum Command {
 pub struct RunArgs {
     /// An input: an NDJSON file, a file of (pretty-printed) JSON documents, a folder of
     /// such files, or `-` for stdin. Repeat for more; they are read in the order given.
-    #[arg(long = "input", short = 'i', value_name = "PATH", required = true)]
+    #[arg(
+        long = "input",
+        short = 'i',
+        value_name = "PATH",
+        required_unless_present = "config",
+        conflicts_with = "config"
+    )]
     pub inputs: Vec<String>,
+    /// Stream mode: a TOML configuration naming the Kafka topics and ClickHouse (see
+    /// `examples/stream.toml`); every key can be set by `MFA_AUDIT_<SECTION>_<KEY>`.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Stream mode: stop once every assigned partition reached its end (replays,
+    /// backfills, tests), after the final checkpoint.
+    #[arg(long, requires = "config")]
+    pub until_end: bool,
     /// The policy version: a shipped name (`mfa-audit policy list`) or a policy file.
     #[arg(long, short = 'p', value_name = "NAME|FILE", default_value = crate::policy::DEFAULT_POLICY)]
     pub policy: String,
     /// The output folder (created if missing; its four files are replaced).
-    #[arg(long, short = 'o', value_name = "DIR")]
-    pub out: PathBuf,
+    #[arg(
+        long,
+        short = 'o',
+        value_name = "DIR",
+        required_unless_present = "config",
+        conflicts_with = "config"
+    )]
+    pub out: Option<PathBuf>,
     /// Verify token signatures against this JSON Web Key Set; a token that fails is
     /// flagged (TOKEN_SIGNATURE_INVALID). Without it claims are read unverified, as the
     /// API gateway already verified them.
@@ -79,6 +110,53 @@ pub struct RunArgs {
     /// Do not print the readiness table.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// `mfa-audit produce`.
+#[derive(Debug, Args)]
+pub struct ProduceArgs {
+    /// Bootstrap brokers, `host:port[,host:port]`.
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+    /// The topic.
+    #[arg(long, short = 't')]
+    pub topic: String,
+    /// Create the topic with this many partitions if it does not exist (0: never create).
+    #[arg(long, default_value_t = 3)]
+    pub partitions: i32,
+    /// NDJSON files (or `-` for stdin); each document is one message, keyed by its
+    /// tenant (a batch by its first record's), so a tenant's events stay in one partition.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<String>,
+}
+
+/// `mfa-audit schema ...`.
+#[derive(Debug, Subcommand)]
+pub enum SchemaCommand {
+    /// Create the database and tables, or migrate them: every migration of
+    /// schemas/clickhouse/ not yet recorded in `schema_migrations` is applied and recorded.
+    Apply(SchemaArgs),
+}
+
+/// Where the tables live.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Take ClickHouse's address, database and credentials from this configuration.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// ClickHouse HTTP endpoint (without --config).
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:8123",
+        conflicts_with = "config"
+    )]
+    pub url: String,
+    /// Database (without --config).
+    #[arg(long, default_value = "mfa_audit", conflicts_with = "config")]
+    pub database: String,
+    /// User (without --config); the password comes from MFA_AUDIT_CLICKHOUSE_PASSWORD.
+    #[arg(long, default_value = "default", conflicts_with = "config")]
+    pub user: String,
 }
 
 /// `mfa-audit generate`.

@@ -29,4 +29,5 @@ pub mod policy;
 pub mod sink;
 pub mod source;
 pub mod state;
+pub mod stream;
 pub mod telemetry;

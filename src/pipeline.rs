@@ -85,6 +85,18 @@ impl Processor {
         oversized: Option<usize>,
         sink: &mut S,
     ) -> Result<DocOutcome, S::Error> {
+        self.process_observed(origin, bytes, oversized, sink, &mut |_| {})
+    }
+
+    /// [`Processor::process`], telling `on_tenant` the tenant of every event applied.
+    pub fn process_observed<S: RowSink>(
+        &self,
+        origin: Origin<'_>,
+        bytes: &[u8],
+        oversized: Option<usize>,
+        sink: &mut S,
+        on_tenant: &mut dyn FnMut(&str),
+    ) -> Result<DocOutcome, S::Error> {
         self.metrics.documents.inc();
         let mut out = DocOutcome::default();
         if let Some(len) = oversized {
@@ -120,6 +132,7 @@ impl Processor {
                         continue;
                     };
                     out.events += 1;
+                    on_tenant(ev.tenant_id());
                     for f in &findings {
                         sink.finding(f)?;
                     }
@@ -190,18 +203,24 @@ impl Processor {
 
     /// The rollout rows of every tenant and day, sorted by (tenant, day).
     pub fn rollout_rows(&self) -> Vec<RolloutRow> {
+        self.rollout_rows_for(&self.state.tenant_ids())
+    }
+
+    /// The rollout rows of some tenants, every day, in the order given.
+    pub fn rollout_rows_for(&self, tenants: &[String]) -> Vec<RolloutRow> {
         let mut rows = Vec::new();
-        for id in self.state.tenant_ids() {
-            self.state.with_tenant(&id, |t| {
+        for id in tenants {
+            self.state.with_tenant(id, |t| {
                 for (day, stats) in &t.days {
                     let window = window_stats(t, *day);
                     rows.push(RolloutRow::new(
-                        &id,
+                        id,
                         *day,
                         &self.policy.version,
                         stats,
                         stats.readiness(&self.policy, *day),
                         window.readiness(&self.policy, *day),
+                        t.applied,
                     ));
                 }
             });
@@ -211,9 +230,14 @@ impl Processor {
 
     /// The agents rows: every user who holds or held a partner role, sorted.
     pub fn agent_rows(&self) -> Vec<AgentRow> {
+        self.agent_rows_for(&self.state.tenant_ids())
+    }
+
+    /// The agents rows of some tenants.
+    pub fn agent_rows_for(&self, tenants: &[String]) -> Vec<AgentRow> {
         let mut rows = Vec::new();
-        for id in self.state.tenant_ids() {
-            self.state.with_tenant(&id, |t| {
+        for id in tenants {
+            self.state.with_tenant(id, |t| {
                 let mut users: Vec<_> = t.users.iter().filter(|(_, u)| u.ever_role).collect();
                 users.sort_by(|a, b| a.0.cmp(b.0));
                 for (user_id, u) in users {

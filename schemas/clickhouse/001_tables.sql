@@ -1,15 +1,15 @@
--- mfa-audit tables. The columns are exactly the fields of the NDJSON rows the file mode
--- writes (ClickHouse JSONEachRow), so `findings.ndjson` etc. load unchanged:
---   clickhouse-client --query "INSERT INTO mfa_audit.findings FORMAT JSONEachRow" < out/findings.ndjson
+-- Migration 1: the four tables. Apply with `mfa-audit schema apply`, which creates the
+-- database, runs each migration not yet recorded in `schema_migrations`, and records it.
+-- Table names are unqualified: they are created in the configured database.
+-- The columns are exactly the fields of the NDJSON rows the file mode writes (ClickHouse
+-- JSONEachRow), so `findings.ndjson` etc. load unchanged:
+--   clickhouse-client --database mfa_audit --query "INSERT INTO findings FORMAT JSONEachRow" < out/findings.ndjson
 -- Runs on ClickHouse 18.16 (no DateTime64, no LowCardinality, no TTL) and on current
 -- releases. Booleans are UInt8 (JSON true/false are read as 1/0).
--- Statements are separated by a line holding only `;` so a client can split them.
-
-CREATE DATABASE IF NOT EXISTS mfa_audit
-;
+-- Statements are separated by a line holding only `;`.
 -- One row per (event, rule). Replays rewrite the same key: ReplacingMergeTree keeps one,
 -- and `SELECT ... FINAL` reads one.
-CREATE TABLE IF NOT EXISTS mfa_audit.findings
+CREATE TABLE IF NOT EXISTS findings
 (
     event_id String,
     event_time DateTime('UTC'),
@@ -33,7 +33,7 @@ PARTITION BY toYYYYMM(event_time)
 ORDER BY (tenant_id, event_id, rule_id, policy_version)
 ;
 -- Absolute values per (tenant, day, policy version); a higher `version` replaces a lower.
-CREATE TABLE IF NOT EXISTS mfa_audit.rollout_daily
+CREATE TABLE IF NOT EXISTS rollout_daily
 (
     tenant_id String,
     day Date,
@@ -69,7 +69,7 @@ PARTITION BY toYYYYMM(day)
 ORDER BY (tenant_id, day, policy_version)
 ;
 -- Partner-role users; a higher `version` replaces a lower.
-CREATE TABLE IF NOT EXISTS mfa_audit.agents
+CREATE TABLE IF NOT EXISTS agents
 (
     tenant_id String,
     user_id String,
@@ -86,8 +86,10 @@ CREATE TABLE IF NOT EXISTS mfa_audit.agents
 ENGINE = ReplacingMergeTree(version)
 ORDER BY (tenant_id, user_id, policy_version)
 ;
--- Bad input, with the reason and where it came from. `received_at` is filled by the server.
-CREATE TABLE IF NOT EXISTS mfa_audit.dead_letters
+-- Bad input, with the reason and where it came from (a topic and `partition P offset O`,
+-- or a file and `line N`): one row per position, so a replay rewrites rather than adds.
+-- `received_at` is filled by the server when the insert names the other four columns.
+CREATE TABLE IF NOT EXISTS dead_letters
 (
     source String,
     position String,
@@ -95,7 +97,6 @@ CREATE TABLE IF NOT EXISTS mfa_audit.dead_letters
     excerpt String,
     received_at DateTime('UTC') DEFAULT now()
 )
-ENGINE = MergeTree
-PARTITION BY toYYYYMM(received_at)
-ORDER BY (source, received_at)
+ENGINE = ReplacingMergeTree
+ORDER BY (source, position)
 ;

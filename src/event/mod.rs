@@ -75,7 +75,9 @@ impl fmt::Display for Role {
 }
 
 /// A small set of roles.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct RoleSet(u8);
 
 impl RoleSet {
@@ -251,7 +253,7 @@ pub struct Registration<'a> {
 }
 
 /// A technical exception's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ExceptionStatus {
     /// Asked for, not yet answered.
     Requested,

@@ -4,8 +4,21 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use std::fmt;
 
-/// A point in event time (microseconds since 1970-01-01T00:00:00Z).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+/// A point in event time (microseconds since 1970-01-01T00:00:00Z). Serde sees the number
+/// (state snapshots are lossless); rows use [`datetime_text`] for ClickHouse's text form.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct EventTime(pub i64);
 
 const MICROS_PER_SEC: i64 = 1_000_000;
@@ -73,14 +86,16 @@ impl fmt::Display for EventTime {
     }
 }
 
-impl serde::Serialize for EventTime {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
+/// Serialises an [`EventTime`] as ClickHouse `DateTime` text (`serialize_with`).
+pub fn datetime_text<S: serde::Serializer>(t: &EventTime, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(t)
 }
 
-/// A UTC calendar day, as days since the epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A UTC calendar day, as days since the epoch. Serde sees the number; rows use
+/// [`date_text`].
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Day(pub i64);
 
 impl Day {
@@ -110,10 +125,9 @@ impl fmt::Display for Day {
     }
 }
 
-impl serde::Serialize for Day {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
+/// Serialises a [`Day`] as ClickHouse `Date` text (`serialize_with`).
+pub fn date_text<S: serde::Serializer>(d: &Day, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(d)
 }
 
 #[cfg(test)]

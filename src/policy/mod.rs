@@ -24,6 +24,7 @@ pub struct Finding {
     /// The event's id.
     pub event_id: String,
     /// The event's time.
+    #[serde(serialize_with = "crate::event::time::datetime_text")]
     pub event_time: EventTime,
     /// The partner tenant.
     pub tenant_id: String,

@@ -2,6 +2,7 @@
 //! `dead_letters`), in ClickHouse `JSONEachRow` form, to NDJSON files or (production)
 //! ClickHouse. Every field name here is a column name.
 
+pub mod clickhouse;
 pub mod file;
 pub mod redact;
 pub mod rows;

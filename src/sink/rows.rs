@@ -25,16 +25,20 @@ pub struct RolloutRow {
     /// Partner tenant.
     pub tenant_id: String,
     /// UTC day.
+    #[serde(serialize_with = "crate::event::time::date_text")]
     pub day: Day,
     /// Policy version.
     pub policy_version: String,
-    /// The day's counters (and `version`).
+    /// The day's counters.
     #[serde(flatten)]
     pub stats: DayStats,
     /// Readiness on this day.
     pub status: &'static str,
     /// Readiness over the 7 days ending on this day.
     pub status_7d: &'static str,
+    /// The tenant's event count when the row was made: a later row of the same key
+    /// has a version at least as high.
+    pub version: u64,
 }
 
 impl RolloutRow {
@@ -46,6 +50,7 @@ impl RolloutRow {
         stats: &DayStats,
         status: Readiness,
         status_7d: Readiness,
+        version: u64,
     ) -> Self {
         Self {
             tenant_id: tenant_id.to_owned(),
@@ -54,6 +59,7 @@ impl RolloutRow {
             stats: stats.clone(),
             status: status.name(),
             status_7d: status_7d.name(),
+            version,
         }
     }
 }
@@ -76,6 +82,7 @@ pub struct AgentRow {
     /// Methods registered.
     pub methods_registered: Vec<String>,
     /// Latest sign-in (`1970-01-01 00:00:00` when none was seen).
+    #[serde(serialize_with = "crate::event::time::datetime_text")]
     pub last_sign_in: EventTime,
     /// Whether it satisfied MFA: `yes`, `no` or `unknown`.
     pub last_sign_in_mfa: &'static str,

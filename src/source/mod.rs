@@ -6,6 +6,7 @@
 //! how the input was chunked.
 
 pub mod file;
+pub mod kafka;
 
 use memchr::{memchr, memchr3};
 

@@ -46,6 +46,38 @@ impl State {
         self.tenants.get(tenant_id).map(|t| f(t.value()))
     }
 
+    /// Removes a tenant's state (its partition moved elsewhere, or to snapshot it).
+    pub fn take_tenant(&self, tenant_id: &str) -> Option<TenantState> {
+        self.tenants.remove(tenant_id).map(|(_, t)| t)
+    }
+
+    /// Puts a tenant's state (restored from a snapshot), replacing any held.
+    pub fn put_tenant(&self, tenant_id: String, state: TenantState) {
+        self.tenants.insert(tenant_id, state);
+    }
+
+    /// Serialises some tenants' state (a snapshot).
+    pub fn snapshot_json(&self, tenant_ids: &[String]) -> Result<String, serde_json::Error> {
+        let mut out: Vec<(&str, dashmap::mapref::one::Ref<'_, String, TenantState>)> = Vec::new();
+        for id in tenant_ids {
+            if let Some(t) = self.tenants.get(id) {
+                out.push((id, t));
+            }
+        }
+        let view: Vec<(&str, &TenantState)> = out.iter().map(|(id, t)| (*id, t.value())).collect();
+        serde_json::to_string(&view)
+    }
+
+    /// Restores tenants from a snapshot; returns their ids.
+    pub fn restore_json(&self, json: &str) -> Result<Vec<String>, serde_json::Error> {
+        let tenants: Vec<(String, TenantState)> = serde_json::from_str(json)?;
+        let ids = tenants.iter().map(|(id, _)| id.clone()).collect();
+        for (id, t) in tenants {
+            self.tenants.insert(id, t);
+        }
+        Ok(ids)
+    }
+
     /// How many tenants, users and Partner Center sessions the state holds.
     pub fn size(&self) -> (usize, usize, usize) {
         let mut users = 0;

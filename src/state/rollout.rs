@@ -43,8 +43,8 @@ pub enum Tally {
     },
 }
 
-/// One (tenant, day)'s counters: the columns of `rollout_daily` (with `version`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+/// One (tenant, day)'s counters: columns of `rollout_daily`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DayStats {
     /// App+User API calls.
     pub api_app_user_calls: u64,
@@ -90,8 +90,6 @@ pub struct DayStats {
     pub findings_uncovered_critical: u64,
     /// Findings not covered by an exception, high.
     pub findings_uncovered_high: u64,
-    /// The tenant's event count when this day last changed: the row version.
-    pub version: u64,
 }
 
 impl DayStats {
@@ -177,7 +175,6 @@ impl DayStats {
         self.exceptions_open = other.exceptions_open;
         self.exceptions_overdue = other.exceptions_overdue;
         self.exceptions_approved = other.exceptions_approved;
-        self.version = self.version.max(other.version);
     }
 
     /// Share of App+User calls with MFA, of those whose MFA is known (`None` when none).

@@ -4,11 +4,12 @@ use super::rollout::{DayStats, Tally};
 use crate::event::time::{Day, EventTime};
 use crate::event::{ExceptionStatus, RoleAction, RoleSet};
 use crate::policy::Policy;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 /// A user of the partner tenant.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UserState {
     /// Latest UPN seen.
     pub upn: Option<String>,
@@ -31,7 +32,7 @@ pub struct UserState {
 }
 
 /// An interactive Partner Center sign-in, standing for a dashboard session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PcSession {
     /// When.
     pub time: EventTime,
@@ -42,7 +43,7 @@ pub struct PcSession {
 }
 
 /// A technical exception as its events left it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExceptionState {
     /// Current status.
     pub status: ExceptionStatus,
@@ -74,8 +75,8 @@ impl ExceptionState {
     }
 }
 
-/// One partner tenant.
-#[derive(Debug, Default)]
+/// One partner tenant: all of it is in its snapshot.
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TenantState {
     /// Users by id (lower-cased).
     pub users: HashMap<String, UserState>,
@@ -331,7 +332,6 @@ impl TenantState {
         d.exceptions_open = open;
         d.exceptions_approved = approved;
         d.exceptions_overdue = overdue;
-        d.version = self.applied;
     }
 
     fn exception_counts(&self, policy: &Policy, day: Day) -> (u32, u32, u32) {

@@ -1,0 +1,317 @@
+//! ClickHouse: the production sink. Rows go as `JSONEachRow`, the same bytes the file
+//! mode writes, which ClickHouse 18.16 and current releases both read. Migrations come
+//! from `schemas/clickhouse/` (built into the binary) and are recorded as applied.
+
+use bytes::Bytes;
+use clickhouse::Client;
+use std::time::Duration;
+use thiserror::Error;
+
+/// The migrations, in order: (version, name, SQL).
+pub const MIGRATIONS: [(u32, &str, &str); 2] = [
+    (
+        1,
+        "001_tables",
+        include_str!("../../schemas/clickhouse/001_tables.sql"),
+    ),
+    (
+        2,
+        "002_state_snapshots",
+        include_str!("../../schemas/clickhouse/002_state_snapshots.sql"),
+    ),
+];
+
+/// A ClickHouse request failed.
+#[derive(Debug, Error)]
+#[error("clickhouse at `{url}`: {what}: {source}")]
+pub struct ClickHouseError {
+    url: String,
+    what: String,
+    source: clickhouse::error::Error,
+}
+
+/// Where to find ClickHouse.
+#[derive(Clone)]
+pub struct Connection {
+    /// HTTP endpoint.
+    pub url: String,
+    /// Database.
+    pub database: String,
+    /// User.
+    pub user: String,
+    /// Password (never shown).
+    pub password: String,
+    /// Check row types against the server's (ClickHouse 23.x or later).
+    pub validation: bool,
+    /// Longest wait for one request.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("url", &self.url)
+            .field("database", &self.database)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A client bound to the configured database.
+#[derive(Clone)]
+pub struct ClickHouse {
+    client: Client,
+    server: Client,
+    url: String,
+    database: String,
+    timeout: Duration,
+}
+
+/// One stored checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct StoredSnapshot {
+    /// The first offset the state does not reflect.
+    pub next_offset: u64,
+    /// The state (JSON).
+    pub state: String,
+}
+
+impl ClickHouse {
+    /// A client for `conn` (nothing is sent until the first request).
+    pub fn new(conn: &Connection) -> Self {
+        let server = Client::default()
+            .with_url(&conn.url)
+            .with_user(&conn.user)
+            .with_password(&conn.password)
+            .with_validation(conn.validation);
+        let client = server.clone().with_database(&conn.database);
+        Self {
+            client,
+            server,
+            url: conn.url.clone(),
+            database: conn.database.clone(),
+            timeout: conn.timeout,
+        }
+    }
+
+    /// The database.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    fn err(
+        &self,
+        what: impl Into<String>,
+    ) -> impl FnOnce(clickhouse::error::Error) -> ClickHouseError + '_ {
+        let what = what.into();
+        move |source| ClickHouseError {
+            url: self.url.clone(),
+            what,
+            source,
+        }
+    }
+
+    async fn bounded<T>(
+        &self,
+        what: &str,
+        fut: impl std::future::Future<Output = clickhouse::error::Result<T>>,
+    ) -> Result<T, ClickHouseError> {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(r) => r.map_err(self.err(what)),
+            Err(_) => Err(ClickHouseError {
+                url: self.url.clone(),
+                what: what.to_owned(),
+                source: clickhouse::error::Error::TimedOut,
+            }),
+        }
+    }
+
+    /// `SELECT 1`.
+    pub async fn ping(&self) -> Result<(), ClickHouseError> {
+        self.bounded("ping", self.server.query("SELECT 1").execute())
+            .await
+    }
+
+    /// Inserts NDJSON rows (`JSONEachRow`) into `table`; `columns` names the columns the
+    /// rows carry when the table has more (defaults fill the rest).
+    pub async fn insert(
+        &self,
+        table: &str,
+        columns: Option<&str>,
+        rows: Bytes,
+    ) -> Result<(), ClickHouseError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let cols = columns.map(|c| format!(" ({c})")).unwrap_or_default();
+        let sql = format!("INSERT INTO {table}{cols} FORMAT JSONEachRow");
+        let what = format!("insert into `{table}`");
+        self.bounded(&what, async {
+            let mut insert = self.client.insert_formatted_with(sql);
+            insert.send(rows).await?;
+            insert.end().await
+        })
+        .await
+    }
+
+    /// Runs a query and returns its rows as JSON objects.
+    pub async fn rows(&self, sql: &str) -> Result<Vec<serde_json::Value>, ClickHouseError> {
+        let bytes = self
+            .bounded("query", async {
+                self.client
+                    .query(sql)
+                    .fetch_bytes("JSONEachRow")?
+                    .collect()
+                    .await
+            })
+            .await?;
+        let text = String::from_utf8_lossy(&bytes);
+        Ok(text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect())
+    }
+
+    /// Runs a statement.
+    pub async fn execute(&self, sql: &str) -> Result<(), ClickHouseError> {
+        self.bounded("statement", self.client.query(sql).execute())
+            .await
+    }
+
+    /// Creates the database and applies every migration not yet recorded; returns the
+    /// names applied now.
+    pub async fn apply_schema(&self) -> Result<Vec<&'static str>, ClickHouseError> {
+        let db = &self.database;
+        self.bounded(
+            "create database",
+            self.server
+                .query(&format!("CREATE DATABASE IF NOT EXISTS {db}"))
+                .execute(),
+        )
+        .await?;
+        self.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations \
+             (version UInt32, name String, applied_at DateTime('UTC') DEFAULT now()) \
+             ENGINE = MergeTree ORDER BY version",
+        )
+        .await?;
+        let applied: Vec<u64> = self
+            .rows("SELECT version FROM schema_migrations")
+            .await?
+            .iter()
+            .filter_map(|r| r["version"].as_u64())
+            .collect();
+        let mut now = Vec::new();
+        for (version, name, sql) in MIGRATIONS {
+            if applied.contains(&u64::from(version)) {
+                continue;
+            }
+            for statement in statements(sql) {
+                self.execute(&statement).await?;
+            }
+            let row = serde_json::json!({"version": version, "name": name}).to_string();
+            self.insert("schema_migrations", Some("version, name"), Bytes::from(row))
+                .await?;
+            now.push(name);
+        }
+        Ok(now)
+    }
+
+    /// The newest checkpoint of a partition.
+    pub async fn load_snapshot(
+        &self,
+        group_id: &str,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Option<StoredSnapshot>, ClickHouseError> {
+        let sql = format!(
+            "SELECT next_offset, state FROM state_snapshots FINAL \
+             WHERE group_id = '{}' AND topic = '{}' AND partition = {} \
+             ORDER BY next_offset DESC LIMIT 1",
+            escape(group_id),
+            escape(topic),
+            partition.max(0)
+        );
+        let rows = self.rows(&sql).await?;
+        Ok(rows.into_iter().next().and_then(|r| {
+            // JSONEachRow writes UInt64 as a quoted string on some versions.
+            let next_offset = r["next_offset"]
+                .as_u64()
+                .or_else(|| r["next_offset"].as_str().and_then(|s| s.parse().ok()))?;
+            Some(StoredSnapshot {
+                next_offset,
+                state: r["state"].as_str()?.to_owned(),
+            })
+        }))
+    }
+
+    /// Stores a partition's checkpoint.
+    pub async fn save_snapshot(
+        &self,
+        group_id: &str,
+        topic: &str,
+        partition: i32,
+        next_offset: u64,
+        state: &str,
+    ) -> Result<(), ClickHouseError> {
+        let row = serde_json::json!({
+            "group_id": group_id, "topic": topic, "partition": partition.max(0),
+            "next_offset": next_offset, "state": state,
+        })
+        .to_string();
+        self.insert(
+            "state_snapshots",
+            Some("group_id, topic, partition, next_offset, state"),
+            Bytes::from(row),
+        )
+        .await
+    }
+}
+
+/// Splits a migration into statements (separated by a line holding only `;`), without
+/// its comment lines.
+pub fn statements(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in sql.lines() {
+        let t = line.trim();
+        if t == ";" {
+            if !current.trim().is_empty() {
+                out.push(std::mem::take(&mut current));
+            }
+            current.clear();
+        } else if !t.starts_with("--") {
+            current.push_str(line);
+            current.push('\n');
+        }
+    }
+    if !current.trim().is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// Escapes a value for a single-quoted ClickHouse string literal.
+pub fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\'', "\\'")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_split_into_statements() {
+        let s = statements(MIGRATIONS[0].2);
+        assert_eq!(s.len(), 4, "{s:#?}");
+        assert!(s
+            .iter()
+            .all(|x| x.trim_start().starts_with("CREATE TABLE IF NOT EXISTS")));
+        assert_eq!(statements(MIGRATIONS[1].2).len(), 1);
+    }
+
+    #[test]
+    fn literals_are_escaped() {
+        assert_eq!(escape("a'b\\c"), "a\\'b\\\\c");
+    }
+}

@@ -1,0 +1,164 @@
+//! Kafka: client settings, the keyed producer (`mfa-audit produce`) and topic creation.
+//! The consumer itself lives in [`crate::stream`], which owns its checkpoints.
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use thiserror::Error;
+
+/// Consumer settings mfa-audit sets unless the configuration overrides them: fetch sizes
+/// measured against tansu (13.6k msg/s with librdkafka's defaults, 35.6k msg/s with
+/// these), no auto-commit (offsets are committed at checkpoints), partition EOF events
+/// (for `--until-end`).
+pub const CONSUMER_DEFAULTS: [(&str, &str); 8] = [
+    ("enable.auto.commit", "false"),
+    ("enable.auto.offset.store", "false"),
+    ("auto.offset.reset", "earliest"),
+    ("enable.partition.eof", "true"),
+    ("fetch.min.bytes", "1000000"),
+    ("max.partition.fetch.bytes", "10485760"),
+    ("fetch.wait.max.ms", "100"),
+    ("session.timeout.ms", "10000"),
+];
+
+/// A Kafka operation failed.
+#[derive(Debug, Error)]
+pub enum KafkaOpError {
+    /// Creating a client failed (a bad property, usually).
+    #[error("cannot create a Kafka client: {0}")]
+    Client(KafkaError),
+    /// Creating a topic failed.
+    #[error("cannot create topic `{topic}`: {source}")]
+    CreateTopic {
+        /// The topic.
+        topic: String,
+        /// The cause.
+        source: KafkaError,
+    },
+    /// A message could not be delivered.
+    #[error("cannot deliver to `{topic}`: {source}")]
+    Deliver {
+        /// The topic.
+        topic: String,
+        /// The cause.
+        source: KafkaError,
+    },
+}
+
+/// A client configuration: the brokers, then our defaults (when `consumer`), then the
+/// user's properties (which win).
+pub fn client_config(
+    brokers: &str,
+    consumer: bool,
+    properties: &BTreeMap<String, String>,
+) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", brokers);
+    if consumer {
+        for (k, v) in CONSUMER_DEFAULTS {
+            c.set(k, v);
+        }
+    }
+    for (k, v) in properties {
+        c.set(k, v);
+    }
+    c
+}
+
+/// Creates `topic` with `partitions` partitions unless it exists (tansu does not create
+/// topics on first use).
+pub async fn ensure_topic(
+    brokers: &str,
+    properties: &BTreeMap<String, String>,
+    topic: &str,
+    partitions: i32,
+) -> Result<bool, KafkaOpError> {
+    let admin: AdminClient<DefaultClientContext> = client_config(brokers, false, properties)
+        .create()
+        .map_err(KafkaOpError::Client)?;
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results =
+        admin
+            .create_topics([&new], &opts)
+            .await
+            .map_err(|source| KafkaOpError::CreateTopic {
+                topic: topic.to_owned(),
+                source,
+            })?;
+    match results.into_iter().next() {
+        Some(Ok(_)) => Ok(true),
+        Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) | None => Ok(false),
+        Some(Err((_, code))) => Err(KafkaOpError::CreateTopic {
+            topic: topic.to_owned(),
+            source: KafkaError::AdminOp(code),
+        }),
+    }
+}
+
+/// Sends messages to one topic, keyed, and waits for every delivery at the end.
+pub struct KeyedProducer {
+    producer: BaseProducer,
+    topic: String,
+}
+
+impl KeyedProducer {
+    /// A producer for `topic` (idempotent, so a retry does not write a message twice).
+    pub fn new(
+        brokers: &str,
+        properties: &BTreeMap<String, String>,
+        topic: &str,
+    ) -> Result<Self, KafkaOpError> {
+        let mut config = client_config(brokers, false, properties);
+        config
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "20")
+            .set("message.timeout.ms", "60000");
+        let producer = config.create().map_err(KafkaOpError::Client)?;
+        Ok(Self {
+            producer,
+            topic: topic.to_owned(),
+        })
+    }
+
+    /// Queues one message; waits for room when the local queue is full.
+    pub fn send(&self, key: Option<&[u8]>, payload: &[u8]) -> Result<(), KafkaOpError> {
+        loop {
+            let mut record = BaseRecord::<[u8], [u8]>::to(&self.topic).payload(payload);
+            if let Some(k) = key {
+                record = record.key(k);
+            }
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    self.producer.poll(Duration::from_millis(50));
+                }
+                Err((source, _)) => {
+                    return Err(KafkaOpError::Deliver {
+                        topic: self.topic.clone(),
+                        source,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Serves delivery reports.
+    pub fn poll(&self) {
+        self.producer.poll(Duration::ZERO);
+    }
+
+    /// Waits until every queued message was delivered (or `timeout` passed).
+    pub fn flush(&self, timeout: Duration) -> Result<(), KafkaOpError> {
+        self.producer
+            .flush(timeout)
+            .map_err(|source| KafkaOpError::Deliver {
+                topic: self.topic.clone(),
+                source,
+            })
+    }
+}

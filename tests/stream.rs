@@ -1,0 +1,559 @@
+//! The stream mode against the real broker (tansu) and ClickHouse that
+//! `scripts/services start` runs: the rows equal the file mode's, and stay equal through
+//! kill -9, a ClickHouse outage, a broker restart, two instances and poison messages.
+//! Nothing is skipped when a server is missing: the tests fail and say how to start it.
+
+mod common;
+
+use mfa_audit::sink::clickhouse::{ClickHouse, Connection};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+const BROKERS: &str = "127.0.0.1:9092";
+const CLICKHOUSE: &str = "http://127.0.0.1:8123";
+
+/// The tests stop and start shared servers: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn require_services() {
+    for (name, addr) in [
+        ("kafka (tansu)", "127.0.0.1:9092"),
+        ("clickhouse", "127.0.0.1:8123"),
+    ] {
+        assert!(
+            TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2)).is_ok(),
+            "{name} is not answering on {addr}: start the test services with \
+             `scripts/services start kafka clickhouse` (scripts/test does it)"
+        );
+    }
+}
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mfa-audit"))
+}
+
+fn ok(o: Output, what: &str) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        o.status.success(),
+        "{what} failed ({:?}):\n{text}",
+        o.status
+    );
+    text
+}
+
+fn services(args: &[&str]) {
+    let o = Command::new(common::root().join("scripts/services"))
+        .args(args)
+        .output()
+        .unwrap();
+    ok(o, &format!("scripts/services {}", args.join(" ")));
+}
+
+/// Starts a stopped service again when dropped, so a failing test leaves the servers up.
+struct Restart(&'static str);
+
+impl Drop for Restart {
+    fn drop(&mut self) {
+        let _ = Command::new(common::root().join("scripts/services"))
+            .args(["start", self.0])
+            .output();
+    }
+}
+
+/// A fresh topic, consumer group and database for one test.
+struct World {
+    name: String,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    fn new(test: &str) -> World {
+        require_services();
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        World {
+            name: format!("t_{test}_{}_{stamp}", std::process::id()),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, f: &str) -> PathBuf {
+        self.dir.path().join(f)
+    }
+
+    fn config(&self, extra: &str) -> PathBuf {
+        self.config_with_kafka("", extra)
+    }
+
+    fn config_with_kafka(&self, kafka: &str, extra: &str) -> PathBuf {
+        let p = self.path("stream.toml");
+        std::fs::write(
+            &p,
+            format!(
+                "[kafka]\nbrokers = \"{BROKERS}\"\ntopics = [\"{n}\"]\ngroup_id = \"{n}\"\n{kafka}\
+                 [clickhouse]\nurl = \"{CLICKHOUSE}\"\ndatabase = \"{n}\"\nflush_interval_ms = 200\n\
+                 [pipeline]\ncheckpoint_interval_ms = 400\nretry_initial_ms = 100\nretry_max_ms = 1000\n{extra}",
+                n = self.name
+            ),
+        )
+        .unwrap();
+        ok(
+            bin()
+                .args(["schema", "apply", "--database", &self.name])
+                .output()
+                .unwrap(),
+            "schema apply",
+        );
+        p
+    }
+
+    fn produce(&self, file: &Path, partitions: i32) {
+        ok(
+            bin()
+                .args([
+                    "produce",
+                    "--topic",
+                    &self.name,
+                    "--partitions",
+                    &partitions.to_string(),
+                ])
+                .arg(file)
+                .output()
+                .unwrap(),
+            "produce",
+        );
+    }
+
+    fn spawn(&self, config: &Path) -> Child {
+        bin()
+            .args(["run", "--until-end", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    fn run_to_end(&self, config: &Path) -> String {
+        ok(
+            self.spawn(config).wait_with_output().unwrap(),
+            "run --until-end",
+        )
+    }
+
+    fn query(&self, sql: &str) -> Vec<Value> {
+        let ch = ClickHouse::new(&Connection {
+            url: CLICKHOUSE.into(),
+            database: self.name.clone(),
+            user: "default".into(),
+            password: String::new(),
+            validation: false,
+            timeout: Duration::from_secs(30),
+        });
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(ch.rows(sql))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// count() minus distinct keys: rows written more than once, not yet merged away.
+    fn duplicates(&self, table: &str, key: &str) -> u64 {
+        let r = self.query(&format!(
+            "SELECT toUInt64(count() - uniqExact({key})) AS d FROM {table}"
+        ));
+        as_u64(&r[0]["d"])
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return; // keep the database to look at
+        }
+        let _ = ClickHouse::new(&Connection {
+            url: CLICKHOUSE.into(),
+            database: "default".into(),
+            user: "default".into(),
+            password: String::new(),
+            validation: false,
+            timeout: Duration::from_secs(10),
+        });
+        let _ = Command::new("clickhouse-client")
+            .args(["--query", &format!("DROP DATABASE IF EXISTS {}", self.name)])
+            .output();
+    }
+}
+
+fn as_u64(v: &Value) -> u64 {
+    v.as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or(u64::MAX)
+}
+
+/// A row in a form both the files and ClickHouse give alike: keys sorted, booleans as
+/// 0/1, numbers as text.
+fn canonical(v: &Value, drop: &[&str]) -> String {
+    let mut m = BTreeMap::new();
+    for (k, x) in v.as_object().unwrap() {
+        if drop.contains(&k.as_str()) {
+            continue;
+        }
+        let s = match x {
+            Value::Bool(b) => u8::from(*b).to_string(),
+            Value::Number(n) => n.to_string(),
+            // ClickHouse 18.16 prints DateTime 0 ("never") as zeros; it is the epoch.
+            Value::String(s) if s == "0000-00-00 00:00:00" => "1970-01-01 00:00:00".to_owned(),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        m.insert(k.clone(), s);
+    }
+    serde_json::to_string(&m).unwrap()
+}
+
+fn file_rows(dir: &Path, file: &str, drop: &[&str]) -> Vec<String> {
+    let mut rows: Vec<String> = std::fs::read_to_string(dir.join(file))
+        .unwrap()
+        .lines()
+        .map(|l| canonical(&serde_json::from_str(l).unwrap(), drop))
+        .collect();
+    rows.sort();
+    rows
+}
+
+fn table_rows(w: &World, table: &str, drop: &[&str]) -> Vec<String> {
+    let mut rows: Vec<String> = w
+        .query(&format!("SELECT * FROM {table} FINAL"))
+        .iter()
+        .map(|r| canonical(r, drop))
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// The file mode's rows for the same input (the reference).
+fn reference(w: &World, input: &Path) -> PathBuf {
+    let out = w.path("reference");
+    ok(
+        bin()
+            .args(["run", "-q", "--input"])
+            .arg(input)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap(),
+        "file mode",
+    );
+    out
+}
+
+/// Findings, rollout and agents FINAL equal the file mode's, row for row; dead letters
+/// have the same reasons (their positions differ: lines vs offsets).
+fn assert_same_rows(w: &World, reference: &Path) {
+    for (table, file) in [
+        ("findings", "findings.ndjson"),
+        ("rollout_daily", "rollout_daily.ndjson"),
+        ("agents", "agents.ndjson"),
+    ] {
+        let want = file_rows(reference, file, &[]);
+        let got = table_rows(w, table, &[]);
+        assert!(
+            !want.is_empty() || table != "findings",
+            "the reference has findings"
+        );
+        if want != got {
+            let missing: Vec<_> = want.iter().filter(|r| !got.contains(r)).take(3).collect();
+            let extra: Vec<_> = got.iter().filter(|r| !want.contains(r)).take(3).collect();
+            panic!(
+                "{table}: {} rows in ClickHouse FINAL, {} in the file mode\nmissing: {missing:#?}\nextra: {extra:#?}",
+                got.len(),
+                want.len()
+            );
+        }
+    }
+    let mut want: Vec<String> =
+        file_rows(reference, "dead_letters.ndjson", &["source", "position"]);
+    let mut got: Vec<String> =
+        table_rows(w, "dead_letters", &["source", "position", "received_at"]);
+    want.sort();
+    got.sort();
+    assert_eq!(got, want, "dead letters");
+}
+
+fn sample(w: &World, events: u64, seed: u64) -> PathBuf {
+    let p = w.path("sample.ndjson");
+    ok(
+        bin()
+            .args([
+                "generate",
+                "--tenants",
+                "12",
+                "--events",
+                &events.to_string(),
+                "--seed",
+                &seed.to_string(),
+                "--out",
+            ])
+            .arg(&p)
+            .output()
+            .unwrap(),
+        "generate",
+    );
+    p
+}
+
+/// Every document of the conformance cases, then a generated stream.
+fn conformance_and_sample(w: &World) -> PathBuf {
+    let mut docs = Vec::new();
+    let mut cases: Vec<_> = std::fs::read_dir(common::root().join("tests/conformance"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    cases.sort();
+    for c in cases {
+        let case: Value = serde_json::from_str(&std::fs::read_to_string(c).unwrap()).unwrap();
+        for e in case["events"].as_array().unwrap() {
+            docs.push(common::document(e));
+        }
+    }
+    let generated = std::fs::read_to_string(sample(w, 3000, 21)).unwrap();
+    let p = w.path("input.ndjson");
+    let mut f = std::fs::File::create(&p).unwrap();
+    for d in docs {
+        writeln!(f, "{d}").unwrap();
+    }
+    f.write_all(generated.as_bytes()).unwrap();
+    p
+}
+
+#[test]
+fn stream_rows_equal_the_file_mode_row_for_row() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let w = World::new("e2e");
+    let input = conformance_and_sample(&w);
+    let reference = reference(&w, &input);
+    let config = w.config("");
+    w.produce(&input, 3);
+    let out = w.run_to_end(&config);
+    assert!(out.contains("checkpoints"), "{out}");
+    assert_same_rows(&w, &reference);
+    // Running again changes nothing: the group's offsets are at the end.
+    w.run_to_end(&config);
+    assert_same_rows(&w, &reference);
+}
+
+#[test]
+fn kill_9_at_random_points_then_restart_gives_the_uninterrupted_rows() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let w = World::new("crash");
+    let input = sample(&w, 60_000, 5);
+    let reference = reference(&w, &input);
+    // A killed consumer never leaves the group; with a stable instance id its successor
+    // takes its place at once instead of waiting for the coordinator to expire it.
+    let config = w.config_with_kafka("instance_id = \"crash-instance\"\n", "");
+    w.produce(&input, 3);
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let mut kills = 0;
+    let mut finished = false;
+    let started = Instant::now();
+    while kills < 12 {
+        let mut child = w.spawn(&config);
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let wait = Duration::from_millis(1_000 + rng % 6_000);
+        std::thread::sleep(wait);
+        match child.try_wait().unwrap() {
+            Some(status) => {
+                assert!(
+                    status.success(),
+                    "a run failed: {:?}",
+                    child.wait_with_output()
+                );
+                finished = true;
+                break;
+            }
+            None => {
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                kills += 1;
+            }
+        }
+    }
+    if !finished {
+        w.run_to_end(&config);
+    }
+    eprintln!(
+        "crash test: {kills} kill -9, {:.1}s; rows written more than once before merging: findings {}, rollout_daily {}, agents {}",
+        started.elapsed().as_secs_f64(),
+        w.duplicates("findings", "event_id, rule_id"),
+        w.duplicates("rollout_daily", "tenant_id, day"),
+        w.duplicates("agents", "tenant_id, user_id"),
+    );
+    assert!(
+        kills >= 10,
+        "only {kills} kills happened before the run finished: make the stream longer"
+    );
+    assert_same_rows(&w, &reference);
+}
+
+#[test]
+fn clickhouse_down_for_20_seconds_loses_nothing_and_the_process_lives() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let w = World::new("chdown");
+    let input = sample(&w, 60_000, 6);
+    let reference = reference(&w, &input);
+    let config = w.config("");
+    w.produce(&input, 3);
+    let mut child = w.spawn(&config);
+    std::thread::sleep(Duration::from_millis(500));
+    let restart = Restart("clickhouse");
+    services(&["kill", "clickhouse"]);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run finished before ClickHouse was down: make the stream longer"
+    );
+    let down = Instant::now();
+    while down.elapsed() < Duration::from_secs(20) {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "the process exited ({status}) while ClickHouse was down: {:?}",
+                child.wait_with_output()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    drop(restart);
+    let out = ok(child.wait_with_output().unwrap(), "run through the outage");
+    assert!(
+        !out.contains(" 0 retries"),
+        "the outage was noticed and retried: {out}"
+    );
+    assert_same_rows(&w, &reference);
+}
+
+#[test]
+fn a_broker_restart_loses_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let w = World::new("brokerdown");
+    let input = sample(&w, 60_000, 7);
+    let reference = reference(&w, &input);
+    // tansu does not expire the member the restart cut off; the stable instance id lets
+    // the consumer take its own place back (as a deployment should set it).
+    let config = w.config_with_kafka("instance_id = \"broker-test\"\n", "");
+    w.produce(&input, 3);
+    let mut child = w.spawn(&config);
+    std::thread::sleep(Duration::from_millis(500));
+    let restart = Restart("kafka");
+    services(&["kill", "kafka"]);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run finished before the broker was down: make the stream longer"
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    drop(restart);
+    ok(
+        child.wait_with_output().unwrap(),
+        "run through the broker restart",
+    );
+    assert_same_rows(&w, &reference);
+}
+
+#[test]
+fn two_instances_in_one_group_write_exactly_the_expected_rows() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let w = World::new("twogroup");
+    let input = sample(&w, 20_000, 8);
+    let reference = reference(&w, &input);
+    let config = w.config("");
+    w.produce(&input, 4);
+    let a = w.spawn(&config);
+    let b = w.spawn(&config);
+    let a = ok(a.wait_with_output().unwrap(), "instance a");
+    let b = ok(b.wait_with_output().unwrap(), "instance b");
+    eprintln!("two instances:\n{}\n{}", a.trim(), b.trim());
+    assert_same_rows(&w, &reference);
+}
+
+#[test]
+fn poison_messages_are_dead_lettered_and_the_rest_processed() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let w = World::new("poison");
+    let config = w.config("max_document_bytes = 4096\n");
+    let good = std::fs::read_to_string(sample(&w, 300, 9)).unwrap();
+    let producer =
+        mfa_audit::source::kafka::KeyedProducer::new(BROKERS, &BTreeMap::new(), &w.name).unwrap();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(mfa_audit::source::kafka::ensure_topic(
+            BROKERS,
+            &BTreeMap::new(),
+            &w.name,
+            2,
+        ))
+        .unwrap();
+    let poison: Vec<Vec<u8>> = vec![
+        b"not json".to_vec(),
+        vec![0xff, 0xfe, 0x00, 0x01],
+        Vec::new(),
+        br#"{"type":"partner_role_assignment","time":"2020-05-02","tenantId":"t","userId":"u","role":"Wizard"}"#.to_vec(),
+        format!("{{\"type\":\"dashboard_request\",\"pad\":\"{}\"}}", "x".repeat(10_000)).into_bytes(),
+    ];
+    for (i, line) in good.lines().enumerate() {
+        producer.send(Some(b"k"), line.as_bytes()).unwrap();
+        if i % 60 == 0 {
+            producer
+                .send(None, &poison[(i / 60) % poison.len()])
+                .unwrap();
+        }
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    w.run_to_end(&config);
+    let dead = w.query("SELECT reason, position FROM dead_letters FINAL ORDER BY position");
+    let reasons: Vec<String> = dead
+        .iter()
+        .map(|r| {
+            r["reason"]
+                .as_str()
+                .unwrap()
+                .split(':')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(reasons.len(), 5, "{dead:?}");
+    for want in ["not_json", "bad_value", "oversized"] {
+        assert!(
+            reasons.iter().any(|r| r == want),
+            "{want} missing in {reasons:?}"
+        );
+    }
+    assert!(dead
+        .iter()
+        .all(|r| r["position"].as_str().unwrap().starts_with("partition ")));
+    let findings = w.query("SELECT count() AS n FROM findings FINAL");
+    assert!(
+        as_u64(&findings[0]["n"]) > 0,
+        "the good messages were processed"
+    );
+}
