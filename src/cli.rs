@@ -39,8 +39,10 @@ pub enum Command {
     /// partition reached its end.
     ///
     /// Bad documents never stop a run: each becomes a dead letter with its reason and
-    /// position. Exit status: 0 when the input was processed (dead letters or not), 2 on
-    /// a usage, policy or configuration error, 1 when an input or output failed.
+    /// position.
+    ///
+    /// Exit status: 0 when the input was processed (dead letters or not), 2 on a usage,
+    /// policy or configuration error, 1 when an input or output failed.
     Run(RunArgs),
     /// Produce NDJSON documents to a Kafka topic, keyed by tenant (replays, tests).
     Produce(ProduceArgs),
