@@ -493,10 +493,63 @@ fn two_instances_in_one_group_write_exactly_the_expected_rows() {
 }
 
 #[test]
+fn sigterm_drains_and_commits_and_a_restart_finishes_the_work() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let w = World::new("sigterm");
+    let input = sample(&w, 60_000, 10);
+    let reference = reference(&w, &input);
+    let config = w.config("");
+    w.produce(&input, 3);
+    let child = bin()
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let first = ok(child.wait_with_output().unwrap(), "run stopped by SIGTERM");
+    assert!(first.contains("shutting down: draining"), "{first}");
+    let done: u64 = first
+        .lines()
+        .last()
+        .and_then(|l| l.split(" messages").next())
+        .and_then(|n| n.trim_start_matches("mfa-audit: ").parse().ok())
+        .unwrap_or(0);
+    assert!(
+        done > 0 && done < 60_000,
+        "SIGTERM came mid-run ({done} messages)"
+    );
+    let second = w.run_to_end(&config);
+    let rest: u64 = second
+        .lines()
+        .last()
+        .and_then(|l| l.split(" messages").next())
+        .and_then(|n| n.trim_start_matches("mfa-audit: ").parse().ok())
+        .unwrap_or(u64::MAX);
+    assert_eq!(
+        done + rest,
+        60_000,
+        "the restart began where the drain committed:\n{first}\n{second}"
+    );
+    assert_same_rows(&w, &reference);
+}
+
+#[test]
 fn poison_messages_are_dead_lettered_and_the_rest_processed() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let w = World::new("poison");
-    let config = w.config("max_document_bytes = 4096\n");
+    let dlq = format!("{}-dlq", w.name);
+    let config = w.config_with_kafka(
+        &format!("dead_letter_topic = \"{dlq}\"\n"),
+        "max_document_bytes = 4096\n",
+    );
     let good = std::fs::read_to_string(sample(&w, 300, 9)).unwrap();
     let producer =
         mfa_audit::source::kafka::KeyedProducer::new(BROKERS, &BTreeMap::new(), &w.name).unwrap();
