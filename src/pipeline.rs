@@ -40,6 +40,7 @@ pub struct Processor {
     tokens: TokenReader,
     metrics: Arc<Metrics>,
     replay_window_days: i64,
+    newest_event: std::sync::atomic::AtomicI64,
 }
 
 impl Processor {
@@ -53,6 +54,7 @@ impl Processor {
             tokens,
             metrics,
             replay_window_days: crate::state::DEFAULT_REPLAY_WINDOW_DAYS,
+            newest_event: std::sync::atomic::AtomicI64::new(i64::MIN),
         }
     }
 
@@ -151,10 +153,7 @@ impl Processor {
         excerpt: &str,
         sink: &mut S,
     ) -> Result<(), S::Error> {
-        self.metrics
-            .dead_letters
-            .with_label_values(&[bad.reason.code()])
-            .inc();
+        crate::telemetry::inc(&self.metrics.dead_letters, &[bad.reason.code()]);
         let position = match record {
             Some(i) => format!("{} record {i}", origin.position),
             None => origin.position.to_string(),
@@ -178,25 +177,25 @@ impl Processor {
         if let Some(c) = self.metrics.event_counter(ev.kind_index()) {
             c.inc();
         }
+        self.newest_event
+            .fetch_max(ev.time().0, std::sync::atomic::Ordering::Relaxed);
         let eval = policy::evaluate(&self.policy, &self.version, ev, &tenant);
         apply_to_state(&self.policy, ev, &eval, &mut tenant);
         drop(tenant);
         for s in &eval.skipped {
-            self.metrics
-                .not_applicable
-                .with_label_values(&[s.condition.name()])
-                .inc();
+            crate::telemetry::inc(&self.metrics.not_applicable, &[s.condition.name()]);
         }
         for f in &eval.findings {
-            self.metrics
-                .findings
-                .with_label_values(&[
+            crate::telemetry::inc(
+                &self.metrics.findings,
+                &[
                     &f.rule_id,
+                    f.severity.name(),
                     f.surface.name(),
                     bool_label(f.enforced),
                     bool_label(f.excepted),
-                ])
-                .inc();
+                ],
+            );
         }
         Some(eval.findings)
     }
@@ -277,6 +276,59 @@ impl Processor {
         self.metrics.state_users.set(users as i64);
         self.metrics.state_sessions.set(sessions as i64);
         sink.snapshot(&self.rollout_rows(), &self.agent_rows())
+    }
+
+    /// Sets the gauges derived from state: sizes, token cache, event-time lag, tenants by
+    /// readiness, the lowest enforced MFA share per surface, overdue exceptions.
+    pub fn refresh_gauges(&self, now: EventTime) {
+        let (hits, misses) = self.tokens.stats();
+        self.metrics.observe_token_cache(hits, misses);
+        let (tenants, users, sessions) = self.state.size();
+        self.metrics.state_tenants.set(tenants as i64);
+        self.metrics.state_users.set(users as i64);
+        self.metrics.state_sessions.set(sessions as i64);
+        let newest = self.newest_event.load(std::sync::atomic::Ordering::Relaxed);
+        if newest != i64::MIN {
+            self.metrics
+                .event_time_lag_seconds
+                .set((now.0 - newest) as f64 / 1e6);
+        }
+        let mut by_status = [0i64; 3];
+        let mut min_share: [Option<f64>; 3] = [None; 3];
+        let mut overdue = 0i64;
+        for r in self.readiness() {
+            by_status[r.status_7d as usize] += 1;
+            overdue += i64::from(r.window.exceptions_overdue);
+            let at = r.day.start();
+            let shares = [
+                (policy::Surface::Api, r.window.api_mfa_share()),
+                (policy::Surface::Dashboard, r.window.dashboard_mfa_share()),
+                (
+                    policy::Surface::DelegatedAdmin,
+                    r.window.delegated_admin_mfa_share(),
+                ),
+            ];
+            for (i, (surface, share)) in shares.into_iter().enumerate() {
+                if let (true, Some(v)) = (self.policy.is_enforced(surface, at), share) {
+                    min_share[i] = Some(min_share[i].map_or(v, |m: f64| m.min(v)));
+                }
+            }
+        }
+        for (i, status) in ["ready", "at_risk", "blocked"].iter().enumerate() {
+            self.metrics
+                .tenants
+                .with_label_values(&[status])
+                .set(by_status[i]);
+        }
+        for (i, surface) in ["api", "dashboard", "delegated_admin"].iter().enumerate() {
+            if let Some(v) = min_share[i] {
+                self.metrics
+                    .tenant_mfa_share_min
+                    .with_label_values(&[surface])
+                    .set(v);
+            }
+        }
+        self.metrics.exceptions_overdue.set(overdue);
     }
 
     /// One line per tenant: readiness as of its newest event.

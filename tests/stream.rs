@@ -75,6 +75,8 @@ impl Drop for Restart {
 struct World {
     name: String,
     dir: tempfile::TempDir,
+    /// Where the processors' metrics listen (`:0`: any free port).
+    metrics_listen: String,
 }
 
 impl World {
@@ -87,6 +89,7 @@ impl World {
         World {
             name: format!("t_{test}_{}_{stamp}", std::process::id()),
             dir: tempfile::tempdir().unwrap(),
+            metrics_listen: "127.0.0.1:0".into(),
         }
     }
 
@@ -105,8 +108,10 @@ impl World {
             format!(
                 "[kafka]\nbrokers = \"{BROKERS}\"\ntopics = [\"{n}\"]\ngroup_id = \"{n}\"\n{kafka}\
                  [clickhouse]\nurl = \"{CLICKHOUSE}\"\ndatabase = \"{n}\"\nflush_interval_ms = 200\n\
+                 [metrics]\nlisten = \"{listen}\"\n\
                  [pipeline]\ncheckpoint_interval_ms = 400\nretry_initial_ms = 100\nretry_max_ms = 1000\n{extra}",
-                n = self.name
+                n = self.name,
+                listen = self.metrics_listen
             ),
         )
         .unwrap();
@@ -495,7 +500,13 @@ fn two_instances_in_one_group_write_exactly_the_expected_rows() {
 #[test]
 fn sigterm_drains_and_commits_and_a_restart_finishes_the_work() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let w = World::new("sigterm");
+    let mut w = World::new("sigterm");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    w.metrics_listen = format!("127.0.0.1:{port}");
     let input = sample(&w, 60_000, 10);
     let reference = reference(&w, &input);
     let config = w.config("");
@@ -509,6 +520,27 @@ fn sigterm_drains_and_commits_and_a_restart_finishes_the_work() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_secs(3));
+    // The running processor serves its metrics and says it is ready.
+    let metrics = http_get(port, "/metrics");
+    for name in [
+        "mfa_audit_events_total{kind=\"sign_in\"}",
+        "mfa_audit_clickhouse_insert_seconds_bucket",
+        "mfa_audit_partitions_assigned 3",
+        "mfa_audit_event_time_lag_seconds",
+        "mfa_audit_tenants{status=",
+    ] {
+        assert!(metrics.contains(name), "/metrics lacks {name}:\n{metrics}");
+    }
+    assert!(
+        !metrics.contains("tenant_id"),
+        "a tenant id is never a label"
+    );
+    let ready = http_get(port, "/readyz");
+    assert!(
+        ready.starts_with("HTTP/1.1 200"),
+        "ready while consuming: {ready}"
+    );
+    assert!(http_get(port, "/healthz").starts_with("HTTP/1.1 200"));
     let term = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -609,4 +641,17 @@ fn poison_messages_are_dead_lettered_and_the_rest_processed() {
         as_u64(&findings[0]["n"]) > 0,
         "the good messages were processed"
     );
+}
+
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::Read;
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
 }

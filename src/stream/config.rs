@@ -48,6 +48,30 @@ pub struct Config {
     /// The engine.
     #[serde(default)]
     pub pipeline: PipelineConfig,
+    /// The metrics listener.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Where `/metrics`, `/healthz` and `/readyz` listen (empty: no listener).
+    #[serde(default = "default_metrics_listen")]
+    pub listen: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_metrics_listen(),
+        }
+    }
+}
+
+fn default_metrics_listen() -> String {
+    "127.0.0.1:9464".into()
 }
 
 /// `[kafka]`.
@@ -231,7 +255,7 @@ impl fmt::Debug for ClickHouseConfig {
 
 /// The sections and keys an `MFA_AUDIT_*` variable may set, to split `KAFKA_GROUP_ID` into
 /// `kafka.group_id` without guessing.
-const SECTIONS: [&str; 3] = ["kafka", "clickhouse", "pipeline"];
+const SECTIONS: [&str; 4] = ["kafka", "clickhouse", "pipeline", "metrics"];
 
 /// Environment variables that are not configuration keys.
 const NOT_CONFIG: [&str; 2] = ["MFA_AUDIT_NO_SHARED", "MFA_AUDIT_CONFIG"];

@@ -71,6 +71,14 @@ pub enum StreamError {
         /// Seconds waited.
         secs: u64,
     },
+    /// The metrics listener could not bind (exit 1).
+    #[error("cannot listen on `{addr}` for metrics: {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// A runtime could not be started (exit 1).
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
@@ -193,6 +201,9 @@ struct Engine {
     last_checkpoint: Instant,
     knobs: Knobs,
     summary: StreamSummary,
+    metrics: Arc<Metrics>,
+    health: Arc<crate::telemetry::http::Health>,
+    last_refresh: Instant,
 }
 
 /// Something ClickHouse or Kafka refused for now: retried after a pause.
@@ -366,20 +377,31 @@ impl Engine {
         let findings = Bytes::copy_from_slice(&self.batch.findings);
         let dead = Bytes::copy_from_slice(&self.batch.dead_letters);
         let ch = &self.ch;
-        self.rt
-            .block_on(async {
-                ch.insert("findings", None, findings).await?;
-                ch.insert(
-                    "dead_letters",
-                    Some("source, position, reason, excerpt"),
-                    dead,
-                )
-                .await?;
-                ch.insert("rollout_daily", None, Bytes::from(rollout))
-                    .await?;
-                ch.insert("agents", None, Bytes::from(agents)).await
-            })
-            .map_err(Retry::ClickHouse)?;
+        let m = &self.metrics;
+        let timed = |table: &'static str, cols: Option<&'static str>, body: Bytes| async move {
+            let t = Instant::now();
+            let r = ch.insert(table, cols, body).await;
+            m.insert_seconds.observe(t.elapsed().as_secs_f64());
+            r
+        };
+        let result = self.rt.block_on(async {
+            timed("findings", None, findings).await?;
+            timed(
+                "dead_letters",
+                Some("source, position, reason, excerpt"),
+                dead,
+            )
+            .await?;
+            timed("rollout_daily", None, Bytes::from(rollout)).await?;
+            timed("agents", None, Bytes::from(agents)).await
+        });
+        if let Err(e) = result {
+            self.metrics.sink_failures.inc();
+            self.health.sink_ok.store(false, Ordering::Relaxed);
+            return Err(Retry::ClickHouse(e));
+        }
+        self.health.sink_ok.store(true, Ordering::Relaxed);
+        self.metrics.batch_rows.observe(self.batch.rows as f64);
         self.batch.clear();
         self.dirty.clear();
         self.last_flush = Instant::now();
@@ -427,9 +449,10 @@ impl Engine {
             }
         }
         if tpl.count() > 0 {
-            consumer
-                .commit(&tpl, CommitMode::Sync)
-                .map_err(Retry::Commit)?;
+            if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
+                self.metrics.sink_failures.inc();
+                return Err(Retry::Commit(e));
+            }
         }
         for (key, off) in done {
             if let Some(p) = self.parts.get_mut(&key) {
@@ -439,6 +462,22 @@ impl Engine {
         self.last_checkpoint = Instant::now();
         self.summary.checkpoints += 1;
         Ok(())
+    }
+
+    /// Gauges that follow time and state, about once a second.
+    fn refresh(&mut self, consumer: &BaseConsumer<Ctx>, force: bool) {
+        if !force && self.last_refresh.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        self.last_refresh = Instant::now();
+        let assigned = consumer.assignment().map(|a| a.count()).unwrap_or(0);
+        self.health.assigned.store(assigned, Ordering::Relaxed);
+        self.metrics.partitions_assigned.set(assigned as i64);
+        self.metrics
+            .snapshot_age_seconds
+            .set(self.last_checkpoint.elapsed().as_secs_f64());
+        let now = crate::event::time::EventTime(chrono::Utc::now().timestamp_micros());
+        self.processor.refresh_gauges(now);
     }
 
     /// Drops what belongs to partitions this instance no longer owns.
@@ -466,6 +505,7 @@ enum LoadError {
 /// The consumer's context: checkpoints revoked partitions before they move.
 struct Ctx {
     engine: Arc<Mutex<Engine>>,
+    metrics: Arc<Metrics>,
 }
 
 fn lock(m: &Mutex<Engine>) -> MutexGuard<'_, Engine> {
@@ -475,6 +515,20 @@ fn lock(m: &Mutex<Engine>) -> MutexGuard<'_, Engine> {
 }
 
 impl ClientContext for Ctx {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                // librdkafka lists an internal partition -1; lag -1 means unknown.
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    self.metrics
+                        .consumer_lag
+                        .with_label_values(&[topic, &partition.to_string()])
+                        .set(p.consumer_lag);
+                }
+            }
+        }
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         // Reaching a partition's end is news, not an error; a broker that went away is
         // retried by librdkafka and is a warning until it costs data.
@@ -528,7 +582,8 @@ pub fn run(
         None => TokenReader::new(crate::event::token::DEFAULT_TOKEN_CACHE_ENTRIES),
     };
     let metrics = Arc::new(Metrics::new());
-    let processor = Processor::new(policy, tokens, metrics)
+    let health = Arc::new(crate::telemetry::http::Health::default());
+    let processor = Processor::new(policy, tokens, Arc::clone(&metrics))
         .with_replay_window_days(config.pipeline.replay_window_days);
     let rt = Arc::new(
         tokio::runtime::Builder::new_multi_thread()
@@ -543,6 +598,25 @@ pub fn run(
             wait_for_signal().await;
             flag.store(true, Ordering::SeqCst);
         });
+    }
+    if !config.metrics.listen.trim().is_empty() {
+        let addr: std::net::SocketAddr = config.metrics.listen.trim().parse().map_err(|e| {
+            StreamError::Config(ConfigError::Invalid {
+                path: config_name.to_owned(),
+                message: format!("`metrics.listen` `{}`: {e}", config.metrics.listen),
+            })
+        })?;
+        let bound = rt
+            .block_on(crate::telemetry::http::serve(
+                addr,
+                Arc::clone(&metrics),
+                Arc::clone(&health),
+            ))
+            .map_err(|e| StreamError::Listen {
+                addr: config.metrics.listen.clone(),
+                source: e,
+            })?;
+        tracing::info!(%bound, "metrics on /metrics, /healthz, /readyz");
     }
     let conn = Connection {
         url: config.clickhouse.url.clone(),
@@ -572,6 +646,9 @@ pub fn run(
         eof: HashSet::new(),
         last_flush: Instant::now(),
         last_checkpoint: Instant::now(),
+        metrics: Arc::clone(&metrics),
+        health: Arc::clone(&health),
+        last_refresh: Instant::now(),
         knobs: Knobs {
             batch_rows: config.clickhouse.batch_rows,
             batch_bytes: config.clickhouse.batch_bytes,
@@ -594,6 +671,7 @@ pub fn run(
     let consumer: BaseConsumer<Ctx> = cc
         .create_with_context(Ctx {
             engine: Arc::clone(&engine),
+            metrics: Arc::clone(&metrics),
         })
         .map_err(|e| StreamError::Kafka(KafkaOpError::Client(e)))?;
     let topics: Vec<&str> = config.kafka.topics.iter().map(String::as_str).collect();
@@ -649,11 +727,17 @@ pub fn run(
                     }
                     tracing::info!("sink answers again: resuming");
                     paused = false;
+                    metrics.paused.set(0);
+                    health.paused.store(false, Ordering::Relaxed);
                 }
                 backoff = None;
+                lock(&engine).refresh(&consumer, false);
             }
             Err(e) => {
                 lock(&engine).summary.retries += 1;
+                metrics.sink_retries.inc();
+                metrics.paused.set(1);
+                health.paused.store(true, Ordering::Relaxed);
                 let wait = backoff.map_or(backoff_start, |b| (b * 2).min(backoff_max));
                 tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "write failed: partitions paused, retrying");
                 if !paused {

@@ -1,7 +1,12 @@
 //! The process's own metrics, declared in one place (`mfa_audit_<thing>_<unit>`, counters
 //! end in `_total`), with bounded labels only: never a tenant or user id. And logging.
 
-use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+pub mod http;
+
+use prometheus::{
+    Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry,
+};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Every metric of the process.
@@ -32,6 +37,31 @@ pub struct Metrics {
     pub state_users: IntGauge,
     /// Partner Center sessions in state.
     pub state_sessions: IntGauge,
+    /// Seconds per ClickHouse insert (stream mode).
+    pub insert_seconds: Histogram,
+    /// Rows per flush (stream mode).
+    pub batch_rows: Histogram,
+    /// Sink writes (inserts, snapshots, commits) that failed.
+    pub sink_failures: IntCounter,
+    /// Waits before retrying a failed write.
+    pub sink_retries: IntCounter,
+    /// 1 while the partitions are paused for backpressure.
+    pub paused: IntGauge,
+    /// Wall clock minus the newest event time processed.
+    pub event_time_lag_seconds: Gauge,
+    /// Seconds since the last checkpoint (state snapshot and offset commit).
+    pub snapshot_age_seconds: Gauge,
+    /// Partitions assigned to this instance.
+    pub partitions_assigned: IntGauge,
+    /// Messages behind the partition's end, by topic and partition (librdkafka statistics).
+    pub consumer_lag: IntGaugeVec,
+    /// Tenants by readiness status (`ready`, `at_risk`, `blocked`) over their last 7 days.
+    pub tenants: IntGaugeVec,
+    /// The lowest 7-day MFA share among tenants where the surface is enforced, by surface
+    /// (a tenant id is never a label: the dashboards name the tenant).
+    pub tenant_mfa_share_min: GaugeVec,
+    /// Technical exception requests open past the response time, all tenants.
+    pub exceptions_overdue: IntGauge,
     /// `events` by kind, resolved once (a label lookup per event costs more than the
     /// rule evaluation).
     events_by_kind: Vec<IntCounter>,
@@ -54,6 +84,18 @@ fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCoun
     #[allow(clippy::expect_used)]
     r.register(Box::new(c.clone())).expect("unique metric");
     c
+}
+
+fn register<M: prometheus::core::Collector + Clone + 'static>(
+    r: &Registry,
+    m: prometheus::Result<M>,
+) -> M {
+    // INVARIANT: names, help and buckets are constants, unique in this file.
+    #[allow(clippy::expect_used)]
+    let m = m.expect("valid metric");
+    #[allow(clippy::expect_used)]
+    r.register(Box::new(m.clone())).expect("unique metric");
+    m
 }
 
 fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
@@ -101,8 +143,8 @@ impl Metrics {
             findings: counter_vec(
                 &r,
                 "mfa_audit_findings_total",
-                "Findings written, by rule, surface, enforced and excepted.",
-                &["rule_id", "surface", "enforced", "excepted"],
+                "Findings written, by rule, severity, surface, enforced and excepted.",
+                &["rule_id", "severity", "surface", "enforced", "excepted"],
             ),
             dead_letters: counter_vec(
                 &r,
@@ -132,6 +174,91 @@ impl Metrics {
                 &r,
                 "mfa_audit_state_sessions",
                 "Partner Center sessions held in state.",
+            ),
+            insert_seconds: register(
+                &r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "mfa_audit_clickhouse_insert_seconds",
+                        "Seconds per ClickHouse insert.",
+                    )
+                    .buckets(vec![
+                        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                    ]),
+                ),
+            ),
+            batch_rows: register(
+                &r,
+                Histogram::with_opts(
+                    HistogramOpts::new("mfa_audit_batch_rows", "Rows per flush to ClickHouse.")
+                        .buckets(vec![1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6]),
+                ),
+            ),
+            sink_failures: counter(
+                &r,
+                "mfa_audit_sink_failures_total",
+                "Sink writes (inserts, snapshots, commits) that failed.",
+            ),
+            sink_retries: counter(
+                &r,
+                "mfa_audit_sink_retries_total",
+                "Waits before retrying a failed sink write.",
+            ),
+            paused: gauge(
+                &r,
+                "mfa_audit_paused",
+                "1 while the partitions are paused for backpressure.",
+            ),
+            event_time_lag_seconds: register(
+                &r,
+                Gauge::new(
+                    "mfa_audit_event_time_lag_seconds",
+                    "Wall clock minus the newest event time processed.",
+                ),
+            ),
+            snapshot_age_seconds: register(
+                &r,
+                Gauge::new(
+                    "mfa_audit_snapshot_age_seconds",
+                    "Seconds since the last checkpoint.",
+                ),
+            ),
+            partitions_assigned: gauge(
+                &r,
+                "mfa_audit_partitions_assigned",
+                "Partitions assigned to this instance.",
+            ),
+            consumer_lag: register(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "mfa_audit_consumer_lag_messages",
+                        "Messages behind the partition's end.",
+                    ),
+                    &["topic", "partition"],
+                ),
+            ),
+            tenants: register(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new("mfa_audit_tenants", "Tenants by 7-day readiness status."),
+                    &["status"],
+                ),
+            ),
+            tenant_mfa_share_min: register(
+                &r,
+                GaugeVec::new(
+                    Opts::new(
+                        "mfa_audit_tenant_mfa_share_min",
+                        "Lowest 7-day MFA share among tenants where the surface is enforced.",
+                    ),
+                    &["surface"],
+                ),
+            ),
+            exceptions_overdue: gauge(
+                &r,
+                "mfa_audit_exceptions_overdue",
+                "Technical exception requests open past the response time.",
             ),
             registry: r,
             seen_hits: AtomicU64::new(0),
@@ -183,6 +310,15 @@ impl Metrics {
             }
         }
         out
+    }
+}
+
+/// Increments one labelled counter. Never panics on the data path: a label set of the
+/// wrong size (a bug) is logged, not fatal.
+pub fn inc(vec: &IntCounterVec, labels: &[&str]) {
+    match vec.get_metric_with_label_values(labels) {
+        Ok(c) => c.inc(),
+        Err(e) => tracing::warn!(error = %e, "metric labels"),
     }
 }
 
