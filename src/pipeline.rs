@@ -47,6 +47,21 @@ impl Processor {
     /// A processor with empty state.
     pub fn new(policy: Arc<Policy>, tokens: TokenReader, metrics: Arc<Metrics>) -> Self {
         let version = Arc::from(policy.version.as_str());
+        // Every rule's findings series exists from the start at 0: Prometheus' increase()
+        // sees nothing in a counter whose first sample is already 1.
+        for rule in &policy.rules {
+            for enforced in ["true", "false"] {
+                for excepted in ["true", "false"] {
+                    let _ = metrics.findings.get_metric_with_label_values(&[
+                        &rule.id,
+                        rule.severity.name(),
+                        rule.surface.name(),
+                        enforced,
+                        excepted,
+                    ]);
+                }
+            }
+        }
         Self {
             policy,
             version,

@@ -655,3 +655,152 @@ fn http_get(port: u16, path: &str) -> String {
     s.read_to_string(&mut out).unwrap();
     out
 }
+
+/// The end-to-end page: Prometheus scrapes the running processor, evaluates the rules in
+/// dashboards/alerts/, and Alertmanager delivers to a webhook this test runs on
+/// 127.0.0.1:9095 (as scripts/services configures them).
+#[test]
+fn a_delegated_admin_sign_in_without_mfa_pages_on_call() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    for (name, addr) in [
+        ("prometheus", "127.0.0.1:9090"),
+        ("alertmanager", "127.0.0.1:9093"),
+    ] {
+        assert!(
+            TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2)).is_ok(),
+            "{name} is not answering on {addr}: run `scripts/services start` (scripts/test does)"
+        );
+    }
+    // The webhook receiver.
+    let listener = std::net::TcpListener::bind("127.0.0.1:9095")
+        .expect("port 9095 (the webhook Alertmanager posts to) is taken");
+    let (tx, rx) = std::sync::mpsc::channel::<(Instant, String)>();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 65536];
+            // Read the headers, then the body by its length.
+            loop {
+                match s.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+                let text = String::from_utf8_lossy(&buf).into_owned();
+                if let Some(h) = text.find("\r\n\r\n") {
+                    let len = text[..h]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if buf.len() >= h + 4 + len {
+                        break;
+                    }
+                }
+            }
+            let _ =
+                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = tx.send((Instant::now(), String::from_utf8_lossy(&buf).into_owned()));
+        }
+    });
+
+    let mut w = World::new("page");
+    w.metrics_listen = "127.0.0.1:9464".into(); // where scripts/services' Prometheus scrapes
+    let config = w.config("");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(mfa_audit::source::kafka::ensure_topic(
+            BROKERS,
+            &BTreeMap::new(),
+            &w.name,
+            1,
+        ))
+        .unwrap();
+    let mut child = bin()
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Prometheus must have scraped the series at 0 before the finding.
+    let query = "mfa_audit_findings_total{rule_id=\"DELEGATED_ADMIN_NO_MFA\",excepted=\"false\",enforced=\"true\"}";
+    let url = format!(
+        "/api/v1/query?query={}",
+        query
+            .replace('{', "%7B")
+            .replace('}', "%7D")
+            .replace('"', "%22")
+            .replace(',', "%2C")
+            .replace('=', "%3D")
+    );
+    let scraped = Instant::now();
+    loop {
+        let r = http_get(9090, &url);
+        if r.contains("\"value\"") {
+            break;
+        }
+        assert!(
+            scraped.elapsed() < Duration::from_secs(60),
+            "Prometheus never scraped the processor: {r}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+
+    let sign_in = serde_json::json!({
+        "time": "2020-05-04T09:00:00Z", "tenantId": "7a9e0000-0000-4000-8000-000000000001",
+        "category": "SignInLogs", "resultType": "0",
+        "properties": {
+            "id": format!("page-{}", w.name), "createdDateTime": "2020-05-04T09:00:00Z",
+            "userId": "u-page", "userPrincipalName": "agent@partner.example", "clientAppUsed": "Browser",
+            "authenticationRequirement": "singleFactorAuthentication", "status": {"errorCode": 0},
+            "tokenIssuerType": "AzureAD", "homeTenantId": "7a9e0000-0000-4000-8000-000000000001",
+            "resourceTenantId": "c0570000-0000-4000-8000-000000000002", "crossTenantAccessType": "serviceProvider"
+        }
+    });
+    let producer =
+        mfa_audit::source::kafka::KeyedProducer::new(BROKERS, &BTreeMap::new(), &w.name).unwrap();
+    let sent = Instant::now();
+    producer
+        .send(
+            Some(b"7a9e0000-0000-4000-8000-000000000001"),
+            sign_in.to_string().as_bytes(),
+        )
+        .unwrap();
+    producer.flush(Duration::from_secs(30)).unwrap();
+
+    let delivered = loop {
+        let left = Duration::from_secs(120).saturating_sub(sent.elapsed());
+        assert!(!left.is_zero(), "no page reached the webhook within 120 s");
+        if let Ok((at, body)) = rx.recv_timeout(left) {
+            if body.contains("MfaAuditUncoveredCriticalFinding")
+                && body.contains("\"status\":\"firing\"")
+            {
+                assert!(
+                    body.contains("DELEGATED_ADMIN_NO_MFA")
+                        && body.contains("RUNBOOK.md#uncovered-critical-finding"),
+                    "{body}"
+                );
+                break at.duration_since(sent);
+            }
+        }
+    };
+    eprintln!(
+        "alert delivery: produce -> webhook in {:.1} s",
+        delivered.as_secs_f64()
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    assert!(delivered < Duration::from_secs(120));
+}
