@@ -723,7 +723,18 @@ fn a_delegated_admin_sign_in_without_mfa_pages_on_call() {
             1,
         ))
         .unwrap();
-    let mut child = bin()
+    // A run just before this one may have left the same alert firing (its 5-minute
+    // window), and Alertmanager does not repeat a firing alert within the hour: wait for it
+    // to clear so this run's finding is a new alert.
+    let clear = Instant::now();
+    while http_get(9090, "/api/v1/alerts").contains("MfaAuditUncoveredCriticalFinding") {
+        assert!(
+            clear.elapsed() < Duration::from_secs(420),
+            "an earlier critical alert never cleared"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let child = bin()
         .args(["run", "--config"])
         .arg(&config)
         .env("RUST_LOG", "warn")
@@ -731,6 +742,7 @@ fn a_delegated_admin_sign_in_without_mfa_pages_on_call() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let child = KillOnDrop(child);
     // Prometheus must have scraped the series at 0 before the finding.
     let query = "mfa_audit_findings_total{rule_id=\"DELEGATED_ADMIN_NO_MFA\",excepted=\"false\",enforced=\"true\"}";
     let url = format!(
@@ -780,7 +792,11 @@ fn a_delegated_admin_sign_in_without_mfa_pages_on_call() {
 
     let delivered = loop {
         let left = Duration::from_secs(120).saturating_sub(sent.elapsed());
-        assert!(!left.is_zero(), "no page reached the webhook within 120 s");
+        assert!(
+            !left.is_zero(),
+            "no page reached the webhook within 120 s; Prometheus alerts: {}",
+            http_get(9090, "/api/v1/alerts")
+        );
         if let Ok((at, body)) = rx.recv_timeout(left) {
             if body.contains("MfaAuditUncoveredCriticalFinding")
                 && body.contains("\"status\":\"firing\"")
@@ -798,9 +814,18 @@ fn a_delegated_admin_sign_in_without_mfa_pages_on_call() {
         "alert delivery: produce -> webhook in {:.1} s",
         delivered.as_secs_f64()
     );
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    drop(child);
     assert!(delivered < Duration::from_secs(120));
+}
+
+/// Stops a child process however the test ends (SIGTERM, then waits).
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
 }
