@@ -177,6 +177,21 @@ impl World {
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// Creates a topic (tansu does not create them on first use).
+    fn create_topic(&self, topic: &str, partitions: i32) {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(mfa_audit::source::kafka::ensure_topic(
+                BROKERS,
+                &BTreeMap::new(),
+                topic,
+                partitions,
+            ))
+            .unwrap();
+    }
+
     /// count() minus distinct keys: rows written more than once, not yet merged away.
     fn duplicates(&self, table: &str, key: &str) -> u64 {
         let r = self.query(&format!(
@@ -323,6 +338,36 @@ fn sample(w: &World, events: u64, seed: u64) -> PathBuf {
     p
 }
 
+/// A world with a generated stream produced to its topic, the file mode's rows for the
+/// same input, and a configuration (`kafka` adds lines to `[kafka]`).
+fn prepared(
+    test: &str,
+    events: u64,
+    seed: u64,
+    partitions: i32,
+    kafka: &str,
+) -> (World, PathBuf, PathBuf) {
+    let w = World::new(test);
+    let input = sample(&w, events, seed);
+    let reference = reference(&w, &input);
+    let config = w.config_with_kafka(kafka, "");
+    w.produce(&input, partitions);
+    (w, reference, config)
+}
+
+/// Starts a run, then SIGKILLs `service` under it (brought back when the guard drops).
+fn spawn_then_kill(w: &World, config: &Path, service: &'static str) -> (Child, Restart) {
+    let mut child = w.spawn(config);
+    std::thread::sleep(Duration::from_millis(500));
+    let restart = Restart(service);
+    services(&["kill", service]);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run finished before {service} was down: make the stream longer"
+    );
+    (child, restart)
+}
+
 /// Every document of the conformance cases, then a generated stream.
 fn conformance_and_sample(w: &World) -> PathBuf {
     let mut docs = Vec::new();
@@ -367,13 +412,10 @@ fn stream_rows_equal_the_file_mode_row_for_row() {
 #[test]
 fn kill_9_at_random_points_then_restart_gives_the_uninterrupted_rows() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let w = World::new("crash");
-    let input = sample(&w, 60_000, 5);
-    let reference = reference(&w, &input);
     // A killed consumer never leaves the group; with a stable instance id its successor
     // takes its place at once instead of waiting for the coordinator to expire it.
-    let config = w.config_with_kafka("instance_id = \"crash-instance\"\n", "");
-    w.produce(&input, 3);
+    let (w, reference, config) =
+        prepared("crash", 60_000, 5, 3, "instance_id = \"crash-instance\"\n");
     let mut rng = 0x9E37_79B9_7F4A_7C15u64;
     let mut kills = 0;
     let mut finished = false;
@@ -422,19 +464,8 @@ fn kill_9_at_random_points_then_restart_gives_the_uninterrupted_rows() {
 #[test]
 fn clickhouse_down_for_20_seconds_loses_nothing_and_the_process_lives() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let w = World::new("chdown");
-    let input = sample(&w, 60_000, 6);
-    let reference = reference(&w, &input);
-    let config = w.config("");
-    w.produce(&input, 3);
-    let mut child = w.spawn(&config);
-    std::thread::sleep(Duration::from_millis(500));
-    let restart = Restart("clickhouse");
-    services(&["kill", "clickhouse"]);
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "the run finished before ClickHouse was down: make the stream longer"
-    );
+    let (w, reference, config) = prepared("chdown", 60_000, 6, 3, "");
+    let (mut child, restart) = spawn_then_kill(&w, &config, "clickhouse");
     let down = Instant::now();
     while down.elapsed() < Duration::from_secs(20) {
         if let Some(status) = child.try_wait().unwrap() {
@@ -457,21 +488,16 @@ fn clickhouse_down_for_20_seconds_loses_nothing_and_the_process_lives() {
 #[test]
 fn a_broker_restart_loses_nothing() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let w = World::new("brokerdown");
-    let input = sample(&w, 60_000, 7);
-    let reference = reference(&w, &input);
     // tansu does not expire the member the restart cut off; the stable instance id lets
     // the consumer take its own place back (as a deployment should set it).
-    let config = w.config_with_kafka("instance_id = \"broker-test\"\n", "");
-    w.produce(&input, 3);
-    let mut child = w.spawn(&config);
-    std::thread::sleep(Duration::from_millis(500));
-    let restart = Restart("kafka");
-    services(&["kill", "kafka"]);
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "the run finished before the broker was down: make the stream longer"
+    let (w, reference, config) = prepared(
+        "brokerdown",
+        60_000,
+        7,
+        3,
+        "instance_id = \"broker-test\"\n",
     );
+    let (child, restart) = spawn_then_kill(&w, &config, "kafka");
     std::thread::sleep(Duration::from_secs(5));
     drop(restart);
     ok(
@@ -484,11 +510,7 @@ fn a_broker_restart_loses_nothing() {
 #[test]
 fn two_instances_in_one_group_write_exactly_the_expected_rows() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let w = World::new("twogroup");
-    let input = sample(&w, 20_000, 8);
-    let reference = reference(&w, &input);
-    let config = w.config("");
-    w.produce(&input, 4);
+    let (w, reference, config) = prepared("twogroup", 20_000, 8, 4, "");
     let a = w.spawn(&config);
     let b = w.spawn(&config);
     let a = ok(a.wait_with_output().unwrap(), "instance a");
@@ -585,17 +607,8 @@ fn poison_messages_are_dead_lettered_and_the_rest_processed() {
     let good = std::fs::read_to_string(sample(&w, 300, 9)).unwrap();
     let producer =
         mfa_audit::source::kafka::KeyedProducer::new(BROKERS, &BTreeMap::new(), &w.name).unwrap();
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(mfa_audit::source::kafka::ensure_topic(
-            BROKERS,
-            &BTreeMap::new(),
-            &w.name,
-            2,
-        ))
-        .unwrap();
+    w.create_topic(&w.name, 2);
+    w.create_topic(&dlq, 1);
     let poison: Vec<Vec<u8>> = vec![
         b"not json".to_vec(),
         vec![0xff, 0xfe, 0x00, 0x01],
@@ -641,6 +654,30 @@ fn poison_messages_are_dead_lettered_and_the_rest_processed() {
         as_u64(&findings[0]["n"]) > 0,
         "the good messages were processed"
     );
+    assert_eq!(
+        dead_letter_topic_messages(&dlq),
+        5,
+        "the raw poison went to the dead-letter topic"
+    );
+}
+
+/// Messages on a topic, read from the start.
+fn dead_letter_topic_messages(topic: &str) -> usize {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let mut c = mfa_audit::source::kafka::client_config(BROKERS, true, &BTreeMap::new());
+    c.set("group.id", format!("{topic}-reader"));
+    let consumer: BaseConsumer = c.create().unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let mut n = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(_)) => n += 1,
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => return n,
+            _ => {}
+        }
+    }
+    n
 }
 
 fn http_get(port: u16, path: &str) -> String {
@@ -712,17 +749,7 @@ fn a_delegated_admin_sign_in_without_mfa_pages_on_call() {
     let mut w = World::new("page");
     w.metrics_listen = "127.0.0.1:9464".into(); // where scripts/services' Prometheus scrapes
     let config = w.config("");
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(mfa_audit::source::kafka::ensure_topic(
-            BROKERS,
-            &BTreeMap::new(),
-            &w.name,
-            1,
-        ))
-        .unwrap();
+    w.create_topic(&w.name, 1);
     // A run just before this one may have left the same alert firing (its 5-minute
     // window), and Alertmanager does not repeat a firing alert within the hour: wait for it
     // to clear so this run's finding is a new alert.
