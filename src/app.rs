@@ -7,7 +7,6 @@ use crate::event::token::{JwksError, TokenReader};
 use crate::pipeline::{Origin, Processor, TenantReadiness};
 use crate::policy::{self, PolicyError};
 use crate::sink::file::{FileSink, FileSinkError};
-use crate::sink::RowSink;
 use crate::source::file::{self as input, SourceError};
 use crate::telemetry::Metrics;
 use std::fmt::Write as _;
@@ -148,7 +147,7 @@ pub fn run_files(args: &RunArgs) -> Result<RunSummary, AppError> {
             }
         };
         let mut on_bytes = |n: usize| {
-            summary_bytes_add(&metrics, n);
+            metrics.input_bytes.inc_by(n as u64);
             progress.tick(&metrics);
         };
         input::read(
@@ -189,10 +188,6 @@ pub fn run_files(args: &RunArgs) -> Result<RunSummary, AppError> {
         tracing::info!("{line}");
     }
     Ok(summary)
-}
-
-fn summary_bytes_add(m: &Metrics, n: usize) {
-    m.input_bytes.inc_by(n as u64);
 }
 
 struct LinePosition(u64);
@@ -491,7 +486,3 @@ fn policy_command(cmd: &PolicyCommand) -> Result<(), AppError> {
         },
     }
 }
-
-/// Keeps [`RowSink`] in scope for the trait methods used on `FileSink`.
-#[allow(dead_code)]
-fn _sink_trait_in_scope<S: RowSink>(_: &S) {}

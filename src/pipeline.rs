@@ -284,24 +284,24 @@ impl Processor {
 
     /// Writes the current rollout and agents rows, and refreshes the state gauges.
     pub fn snapshot<S: RowSink>(&self, sink: &mut S) -> Result<(), S::Error> {
+        self.refresh_size_gauges();
+        sink.snapshot(&self.rollout_rows(), &self.agent_rows())
+    }
+
+    /// The token cache counters and the state size gauges.
+    fn refresh_size_gauges(&self) {
         let (hits, misses) = self.tokens.stats();
         self.metrics.observe_token_cache(hits, misses);
         let (tenants, users, sessions) = self.state.size();
         self.metrics.state_tenants.set(tenants as i64);
         self.metrics.state_users.set(users as i64);
         self.metrics.state_sessions.set(sessions as i64);
-        sink.snapshot(&self.rollout_rows(), &self.agent_rows())
     }
 
     /// Sets the gauges derived from state: sizes, token cache, event-time lag, tenants by
     /// readiness, the lowest enforced MFA share per surface, overdue exceptions.
     pub fn refresh_gauges(&self, now: EventTime) {
-        let (hits, misses) = self.tokens.stats();
-        self.metrics.observe_token_cache(hits, misses);
-        let (tenants, users, sessions) = self.state.size();
-        self.metrics.state_tenants.set(tenants as i64);
-        self.metrics.state_users.set(users as i64);
-        self.metrics.state_sessions.set(sessions as i64);
+        self.refresh_size_gauges();
         let newest = self.newest_event.load(std::sync::atomic::Ordering::Relaxed);
         if newest != i64::MIN {
             self.metrics

@@ -143,10 +143,19 @@ impl World {
     }
 
     fn spawn(&self, config: &Path) -> Child {
-        bin()
-            .args(["run", "--until-end", "--config"])
+        self.spawn_with(config, true, "warn")
+    }
+
+    /// `mfa-audit run --config` (with `--until-end` when asked), output piped.
+    fn spawn_with(&self, config: &Path, until_end: bool, log: &str) -> Child {
+        let mut cmd = bin();
+        cmd.arg("run");
+        if until_end {
+            cmd.arg("--until-end");
+        }
+        cmd.arg("--config")
             .arg(config)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", log)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -206,14 +215,6 @@ impl Drop for World {
         if std::thread::panicking() {
             return; // keep the database to look at
         }
-        let _ = ClickHouse::new(&Connection {
-            url: CLICKHOUSE.into(),
-            database: "default".into(),
-            user: "default".into(),
-            password: String::new(),
-            validation: false,
-            timeout: Duration::from_secs(10),
-        });
         let _ = Command::new("clickhouse-client")
             .args(["--query", &format!("DROP DATABASE IF EXISTS {}", self.name)])
             .output();
@@ -533,14 +534,7 @@ fn sigterm_drains_and_commits_and_a_restart_finishes_the_work() {
     let reference = reference(&w, &input);
     let config = w.config("");
     w.produce(&input, 3);
-    let child = bin()
-        .args(["run", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = w.spawn_with(&config, false, "info");
     std::thread::sleep(Duration::from_secs(3));
     // The running processor serves its metrics and says it is ready.
     let metrics = http_get(port, "/metrics");
@@ -570,23 +564,13 @@ fn sigterm_drains_and_commits_and_a_restart_finishes_the_work() {
     assert!(term.success());
     let first = ok(child.wait_with_output().unwrap(), "run stopped by SIGTERM");
     assert!(first.contains("shutting down: draining"), "{first}");
-    let done: u64 = first
-        .lines()
-        .last()
-        .and_then(|l| l.split(" messages").next())
-        .and_then(|n| n.trim_start_matches("mfa-audit: ").parse().ok())
-        .unwrap_or(0);
+    let done = messages_in(&first).unwrap_or(0);
     assert!(
         done > 0 && done < 60_000,
         "SIGTERM came mid-run ({done} messages)"
     );
     let second = w.run_to_end(&config);
-    let rest: u64 = second
-        .lines()
-        .last()
-        .and_then(|l| l.split(" messages").next())
-        .and_then(|n| n.trim_start_matches("mfa-audit: ").parse().ok())
-        .unwrap_or(u64::MAX);
+    let rest = messages_in(&second).unwrap_or(u64::MAX);
     assert_eq!(
         done + rest,
         60_000,
@@ -680,6 +664,14 @@ fn dead_letter_topic_messages(topic: &str) -> usize {
     n
 }
 
+/// The message count of a stream run's closing line (`mfa-audit: N messages, ...`).
+fn messages_in(out: &str) -> Option<u64> {
+    out.lines()
+        .last()
+        .and_then(|l| l.split(" messages").next())
+        .and_then(|n| n.trim_start_matches("mfa-audit: ").parse().ok())
+}
+
 fn http_get(port: u16, path: &str) -> String {
     use std::io::Read;
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -761,15 +753,7 @@ fn a_delegated_admin_sign_in_without_mfa_pages_on_call() {
         );
         std::thread::sleep(Duration::from_secs(2));
     }
-    let child = bin()
-        .args(["run", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let child = KillOnDrop(child);
+    let child = KillOnDrop(w.spawn_with(&config, false, "warn"));
     // Prometheus must have scraped the series at 0 before the finding.
     let query = "mfa_audit_findings_total{rule_id=\"DELEGATED_ADMIN_NO_MFA\",excepted=\"false\",enforced=\"true\"}";
     let url = format!(

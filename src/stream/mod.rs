@@ -497,6 +497,32 @@ impl Engine {
     }
 }
 
+/// Pausing the assigned partitions while the sink refuses writes, and saying so in the
+/// `paused` gauge and `/readyz`.
+struct Backpressure {
+    on: bool,
+    metrics: Arc<Metrics>,
+    health: Arc<crate::telemetry::http::Health>,
+}
+
+impl Backpressure {
+    fn set(&mut self, consumer: &BaseConsumer<Ctx>, on: bool) {
+        if self.on == on {
+            return;
+        }
+        if let Ok(a) = consumer.assignment() {
+            let _ = if on {
+                consumer.pause(&a)
+            } else {
+                consumer.resume(&a)
+            };
+        }
+        self.on = on;
+        self.metrics.paused.set(i64::from(on));
+        self.health.paused.store(on, Ordering::Relaxed);
+    }
+}
+
 enum LoadError {
     Retry(Retry),
     Fatal(StreamError),
@@ -681,7 +707,11 @@ pub fn run(
     let backoff_start = Duration::from_millis(config.pipeline.retry_initial_ms.max(1));
     let backoff_max = Duration::from_millis(config.pipeline.retry_max_ms.max(1));
     let mut backoff: Option<Duration> = None;
-    let mut paused = false;
+    let mut pause = Backpressure {
+        on: false,
+        metrics: Arc::clone(&metrics),
+        health: Arc::clone(&health),
+    };
     let join_timeout = Duration::from_secs(120);
     let mut unassigned_since = Some(Instant::now());
     loop {
@@ -721,14 +751,9 @@ pub fn run(
         };
         match step {
             Ok(()) => {
-                if paused {
-                    if let Ok(a) = consumer.assignment() {
-                        let _ = consumer.resume(&a);
-                    }
+                if pause.on {
                     tracing::info!("sink answers again: resuming");
-                    paused = false;
-                    metrics.paused.set(0);
-                    health.paused.store(false, Ordering::Relaxed);
+                    pause.set(&consumer, false);
                 }
                 backoff = None;
                 lock(&engine).refresh(&consumer, false);
@@ -736,16 +761,9 @@ pub fn run(
             Err(e) => {
                 lock(&engine).summary.retries += 1;
                 metrics.sink_retries.inc();
-                metrics.paused.set(1);
-                health.paused.store(true, Ordering::Relaxed);
                 let wait = backoff.map_or(backoff_start, |b| (b * 2).min(backoff_max));
                 tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "write failed: partitions paused, retrying");
-                if !paused {
-                    if let Ok(a) = consumer.assignment() {
-                        let _ = consumer.pause(&a);
-                    }
-                    paused = true;
-                }
+                pause.set(&consumer, true);
                 backoff = Some(wait);
                 continue;
             }
@@ -758,12 +776,7 @@ pub fn run(
                     drop(e);
                     tracing::warn!(error = %r, "cannot load a partition's snapshot yet");
                     backoff = Some(backoff.unwrap_or(backoff_start));
-                    if !paused {
-                        if let Ok(a) = consumer.assignment() {
-                            let _ = consumer.pause(&a);
-                        }
-                        paused = true;
-                    }
+                    pause.set(&consumer, true);
                 }
             }
             Some(Err(KafkaError::PartitionEOF(p))) => {
