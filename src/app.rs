@@ -1,7 +1,8 @@
 //! What each command does.
 
 use crate::cli::{
-    Cli, Command, GenerateArgs, PolicyCommand, ProduceArgs, RunArgs, SchemaArgs, SchemaCommand,
+    Cli, Command, GenerateArgs, PolicyCommand, ProduceArgs, ReportArgs, RunArgs, SchemaArgs,
+    SchemaCommand,
 };
 use crate::event::token::{JwksError, TokenReader};
 use crate::pipeline::{Origin, Processor, TenantReadiness};
@@ -64,6 +65,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Schema(SchemaCommand::Apply(args)) => schema_apply(&args),
         Command::Generate(args) => generate(&args),
         Command::Policy(cmd) => policy_command(&cmd),
+        Command::Report(args) => report(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -317,10 +319,10 @@ fn run_stream(path: &std::path::Path, until_end: bool) -> Result<(), AppError> {
     Ok(())
 }
 
-/// `mfa-audit schema apply`.
-fn schema_apply(args: &SchemaArgs) -> Result<(), AppError> {
-    use crate::sink::clickhouse::{ClickHouse, Connection};
-    let conn = match &args.config {
+/// Where `args` says ClickHouse is.
+fn connection(args: &SchemaArgs) -> Result<crate::sink::clickhouse::Connection, AppError> {
+    use crate::sink::clickhouse::Connection;
+    Ok(match &args.config {
         Some(path) => {
             let shown = path.display().to_string();
             let c = crate::stream::config::Config::load(path, &env_vars())
@@ -344,7 +346,13 @@ fn schema_apply(args: &SchemaArgs) -> Result<(), AppError> {
             validation: false,
             timeout: Duration::from_secs(30),
         },
-    };
+    })
+}
+
+/// `mfa-audit schema apply`.
+fn schema_apply(args: &SchemaArgs) -> Result<(), AppError> {
+    use crate::sink::clickhouse::ClickHouse;
+    let conn = connection(args)?;
     let ch = ClickHouse::new(&conn);
     let applied = runtime()?
         .block_on(ch.apply_schema())
@@ -359,6 +367,38 @@ fn schema_apply(args: &SchemaArgs) -> Result<(), AppError> {
             applied.join(", ")
         );
     }
+    Ok(())
+}
+
+/// `mfa-audit report`: the rows read back into one HTML page.
+fn report(args: &ReportArgs) -> Result<(), AppError> {
+    let report = match &args.from {
+        Some(dir) => crate::report::from_folder(dir, args.policy.as_deref())
+            .map_err(|e| AppError::Io(e.to_string()))?,
+        None => {
+            let conn = connection(&args.clickhouse)?;
+            let ch = crate::sink::clickhouse::ClickHouse::new(&conn);
+            runtime()?
+                .block_on(crate::report::from_clickhouse(&ch, args.policy.as_deref()))
+                .map_err(|e| {
+                    AppError::Io(format!(
+                        "{e}\n(reading ClickHouse at {}; for a file-mode output folder use --from DIR)",
+                        conn.url
+                    ))
+                })?
+        }
+    };
+    let generated = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
+    let page = crate::report::html::render(&report, &generated);
+    std::fs::write(&args.out, page)
+        .map_err(|e| AppError::Io(format!("cannot write {}: {e}", args.out.display())))?;
+    eprintln!(
+        "mfa-audit: report of {} tenants under {} ({}) in {}",
+        report.tenants.len(),
+        report.policy_version,
+        report.source,
+        args.out.display()
+    );
     Ok(())
 }
 

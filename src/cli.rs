@@ -54,6 +54,36 @@ pub enum Command {
     /// Inspect the policy versions.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Write one self-contained HTML page (readiness per tenant, charts) for people
+    /// without Grafana.
+    ///
+    /// Reads the rows back from a file-mode output folder (`--from DIR`) or from ClickHouse
+    /// (`--config FILE`, or `--url`/`--database`; the default is the local ClickHouse's
+    /// `mfa_audit`). The page holds a readiness table (status of each tenant's newest day
+    /// and of the 7 days ending on it, MFA shares, agents registered, open exceptions,
+    /// uncovered findings, days to the next enforcement date) and inline SVG charts: MFA
+    /// share per surface per day, findings by rule, partner-role users by registration. It
+    /// loads nothing from the network and runs no script.
+    ///
+    /// Example:  mfa-audit report --from out/ --out readiness.html
+    Report(ReportArgs),
+}
+
+/// `mfa-audit report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A `mfa-audit run --out` folder to read instead of ClickHouse.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "url", "database"])]
+    pub from: Option<PathBuf>,
+    /// Where ClickHouse is (without --from).
+    #[command(flatten)]
+    pub clickhouse: SchemaArgs,
+    /// The policy version to report (default: the newest version in the rows).
+    #[arg(long, short = 'p', value_name = "NAME")]
+    pub policy: Option<String>,
+    /// The HTML file to write.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: PathBuf,
 }
 
 /// `mfa-audit run`.

@@ -15,6 +15,8 @@
 //!   ClickHouse `JSONEachRow` files (or ClickHouse itself).
 //! - [`telemetry`]: the process's metrics and logging.
 //!
+//! - [`report`]: the rows read back into one self-contained HTML page.
+//!
 //! [`pipeline::Processor`] ties the stages together; [`app`] is the command line's
 //! implementation and [`generate`] makes realistic sample streams.
 
@@ -26,6 +28,7 @@ pub mod event;
 pub mod generate;
 pub mod pipeline;
 pub mod policy;
+pub mod report;
 pub mod sink;
 pub mod source;
 pub mod state;

@@ -172,6 +172,38 @@ impl ClickHouse {
             .collect())
     }
 
+    /// Runs a query and decodes each row as `T`, with 64-bit integers as JSON numbers
+    /// (ClickHouse quotes them by default). A row that does not decode is an error.
+    pub async fn records<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+    ) -> Result<Vec<T>, ClickHouseError> {
+        let client = self
+            .client
+            .clone()
+            .with_setting("output_format_json_quote_64bit_integers", "0");
+        let bytes = self
+            .bounded("query", async {
+                client
+                    .query(sql)
+                    .fetch_bytes("JSONEachRow")?
+                    .collect()
+                    .await
+            })
+            .await?;
+        let text = String::from_utf8_lossy(&bytes);
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str(l).map_err(|e| ClickHouseError {
+                    url: self.url.clone(),
+                    what: format!("decoding a row of `{sql}`"),
+                    source: clickhouse::error::Error::Custom(e.to_string()),
+                })
+            })
+            .collect()
+    }
+
     /// Runs a statement.
     pub async fn execute(&self, sql: &str) -> Result<(), ClickHouseError> {
         self.bounded("statement", self.client.query(sql).execute())

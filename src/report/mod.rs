@@ -1,0 +1,431 @@
+//! `mfa-audit report`: one self-contained HTML page for people without Grafana, built from
+//! the rows the pipeline wrote (a file-mode output folder, or ClickHouse).
+//!
+//! The rows are read back as they were written ([`load`]), reduced to a [`Report`] (one
+//! readiness line per tenant, the daily MFA shares of all tenants, findings per rule,
+//! agents per tenant, dead letters per reason) and rendered by [`html`].
+
+pub mod html;
+pub mod load;
+
+use crate::event::time::Day;
+use crate::policy::{Policy, Surface};
+use crate::state::DayStats;
+use serde::{Deserialize, Deserializer};
+use std::collections::{BTreeMap, HashMap};
+
+pub use load::{from_clickhouse, from_folder, ReportError};
+
+/// Everything the page shows.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Where the rows came from (a folder, or ClickHouse's address and database).
+    pub source: String,
+    /// The policy version the rows were evaluated under.
+    pub policy_version: String,
+    /// Enforcement start per surface (empty when the version is not a shipped one).
+    pub enforcement: Vec<(Surface, Day)>,
+    /// One line per tenant, blocked first.
+    pub tenants: Vec<TenantLine>,
+    /// Per day, every tenant's counters added (only the shares are meaningful).
+    pub daily: Vec<(Day, DayStats)>,
+    /// Findings per rule, most first.
+    pub rules: Vec<RuleCount>,
+    /// Partner-role users per tenant by registration.
+    pub agents: Vec<AgentCount>,
+    /// Dead letters per reason code, most first.
+    pub dead_letters: Vec<(String, u64)>,
+}
+
+/// A tenant's readiness on its newest day.
+#[derive(Debug, Clone)]
+pub struct TenantLine {
+    /// Partner tenant.
+    pub tenant_id: String,
+    /// The newest day with rows.
+    pub day: Day,
+    /// Readiness that day (as the pipeline wrote it).
+    pub status: String,
+    /// Readiness over the 7 days ending that day.
+    pub status_7d: String,
+    /// The 7 days' counters added.
+    pub window: DayStats,
+    /// The next surface enforced after that day, and in how many days.
+    pub next_enforcement: Option<(Surface, i64)>,
+}
+
+/// Findings of one rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleCount {
+    /// Rule id.
+    pub rule_id: String,
+    /// Severity.
+    pub severity: String,
+    /// Enforced when found, not covered by an exception.
+    pub enforced: u64,
+    /// Found before the surface's enforcement date (readiness only).
+    pub readiness: u64,
+    /// Covered by a technical exception.
+    pub excepted: u64,
+}
+
+impl RuleCount {
+    /// All findings of the rule.
+    pub fn total(&self) -> u64 {
+        self.enforced + self.readiness + self.excepted
+    }
+}
+
+/// A tenant's partner-role users by MFA registration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentCount {
+    /// Partner tenant.
+    pub tenant_id: String,
+    /// Registered for MFA.
+    pub registered: u64,
+    /// Known not to be registered.
+    pub unregistered: u64,
+    /// Registration not reported.
+    pub unknown: u64,
+}
+
+/// A `rollout_daily` row as written.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RolloutRecord {
+    /// Partner tenant.
+    pub tenant_id: String,
+    /// UTC day (`YYYY-MM-DD`).
+    #[serde(deserialize_with = "day_text")]
+    pub day: Day,
+    /// Policy version.
+    pub policy_version: String,
+    /// The counters.
+    #[serde(flatten)]
+    pub stats: DayStats,
+    /// Readiness that day.
+    pub status: String,
+    /// Readiness over 7 days.
+    pub status_7d: String,
+    /// Row version (the higher replaces the lower).
+    pub version: u64,
+}
+
+/// The `agents` columns the report reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AgentRecord {
+    /// Partner tenant.
+    pub tenant_id: String,
+    /// User object id.
+    pub user_id: String,
+    /// Partner roles held now.
+    pub roles: Vec<String>,
+    /// `registered`, `unregistered` or `unknown`.
+    pub mfa_registration: String,
+    /// Policy version.
+    pub policy_version: String,
+    /// Row version.
+    pub version: u64,
+}
+
+/// Findings of one (rule, severity, enforced, excepted), as counted by a query or a scan.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FindingCount {
+    /// Rule id.
+    pub rule_id: String,
+    /// Severity.
+    pub severity: String,
+    /// Enforced (`true`/`false` in files, 1/0 in ClickHouse).
+    #[serde(deserialize_with = "flag")]
+    pub enforced: bool,
+    /// Covered by an exception.
+    #[serde(deserialize_with = "flag")]
+    pub excepted: bool,
+    /// Policy version (files; a ClickHouse query filters on it instead).
+    #[serde(default)]
+    pub policy_version: String,
+    /// How many (1 for one `findings.ndjson` line).
+    #[serde(default = "one")]
+    pub n: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn day_text<'de, D: Deserializer<'de>>(d: D) -> Result<Day, D::Error> {
+    let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+    crate::event::time::EventTime::parse(&text)
+        .map(|t| t.day())
+        .ok_or_else(|| serde::de::Error::custom(format!("not a date: {text:?}")))
+}
+
+fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Flag {
+        Bool(bool),
+        Int(u64),
+    }
+    Ok(match Flag::deserialize(d)? {
+        Flag::Bool(b) => b,
+        Flag::Int(i) => i != 0,
+    })
+}
+
+/// Gathers rows of one policy version and reduces them to a [`Report`].
+#[derive(Debug, Default)]
+pub struct Builder {
+    rollout: HashMap<(String, Day), RolloutRecord>,
+    agents: HashMap<(String, String), AgentRecord>,
+    rules: BTreeMap<(String, String), RuleCount>,
+    dead_letters: BTreeMap<String, u64>,
+}
+
+impl Builder {
+    /// Keeps the highest version of each (tenant, day).
+    pub fn rollout(&mut self, r: RolloutRecord) {
+        let key = (r.tenant_id.clone(), r.day);
+        match self.rollout.get(&key) {
+            Some(old) if old.version > r.version => {}
+            _ => {
+                self.rollout.insert(key, r);
+            }
+        }
+    }
+
+    /// Keeps the highest version of each (tenant, user).
+    pub fn agent(&mut self, a: AgentRecord) {
+        let key = (a.tenant_id.clone(), a.user_id.clone());
+        match self.agents.get(&key) {
+            Some(old) if old.version > a.version => {}
+            _ => {
+                self.agents.insert(key, a);
+            }
+        }
+    }
+
+    /// Adds findings.
+    pub fn findings(&mut self, f: &FindingCount) {
+        let c = self
+            .rules
+            .entry((f.rule_id.clone(), f.severity.clone()))
+            .or_insert_with(|| RuleCount {
+                rule_id: f.rule_id.clone(),
+                severity: f.severity.clone(),
+                ..RuleCount::default()
+            });
+        if f.excepted {
+            c.excepted += f.n;
+        } else if f.enforced {
+            c.enforced += f.n;
+        } else {
+            c.readiness += f.n;
+        }
+    }
+
+    /// Adds dead letters of a reason (its code: the text before the first `:`).
+    pub fn dead_letters(&mut self, reason: &str, n: u64) {
+        let code = reason.split(':').next().unwrap_or(reason).trim();
+        *self.dead_letters.entry(code.to_owned()).or_default() += n;
+    }
+
+    /// The report. `policy` gives the enforcement dates (and days to the next one).
+    pub fn finish(self, source: String, policy_version: String, policy: Option<&Policy>) -> Report {
+        let enforcement: Vec<(Surface, Day)> = policy
+            .map(|p| {
+                Surface::ALL
+                    .into_iter()
+                    .filter_map(|s| p.enforced_from(s).map(|t| (s, t.day())))
+                    .collect()
+            })
+            .unwrap_or_default();
+
+        let mut per_tenant: BTreeMap<String, BTreeMap<Day, RolloutRecord>> = BTreeMap::new();
+        let mut daily: BTreeMap<Day, DayStats> = BTreeMap::new();
+        for ((tenant, day), r) in self.rollout {
+            daily.entry(day).or_default().merge(&r.stats);
+            per_tenant.entry(tenant).or_default().insert(day, r);
+        }
+        let mut tenants: Vec<TenantLine> = per_tenant
+            .into_iter()
+            .filter_map(|(tenant_id, days)| {
+                let (&day, newest) = days.iter().next_back()?;
+                let mut window = DayStats::default();
+                for (_, r) in days.range(day.plus(-6)..=day) {
+                    window.merge(&r.stats);
+                }
+                let next_enforcement = enforcement
+                    .iter()
+                    .filter(|(_, d)| *d > day)
+                    .min_by_key(|(_, d)| *d)
+                    .map(|(s, d)| (*s, d.0 - day.0));
+                Some(TenantLine {
+                    status: newest.status.clone(),
+                    status_7d: newest.status_7d.clone(),
+                    tenant_id,
+                    day,
+                    window,
+                    next_enforcement,
+                })
+            })
+            .collect();
+        tenants.sort_by(|a, b| {
+            status_rank(&b.status_7d)
+                .cmp(&status_rank(&a.status_7d))
+                .then_with(|| status_rank(&b.status).cmp(&status_rank(&a.status)))
+                .then_with(|| a.tenant_id.cmp(&b.tenant_id))
+        });
+
+        let mut rules: Vec<RuleCount> = self.rules.into_values().collect();
+        rules.sort_by(|a, b| {
+            b.total()
+                .cmp(&a.total())
+                .then_with(|| a.rule_id.cmp(&b.rule_id))
+        });
+
+        let mut agents: BTreeMap<String, AgentCount> = BTreeMap::new();
+        for a in self.agents.into_values().filter(|a| !a.roles.is_empty()) {
+            let c = agents
+                .entry(a.tenant_id.clone())
+                .or_insert_with(|| AgentCount {
+                    tenant_id: a.tenant_id.clone(),
+                    ..AgentCount::default()
+                });
+            match a.mfa_registration.as_str() {
+                "registered" => c.registered += 1,
+                "unregistered" => c.unregistered += 1,
+                _ => c.unknown += 1,
+            }
+        }
+
+        let mut dead_letters: Vec<(String, u64)> = self.dead_letters.into_iter().collect();
+        dead_letters.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+
+        Report {
+            source,
+            policy_version,
+            enforcement,
+            tenants,
+            daily: daily.into_iter().collect(),
+            rules,
+            agents: agents.into_values().collect(),
+            dead_letters,
+        }
+    }
+}
+
+/// Orders statuses: blocked above at risk above ready (unknown names last).
+fn status_rank(s: &str) -> u8 {
+    match s {
+        "blocked" => 3,
+        "at_risk" => 2,
+        "ready" => 1,
+        _ => 0,
+    }
+}
+
+/// The version to report: `wanted` if given, else the newest name among `present`
+/// (shipped names sort by date).
+pub fn choose_version(wanted: Option<&str>, present: &[String]) -> Option<String> {
+    match wanted {
+        Some(w) => Some(w.to_owned()),
+        None => present.iter().max().cloned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rollout(
+        tenant: &str,
+        day: i64,
+        version: u64,
+        api: (u64, u64),
+        status: &str,
+    ) -> RolloutRecord {
+        RolloutRecord {
+            tenant_id: tenant.into(),
+            day: Day(day),
+            policy_version: "v".into(),
+            stats: DayStats {
+                api_app_user_calls: api.0,
+                api_app_user_calls_mfa: api.1,
+                ..DayStats::default()
+            },
+            status: status.into(),
+            status_7d: status.into(),
+            version,
+        }
+    }
+
+    #[test]
+    fn the_highest_version_of_a_day_wins_and_the_window_is_seven_days() {
+        let mut b = Builder::default();
+        b.rollout(rollout("t", 100, 5, (10, 5), "at_risk"));
+        b.rollout(rollout("t", 100, 3, (99, 0), "blocked"));
+        b.rollout(rollout("t", 93, 1, (1000, 0), "blocked")); // 7 days before day 100: outside
+        b.rollout(rollout("t", 94, 1, (10, 10), "ready"));
+        let r = b.finish("x".into(), "v".into(), None);
+        assert_eq!(r.tenants.len(), 1);
+        let t = &r.tenants[0];
+        assert_eq!((t.day, t.status.as_str()), (Day(100), "at_risk"));
+        assert_eq!(t.window.api_app_user_calls, 20);
+        assert_eq!(t.window.api_mfa_share(), Some(0.75));
+        assert_eq!(r.daily.len(), 3);
+    }
+
+    #[test]
+    fn findings_split_into_enforced_readiness_and_excepted() {
+        let mut b = Builder::default();
+        for (enforced, excepted, n) in [(true, false, 3), (false, false, 2), (true, true, 1)] {
+            b.findings(&FindingCount {
+                rule_id: "R".into(),
+                severity: "high".into(),
+                enforced,
+                excepted,
+                policy_version: String::new(),
+                n,
+            });
+        }
+        b.dead_letters("bad_json: expected value", 2);
+        b.dead_letters("bad_json: trailing", 1);
+        let r = b.finish("x".into(), "v".into(), None);
+        assert_eq!(
+            r.rules,
+            vec![RuleCount {
+                rule_id: "R".into(),
+                severity: "high".into(),
+                enforced: 3,
+                readiness: 2,
+                excepted: 1
+            }]
+        );
+        assert_eq!(r.dead_letters, vec![("bad_json".to_owned(), 3)]);
+    }
+
+    #[test]
+    fn tenants_are_listed_blocked_first() {
+        let mut b = Builder::default();
+        b.rollout(rollout("a", 1, 1, (1, 1), "ready"));
+        b.rollout(rollout("b", 1, 1, (1, 0), "blocked"));
+        b.rollout(rollout("c", 1, 1, (1, 0), "at_risk"));
+        let r = b.finish("x".into(), "v".into(), None);
+        let order: Vec<&str> = r.tenants.iter().map(|t| t.tenant_id.as_str()).collect();
+        assert_eq!(order, ["b", "c", "a"]);
+    }
+
+    #[test]
+    fn flags_read_as_booleans_or_numbers() {
+        let a: FindingCount = serde_json::from_str(
+            r#"{"rule_id":"R","severity":"low","enforced":1,"excepted":false,"n":4}"#,
+        )
+        .unwrap();
+        let b: FindingCount = serde_json::from_str(
+            r#"{"rule_id":"R","severity":"low","enforced":true,"excepted":0}"#,
+        )
+        .unwrap();
+        assert!(a.enforced && !a.excepted && a.n == 4);
+        assert!(b.enforced && !b.excepted && b.n == 1);
+    }
+}
