@@ -186,8 +186,13 @@ pub fn run_files(args: &RunArgs) -> Result<RunSummary, AppError> {
         elapsed.as_secs_f64(),
         out.display()
     );
-    for line in metrics.summary() {
-        tracing::info!("{line}");
+    if !args.quiet {
+        // The counters the stream mode serves on /metrics, non-zero ones only.
+        let mut text = String::from("counters (as /metrics names them):\n");
+        for line in metrics.summary() {
+            let _ = writeln!(text, "  {line}");
+        }
+        eprint!("{text}");
     }
     Ok(summary)
 }

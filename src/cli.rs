@@ -139,7 +139,7 @@ pub struct RunArgs {
     /// memory per event inside the window.
     #[arg(long, value_name = "DAYS", default_value_t = crate::state::DEFAULT_REPLAY_WINDOW_DAYS)]
     pub replay_window_days: i64,
-    /// Do not print the readiness table.
+    /// Do not print the readiness table and the counters (only the one-line summary).
     #[arg(long, short)]
     pub quiet: bool,
 }

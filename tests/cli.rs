@@ -105,6 +105,32 @@ fn generate_then_run_writes_the_four_tables_and_a_readiness_table() {
     assert!(!lines(&out.join("rollout_daily.ndjson")).is_empty());
     assert!(!lines(&out.join("agents.ndjson")).is_empty());
     assert!(lines(&out.join("dead_letters.ndjson")).is_empty());
+
+    // The counters /metrics would serve, printed at the end: they agree with the rows.
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        stderr.contains("counters (as /metrics names them):"),
+        "{stderr}"
+    );
+    let counter = |prefix: &str| -> u64 {
+        stderr
+            .lines()
+            .filter(|l| l.trim_start().starts_with(prefix))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum()
+    };
+    assert_eq!(counter("mfa_audit_documents_total "), 3000);
+    assert_eq!(counter("mfa_audit_findings_total{"), findings.len() as u64);
+    let q = mfa_audit(&[
+        "run",
+        "-q",
+        "--input",
+        sample.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(q.status.success() && q.stdout.is_empty());
+    assert!(!String::from_utf8_lossy(&q.stderr).contains("counters"));
 }
 
 #[test]
@@ -285,5 +311,15 @@ fn help_teaches_the_commands() {
         "dead letter",
     ] {
         assert!(t.contains(want), "run --help lacks {want}:\n{t}");
+    }
+    let t = text(&mfa_audit(&["report", "--help"]));
+    for want in [
+        "--from",
+        "--out",
+        "--database",
+        "--policy",
+        "self-contained",
+    ] {
+        assert!(t.contains(want), "report --help lacks {want}:\n{t}");
     }
 }
