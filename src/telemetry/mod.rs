@@ -13,6 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct Metrics {
     /// The registry `/metrics` serves.
     pub registry: Registry,
+    /// Every metric's descriptor (name, help, label names), as declared: unlike
+    /// `registry.gather()`, it includes labelled metrics that have no series yet.
+    pub declared: Vec<prometheus::core::Desc>,
     /// Documents read (before decoding).
     pub documents: IntCounter,
     /// Input bytes read.
@@ -69,41 +72,53 @@ pub struct Metrics {
     seen_misses: AtomicU64,
 }
 
-fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
+/// The registry being filled, and every metric's descriptor as declared.
+struct Declaring {
+    registry: Registry,
+    descs: std::cell::RefCell<Vec<prometheus::core::Desc>>,
+}
+
+impl Declaring {
+    fn add<M: prometheus::core::Collector + Clone + 'static>(&self, m: M) -> M {
+        self.descs
+            .borrow_mut()
+            .extend(m.desc().into_iter().cloned());
+        // INVARIANT: names are constants, unique in this file.
+        #[allow(clippy::expect_used)]
+        self.registry
+            .register(Box::new(m.clone()))
+            .expect("unique metric");
+        m
+    }
+}
+
+fn counter(r: &Declaring, name: &str, help: &str) -> IntCounter {
     // INVARIANT: names are constants, unique within this function's callers.
     #[allow(clippy::expect_used)]
     let c = IntCounter::new(name, help).expect("valid metric");
-    #[allow(clippy::expect_used)]
-    r.register(Box::new(c.clone())).expect("unique metric");
-    c
+    r.add(c)
 }
 
-fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+fn counter_vec(r: &Declaring, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     #[allow(clippy::expect_used)]
     let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-    #[allow(clippy::expect_used)]
-    r.register(Box::new(c.clone())).expect("unique metric");
-    c
+    r.add(c)
 }
 
 fn register<M: prometheus::core::Collector + Clone + 'static>(
-    r: &Registry,
+    r: &Declaring,
     m: prometheus::Result<M>,
 ) -> M {
     // INVARIANT: names, help and buckets are constants, unique in this file.
     #[allow(clippy::expect_used)]
     let m = m.expect("valid metric");
-    #[allow(clippy::expect_used)]
-    r.register(Box::new(m.clone())).expect("unique metric");
-    m
+    r.add(m)
 }
 
-fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+fn gauge(r: &Declaring, name: &str, help: &str) -> IntGauge {
     #[allow(clippy::expect_used)]
     let g = IntGauge::new(name, help).expect("valid metric");
-    #[allow(clippy::expect_used)]
-    r.register(Box::new(g.clone())).expect("unique metric");
-    g
+    r.add(g)
 }
 
 impl Default for Metrics {
@@ -115,7 +130,10 @@ impl Default for Metrics {
 impl Metrics {
     /// Registers every metric in a fresh registry.
     pub fn new() -> Self {
-        let r = Registry::new();
+        let r = Declaring {
+            registry: Registry::new(),
+            descs: std::cell::RefCell::new(Vec::new()),
+        };
         let events = counter_vec(
             &r,
             "mfa_audit_events_total",
@@ -260,7 +278,8 @@ impl Metrics {
                 "mfa_audit_exceptions_overdue",
                 "Technical exception requests open past the response time.",
             ),
-            registry: r,
+            declared: r.descs.into_inner(),
+            registry: r.registry,
             seen_hits: AtomicU64::new(0),
             seen_misses: AtomicU64::new(0),
         };

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod grafana;
+
 use jsonwebtoken::{encode, EncodingKey, Header};
 use mfa_audit::event::token::TokenReader;
 use mfa_audit::pipeline::{Origin, Processor};
