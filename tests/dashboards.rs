@@ -5,8 +5,13 @@
 //! policy files say; every PromQL expression parses with promtool and names only metrics
 //! and labels the process registers; the JSON agrees with the provisioning.
 //!
-//! ClickHouse must answer on 127.0.0.1:8123: the tests that need it fail, saying how to
-//! start it, when it does not. Run with `--nocapture` to see how many queries ran.
+//! The same queries, and every migration of `schemas/clickhouse/`, also run on current
+//! ClickHouse: chDB (ClickHouse as a Python module) embeds one, driven through
+//! `scripts/chdb-session.py`.
+//!
+//! ClickHouse 18.16 must answer on 127.0.0.1:8123, and chDB must be installed in
+//! `.services/chdb-venv`: the tests that need them fail, saying how to get them, when they
+//! are not. Run with `--nocapture` to see how many queries ran, and on which version.
 
 mod common;
 
@@ -14,10 +19,12 @@ use common::grafana::{self, Language, PromRange, Query, SqlContext, TimeRange};
 use mfa_audit::sink::clickhouse::{ClickHouse, Connection};
 use mfa_audit::telemetry::Metrics;
 use serde_json::Value;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Command, Output};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const CLICKHOUSE_URL: &str = "http://127.0.0.1:8123";
@@ -64,6 +71,23 @@ struct Table {
 }
 
 impl Table {
+    /// A `JSONCompact` document's columns and rows.
+    fn from_json_compact(doc: &Value) -> Table {
+        let columns = doc["meta"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| text(&c["name"]))
+            .collect();
+        let rows = doc["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| r.as_array().cloned().unwrap_or_default())
+            .collect();
+        Table { columns, rows }
+    }
+
     /// The first column as text (a variable query's values).
     fn first_column(&self) -> Vec<String> {
         self.rows.iter().map(|r| text(&r[0])).collect()
@@ -125,19 +149,22 @@ impl Client {
                 String::from_utf8_lossy(&bytes)
             )
         })?;
-        let columns = doc["meta"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|c| text(&c["name"]))
-            .collect();
-        let rows = doc["data"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|r| r.as_array().cloned().unwrap_or_default())
-            .collect();
-        Ok(Table { columns, rows })
+        Ok(Table::from_json_compact(&doc))
+    }
+}
+
+/// A ClickHouse holding the project's schema in its current database, whichever version.
+trait Backend {
+    /// Runs a query as Grafana would send it; the server's error when it fails.
+    fn query(&self, sql: &str) -> Result<Table, String>;
+
+    /// Loads an NDJSON file of the file mode into `table` as the sink inserts it
+    /// (`INSERT INTO table (columns) FORMAT JSONEachRow`, defaults for the columns left out).
+    fn load(&self, table: &str, columns: Option<&str>, file: &Path) -> Result<(), String>;
+
+    /// A query that must succeed.
+    fn must(&self, sql: &str) -> Table {
+        self.query(sql).unwrap_or_else(|e| panic!("{sql}\n{e}"))
     }
 }
 
@@ -174,15 +201,16 @@ impl Db {
             name,
         }
     }
+}
 
-    /// Loads an NDJSON file of the file mode into `table` with the sink's own insert;
-    /// returns the rows in it.
-    fn load(&self, table: &str, columns: Option<&str>, file: &Path) -> usize {
-        let body = std::fs::read(file).unwrap();
-        let lines = body
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .count();
+/// ClickHouse 18.16 over HTTP; rows go in with the sink's own insert.
+impl Backend for Db {
+    fn query(&self, sql: &str) -> Result<Table, String> {
+        self.client.query(sql)
+    }
+
+    fn load(&self, table: &str, columns: Option<&str>, file: &Path) -> Result<(), String> {
+        let body = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
         let ch = ClickHouse::new(&Connection {
             url: CLICKHOUSE_URL.into(),
             database: self.name.clone(),
@@ -194,14 +222,7 @@ impl Db {
         self.client
             .rt
             .block_on(ch.insert(table, columns, bytes::Bytes::from(body)))
-            .unwrap_or_else(|e| panic!("loading {}: {e}", file.display()));
-        lines
-    }
-
-    fn query(&self, sql: &str) -> Table {
-        self.client
-            .query(sql)
-            .unwrap_or_else(|e| panic!("{sql}\n{e}"))
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -217,9 +238,116 @@ impl Drop for Db {
     }
 }
 
+/// The venv `scripts/services tools` installs chDB into.
+fn chdb_python() -> PathBuf {
+    std::env::var_os("MFA_AUDIT_SERVICES_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| common::root().join(".services"))
+        .join("chdb-venv/bin/python")
+}
+
+const CHDB_INSTALL: &str = "install it with `scripts/services tools` (scripts/test does it)";
+
+/// Current ClickHouse, embedded: one `scripts/chdb-session.py` process (one chDB session,
+/// its data in a temporary directory), one JSON request and answer per line.
+struct Chdb {
+    child: Child,
+    io: RefCell<Option<(ChildStdin, BufReader<ChildStdout>)>>,
+    stderr: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Chdb {
+    /// Starts a session; fails, saying how to install it, when chDB is not installed.
+    fn start() -> Chdb {
+        let python = chdb_python();
+        assert!(
+            python.is_file(),
+            "chDB (current ClickHouse, embedded) is not installed: no {}; {CHDB_INSTALL}",
+            python.display()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let stderr = dir.path().join("chdb-session.stderr");
+        let mut child = Command::new(&python)
+            .arg(common::root().join("scripts/chdb-session.py"))
+            .arg(dir.path().join("data"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{} cannot run ({e}); {CHDB_INSTALL}", python.display()));
+        let io = (
+            child.stdin.take().unwrap(),
+            BufReader::new(child.stdout.take().unwrap()),
+        );
+        Chdb {
+            child,
+            io: RefCell::new(Some(io)),
+            stderr,
+            _dir: dir,
+        }
+    }
+
+    /// Sends one request, returns its answer's `data`, or its error.
+    fn request(&self, request: Value) -> Result<Value, String> {
+        let mut io = self.io.borrow_mut();
+        let (stdin, stdout) = io.as_mut().expect("the session is open");
+        let mut answer = String::new();
+        let exchanged = writeln!(stdin, "{request}")
+            .and_then(|()| stdin.flush())
+            .and_then(|()| stdout.read_line(&mut answer));
+        if !matches!(exchanged, Ok(n) if n > 0) {
+            let said = std::fs::read_to_string(&self.stderr).unwrap_or_default();
+            panic!(
+                "scripts/chdb-session.py stopped answering ({exchanged:?}); if chDB is \
+                 missing or broken, {CHDB_INSTALL}. Its stderr:\n{said}"
+            );
+        }
+        let answer: Value = serde_json::from_str(&answer).unwrap_or_else(|e| {
+            panic!("scripts/chdb-session.py answered non-JSON ({e}): {answer}")
+        });
+        if answer["ok"] == true {
+            Ok(answer["data"].clone())
+        } else {
+            Err(text(&answer["error"]))
+        }
+    }
+}
+
+/// ClickHouse 26.9 (chDB 4.4.0) in the helper process; rows go in with the statement the
+/// sink sends, the file as its body.
+impl Backend for Chdb {
+    fn query(&self, sql: &str) -> Result<Table, String> {
+        let data = self.request(serde_json::json!({ "sql": sql }))?;
+        Ok(Table::from_json_compact(&data))
+    }
+
+    fn load(&self, table: &str, columns: Option<&str>, file: &Path) -> Result<(), String> {
+        let cols = columns.map(|c| format!(" ({c})")).unwrap_or_default();
+        let sql = format!("INSERT INTO {table}{cols} FORMAT JSONEachRow");
+        self.request(serde_json::json!({ "sql": sql, "file": file }))
+            .map(drop)
+    }
+}
+
+impl Drop for Chdb {
+    /// Closes the session's stdin and waits for it to end (killed after 30 s).
+    fn drop(&mut self) {
+        drop(self.io.borrow_mut().take());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Generates a stream, runs the file mode under every shipped policy and loads the four
 /// files of each into `db`.
-fn load_generated_rows(db: &Db) {
+fn load_generated_rows(db: &dyn Backend) {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("stream.ndjson");
     ok(
@@ -255,12 +383,19 @@ fn load_generated_rows(db: &Db) {
             if table == "dead_letters" && i > 0 {
                 continue; // the same input lines: one row per position whatever the policy
             }
-            let n = db.load(table, columns, &out.join(format!("{table}.ndjson")));
-            *loaded.entry(table).or_default() += n;
+            let file = out.join(format!("{table}.ndjson"));
+            db.load(table, columns, &file)
+                .unwrap_or_else(|e| panic!("loading {}: {e}", file.display()));
+            let lines = std::fs::read_to_string(&file)
+                .unwrap()
+                .lines()
+                .filter(|l| !l.is_empty())
+                .count();
+            *loaded.entry(table).or_default() += lines;
         }
     }
     for (table, n) in loaded {
-        let stored = db.query(&format!("SELECT count() AS n FROM {table} FINAL"));
+        let stored = db.must(&format!("SELECT count() AS n FROM {table} FINAL"));
         assert!(n > 0, "the file mode wrote no `{table}` rows");
         assert_eq!(
             stored.column("n"),
@@ -278,12 +413,10 @@ fn variable_query<'a>(queries: &'a [Query], dashboard: &str, name: &str) -> &'a 
         .unwrap_or_else(|| panic!("{dashboard} has no ClickHouse variable `{name}`"))
 }
 
-#[test]
-fn every_clickhouse_query_returns_rows_on_generated_data() {
-    let started = Instant::now();
-    let db = Db::create("dashboards");
-    load_generated_rows(&db);
-
+/// Runs every dashboard query on `db`, which holds the generated rows: under each policy
+/// version in the data, for the busiest agent's tenant and for All, each must return rows.
+/// Returns how many ran, and how many the dashboards hold.
+fn run_every_dashboard_query(db: &dyn Backend) -> (usize, usize) {
     let queries = grafana::sql_queries();
     let dashboards: BTreeSet<&str> = queries.iter().map(|q| q.dashboard.as_str()).collect();
     assert!(
@@ -293,7 +426,7 @@ fn every_clickhouse_query_returns_rows_on_generated_data() {
     );
 
     // The dashboard range covers the data, a day either side; ~200 points per series.
-    let span = db.query(
+    let span = db.must(
         "SELECT toUInt32(min(event_time)) AS lo, toUInt32(max(event_time)) AS hi FROM findings",
     );
     let lo: i64 = span.column("lo")[0].parse().unwrap();
@@ -310,8 +443,7 @@ fn every_clickhouse_query_returns_rows_on_generated_data() {
             variables,
         };
         let expanded = grafana::expand_sql(sql, &cx)?;
-        db.client
-            .query(&expanded)
+        db.query(&expanded)
             .map_err(|e| format!("{e}\n--- as sent:\n{expanded}"))
     };
 
@@ -338,7 +470,7 @@ fn every_clickhouse_query_returns_rows_on_generated_data() {
     for policy in policies.unwrap_or_default() {
         // The agent with the most findings among those the drill-down can show whole: in
         // the directory and with a legacy-protocol sign-in; the tenant is theirs.
-        let pick = db.query(&format!(
+        let pick = db.must(&format!(
             "SELECT tenant_id, user_id, count() AS n FROM findings FINAL \
              WHERE policy_version = '{policy}' AND user_id IN \
                (SELECT user_id FROM agents FINAL WHERE policy_version = '{policy}') \
@@ -389,16 +521,101 @@ fn every_clickhouse_query_returns_rows_on_generated_data() {
             }
         }
     }
-    println!(
-        "dashboards: ran {ran} ClickHouse queries ({} in the dashboards) in {:.1?}",
-        queries.len(),
-        started.elapsed()
-    );
     assert!(
         failures.is_empty(),
         "{} of {ran} dashboard queries failed or returned no rows:\n{}",
         failures.len(),
         failures.join("\n\n")
+    );
+    (ran, queries.len())
+}
+
+/// The server's version.
+fn version(db: &dyn Backend) -> String {
+    db.must("SELECT version() AS v").column("v")[0].clone()
+}
+
+#[test]
+fn every_clickhouse_query_returns_rows_on_generated_data() {
+    let started = Instant::now();
+    let db = Db::create("dashboards");
+    load_generated_rows(&db);
+    let (ran, in_dashboards) = run_every_dashboard_query(&db);
+    println!(
+        "dashboards: ran {ran} ClickHouse queries ({in_dashboards} in the dashboards) on \
+         ClickHouse {} in {:.1?}",
+        version(&db),
+        started.elapsed()
+    );
+}
+
+/// The schema and every dashboard query on current ClickHouse too: every migration of
+/// `schemas/clickhouse/`, in file order, split as `schema apply` splits it, in a fresh
+/// database; then the same rows and the same queries as on 18.16.
+#[test]
+fn every_query_and_the_ddl_run_on_current_clickhouse() {
+    let started = Instant::now();
+    let db = Chdb::start();
+    let database = "mfa_audit";
+    db.must(&format!("CREATE DATABASE {database}"));
+    db.must(&format!("USE {database}"));
+
+    // What `schema apply` runs: the migrations table, then every migration the binary
+    // embeds (which must be every file of schemas/clickhouse/), each recorded.
+    use mfa_audit::sink::clickhouse::{statements as split, MIGRATIONS, MIGRATIONS_TABLE};
+    let dir = common::root().join("schemas/clickhouse");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".sql"))
+        .collect();
+    files.sort();
+    let embedded: Vec<String> = MIGRATIONS
+        .iter()
+        .map(|(_, name, _)| format!("{name}.sql"))
+        .collect();
+    assert_eq!(
+        files,
+        embedded,
+        "every file of {} is a migration",
+        dir.display()
+    );
+    let migrations = &MIGRATIONS;
+    let mut statements = 1;
+    let mut failures = Vec::new();
+    if let Err(e) = db.query(MIGRATIONS_TABLE) {
+        failures.push(format!("the migrations table: {e}"));
+    }
+    for (version, name, sql) in migrations {
+        for statement in split(sql) {
+            statements += 1;
+            if let Err(e) = db.query(&statement) {
+                failures.push(format!("{name}.sql: {e}\n--- statement:\n{statement}"));
+            }
+        }
+        statements += 1;
+        if let Err(e) = db.query(&format!(
+            "INSERT INTO schema_migrations (version, name) VALUES ({version}, '{name}')"
+        )) {
+            failures.push(format!("recording {name}: {e}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {statements} DDL statements fail on ClickHouse {}:\n{}",
+        failures.len(),
+        version(&db),
+        failures.join("\n\n")
+    );
+
+    load_generated_rows(&db);
+    let (ran, in_dashboards) = run_every_dashboard_query(&db);
+    println!(
+        "dashboards: applied {statements} DDL statements of {} migrations and ran {ran} \
+         ClickHouse queries ({in_dashboards} in the dashboards) on ClickHouse {} (chDB) in {:.1?}",
+        migrations.len(),
+        version(&db),
+        started.elapsed()
     );
 }
 

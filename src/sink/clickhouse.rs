@@ -8,6 +8,11 @@ use std::time::Duration;
 use thiserror::Error;
 
 /// The migrations, in order: (version, name, SQL).
+/// The table that records which migrations were applied (created before any of them).
+pub const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \
+     (version UInt32, name String, applied_at DateTime('UTC') DEFAULT now()) \
+     ENGINE = MergeTree ORDER BY version";
+
 pub const MIGRATIONS: [(u32, &str, &str); 2] = [
     (
         1,
@@ -221,12 +226,7 @@ impl ClickHouse {
                 .execute(),
         )
         .await?;
-        self.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations \
-             (version UInt32, name String, applied_at DateTime('UTC') DEFAULT now()) \
-             ENGINE = MergeTree ORDER BY version",
-        )
-        .await?;
+        self.execute(MIGRATIONS_TABLE).await?;
         let applied: Vec<u64> = self
             .rows("SELECT version FROM schema_migrations")
             .await?
