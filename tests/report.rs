@@ -38,7 +38,10 @@ fn ok(o: Output, what: &str) -> String {
 fn sample() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap().keep();
+        // Under cargo's scratch folder for integration tests, replaced on every run.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-sample");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
         let input = dir.join("stream.ndjson");
         ok(
             bin()
