@@ -15,6 +15,8 @@
 
 mod common;
 
+use common::{bin, ok};
+
 use common::grafana::{self, Language, PromRange, Query, SqlContext, TimeRange};
 use mfa_audit::sink::clickhouse::{ClickHouse, Connection};
 use mfa_audit::telemetry::Metrics;
@@ -24,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const CLICKHOUSE_URL: &str = "http://127.0.0.1:8123";
@@ -43,24 +45,6 @@ fn require_clickhouse() {
         "clickhouse is not answering on {CLICKHOUSE_ADDR}: start it with \
          `scripts/services start clickhouse` (scripts/test does it)"
     );
-}
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mfa-audit"))
-}
-
-fn ok(o: Output, what: &str) -> String {
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(
-        o.status.success(),
-        "{what} failed ({:?}):\n{text}",
-        o.status
-    );
-    text
 }
 
 /// A query's result: column names and rows, in the server's order (`JSONCompact`, which

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::{bin, ok};
+
 use bytes::Bytes;
 use mfa_audit::sink::clickhouse::{ClickHouse, Connection};
 use regex::Regex;
@@ -15,24 +17,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::Duration;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mfa-audit"))
-}
-
-fn ok(o: Output, what: &str) -> String {
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(
-        o.status.success(),
-        "{what} failed ({:?}):\n{text}",
-        o.status
-    );
-    text
-}
 
 /// A generated stream run through the file mode once for every test here: its folder.
 fn sample() -> &'static Path {
@@ -110,6 +94,16 @@ fn part<'a>(page: &'a str, start: &str, end: &str) -> &'a str {
     &rest[..rest.find(end).unwrap_or(rest.len())]
 }
 
+/// A bar chart's bars: each bar's hover title (rule id, tenant id) and the count at its end.
+fn bar_counts(page: &str, svg_id: &str) -> BTreeMap<String, u64> {
+    let chart = part(page, &format!("<svg id=\"{svg_id}\""), "</svg>");
+    Regex::new(r#"<title>([^<]+)</title></text>.*?<text x="[0-9.]+" y="[0-9.]+">(\d+)</text>"#)
+        .unwrap()
+        .captures_iter(chart)
+        .map(|c| (c[1].to_owned(), c[2].parse().unwrap()))
+        .collect()
+}
+
 #[test]
 fn the_page_agrees_with_the_rows() {
     let dir = sample();
@@ -165,23 +159,14 @@ fn the_page_agrees_with_the_rows() {
             .or_default() += 1;
     }
     assert!(per_rule.len() >= 5, "the sample breaks several rules");
-    let chart = part(&page, "<svg id=\"rules-chart\"", "</svg>");
-    let bar_re = Regex::new(
-        r#"<title>([A-Z_]+)</title></text>.*?<text x="[0-9.]+" y="[0-9.]+">(\d+)</text>"#,
-    )
-    .unwrap();
-    let bars: BTreeMap<String, u64> = bar_re
-        .captures_iter(chart)
-        .map(|c| (c[1].to_owned(), c[2].parse().unwrap()))
-        .collect();
-    assert_eq!(bars, per_rule);
+    assert_eq!(bar_counts(&page, "rules-chart"), per_rule);
     assert!(page.contains(&format!(
         "<b style=\"color:#1d2329\">{}</b><span>findings",
         findings.len()
     )));
 
     // Agents: each tenant's bar totals its partner-role users.
-    let mut agents: HashMap<String, u64> = HashMap::new();
+    let mut agents: BTreeMap<String, u64> = BTreeMap::new();
     for a in lines(&dir.join("agents.ndjson")) {
         if !a["roles"].as_array().unwrap().is_empty() {
             *agents
@@ -189,16 +174,7 @@ fn the_page_agrees_with_the_rows() {
                 .or_default() += 1;
         }
     }
-    let chart = part(&page, "<svg id=\"agents-chart\"", "</svg>");
-    let bar_re = Regex::new(
-        r#"<title>([0-9a-f-]{36})</title></text>.*?<text x="[0-9.]+" y="[0-9.]+">(\d+)</text>"#,
-    )
-    .unwrap();
-    let bars: HashMap<String, u64> = bar_re
-        .captures_iter(chart)
-        .map(|c| (c[1].to_owned(), c[2].parse().unwrap()))
-        .collect();
-    assert_eq!(bars, agents);
+    assert_eq!(bar_counts(&page, "agents-chart"), agents);
 
     // Dead letters: the two planted documents, by reason code.
     let dead = part(&page, "<table id=\"dead-letters\">", "</table>");

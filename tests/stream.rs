@@ -5,13 +5,15 @@
 
 mod common;
 
+use common::{bin, ok};
+
 use mfa_audit::sink::clickhouse::{ClickHouse, Connection};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -32,24 +34,6 @@ fn require_services() {
              `scripts/services start kafka clickhouse` (scripts/test does it)"
         );
     }
-}
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mfa-audit"))
-}
-
-fn ok(o: Output, what: &str) -> String {
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(
-        o.status.success(),
-        "{what} failed ({:?}):\n{text}",
-        o.status
-    );
-    text
 }
 
 fn services(args: &[&str]) {

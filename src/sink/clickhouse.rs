@@ -159,18 +159,23 @@ impl ClickHouse {
         .await
     }
 
-    /// Runs a query and returns its rows as JSON objects.
-    pub async fn rows(&self, sql: &str) -> Result<Vec<serde_json::Value>, ClickHouseError> {
+    /// A query's answer as `JSONEachRow` text.
+    async fn each_row(&self, client: &Client, sql: &str) -> Result<String, ClickHouseError> {
         let bytes = self
             .bounded("query", async {
-                self.client
+                client
                     .query(sql)
                     .fetch_bytes("JSONEachRow")?
                     .collect()
                     .await
             })
             .await?;
-        let text = String::from_utf8_lossy(&bytes);
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// Runs a query and returns its rows as JSON objects.
+    pub async fn rows(&self, sql: &str) -> Result<Vec<serde_json::Value>, ClickHouseError> {
+        let text = self.each_row(&self.client, sql).await?;
         Ok(text
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
@@ -187,16 +192,7 @@ impl ClickHouse {
             .client
             .clone()
             .with_setting("output_format_json_quote_64bit_integers", "0");
-        let bytes = self
-            .bounded("query", async {
-                client
-                    .query(sql)
-                    .fetch_bytes("JSONEachRow")?
-                    .collect()
-                    .await
-            })
-            .await?;
-        let text = String::from_utf8_lossy(&bytes);
+        let text = self.each_row(&client, sql).await?;
         text.lines()
             .filter(|l| !l.trim().is_empty())
             .map(|l| {

@@ -79,3 +79,24 @@ pub fn run_docs(p: &Processor, docs: &[String]) -> MemorySink {
     p.snapshot(&mut sink).unwrap();
     sink
 }
+
+/// The `mfa-audit` binary cargo built for these tests.
+pub fn bin() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_mfa-audit"))
+}
+
+/// A finished command's stdout and stderr; fails the test, showing them, unless it
+/// succeeded.
+pub fn ok(o: std::process::Output, what: &str) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        o.status.success(),
+        "{what} failed ({:?}):\n{text}",
+        o.status
+    );
+    text
+}
