@@ -292,16 +292,23 @@ fn the_page_from_clickhouse_is_the_page_from_the_files() {
 fn bad_sources_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("r.html");
+    // `report [extra] --from FROM --out r.html` must fail with status 1: its stderr.
+    let failing = |from: &Path, extra: &[&str]| -> String {
+        let o = bin()
+            .arg("report")
+            .args(extra)
+            .arg("--from")
+            .arg(from)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        err
+    };
     // Not an output folder.
-    let o = bin()
-        .args(["report", "--from"])
-        .arg(tmp.path())
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    let err = failing(tmp.path(), &[]);
     assert!(
         err.contains("rollout_daily.ndjson") && err.contains("run --out"),
         "{err}"
@@ -317,26 +324,10 @@ fn bad_sources_are_clear_errors() {
         format!("{first}\n{{\"tenant_id\":1}}\n"),
     )
     .unwrap();
-    let o = bin()
-        .args(["report", "--from"])
-        .arg(tmp.path())
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    let err = failing(tmp.path(), &[]);
     assert!(err.contains("rollout_daily.ndjson line 2"), "{err}");
     // A policy version the rows do not hold.
-    let o = bin()
-        .args(["report", "--policy", "partner-mfa-2019-09", "--from"])
-        .arg(sample())
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    let err = failing(sample(), &["--policy", "partner-mfa-2019-09"]);
     assert!(err.contains("it holds partner-mfa-2020-05"), "{err}");
     assert!(!out.exists(), "no page is written on an error");
 }
