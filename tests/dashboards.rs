@@ -362,7 +362,10 @@ fn load_generated_rows(db: &dyn Backend) {
             ("findings", None),
             ("rollout_daily", None),
             ("agents", None),
-            ("dead_letters", Some("source, position, reason, excerpt")),
+            (
+                "dead_letters",
+                Some(mfa_audit::sink::clickhouse::DEAD_LETTER_COLUMNS),
+            ),
         ] {
             if table == "dead_letters" && i > 0 {
                 continue; // the same input lines: one row per position whatever the policy

@@ -238,7 +238,10 @@ impl Database {
             ("findings", None),
             ("rollout_daily", None),
             ("agents", None),
-            ("dead_letters", Some("source, position, reason, excerpt")),
+            (
+                "dead_letters",
+                Some(mfa_audit::sink::clickhouse::DEAD_LETTER_COLUMNS),
+            ),
         ] {
             let rows = std::fs::read(dir.join(format!("{table}.ndjson"))).unwrap();
             rt.block_on(ch.insert(table, columns, Bytes::from(rows)))

@@ -1,6 +1,6 @@
 //! Reading the rows back: from a file-mode output folder or from ClickHouse.
 
-use super::{choose_version, AgentRecord, Builder, FindingCount, Report, RolloutRecord};
+use super::{AgentRecord, Builder, FindingCount, Report, RolloutRecord};
 use crate::sink::clickhouse::{escape, ClickHouse, ClickHouseError};
 use serde::de::DeserializeOwned;
 use std::io::BufRead;
@@ -42,16 +42,7 @@ pub fn from_folder(dir: &Path, wanted: Option<&str>) -> Result<Report, ReportErr
     let mut present: Vec<String> = rollout.iter().map(|r| r.policy_version.clone()).collect();
     present.sort();
     present.dedup();
-    let Some(version) = choose_version(wanted, &present) else {
-        return Err(ReportError::Empty(format!(" in {}", dir.display())));
-    };
-    if !present.contains(&version) {
-        return Err(ReportError::Empty(format!(
-            " for policy {version} in {} (it holds {})",
-            dir.display(),
-            present.join(", ")
-        )));
-    }
+    let version = choose_version(wanted, &present, &format!(" in {}", dir.display()))?;
     let mut b = Builder::default();
     for r in rollout.into_iter().filter(|r| r.policy_version == version) {
         b.rollout(r);
@@ -79,6 +70,28 @@ pub fn from_folder(dir: &Path, wanted: Option<&str>) -> Result<Report, ReportErr
         version,
         policy.as_ref(),
     ))
+}
+
+/// The version to report: `wanted`, which the rows must hold, else the newest name
+/// among `present` (shipped names sort by date). `place` says where the rows are.
+fn choose_version(
+    wanted: Option<&str>,
+    present: &[String],
+    place: &str,
+) -> Result<String, ReportError> {
+    let Some(version) = wanted
+        .map(str::to_owned)
+        .or_else(|| present.iter().max().cloned())
+    else {
+        return Err(ReportError::Empty(place.to_owned()));
+    };
+    if !present.contains(&version) {
+        return Err(ReportError::Empty(format!(
+            " for policy {version}{place} (it holds {})",
+            present.join(", ")
+        )));
+    }
+    Ok(version)
 }
 
 fn read_all<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, ReportError> {
@@ -127,16 +140,8 @@ pub async fn from_clickhouse(ch: &ClickHouse, wanted: Option<&str>) -> Result<Re
         .into_iter()
         .map(|v| v.policy_version)
         .collect();
-    let where_db = format!(" in ClickHouse database `{}`", ch.database());
-    let Some(version) = choose_version(wanted, &present) else {
-        return Err(ReportError::Empty(where_db));
-    };
-    if !present.contains(&version) {
-        return Err(ReportError::Empty(format!(
-            " for policy {version}{where_db} (it holds {})",
-            present.join(", ")
-        )));
-    }
+    let place = format!(" in ClickHouse database `{}`", ch.database());
+    let version = choose_version(wanted, &present, &place)?;
     let v = escape(&version);
     let mut b = Builder::default();
     for r in ch

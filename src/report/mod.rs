@@ -185,23 +185,13 @@ impl Builder {
     /// Keeps the highest version of each (tenant, day).
     pub fn rollout(&mut self, r: RolloutRecord) {
         let key = (r.tenant_id.clone(), r.day);
-        match self.rollout.get(&key) {
-            Some(old) if old.version > r.version => {}
-            _ => {
-                self.rollout.insert(key, r);
-            }
-        }
+        keep_newest(&mut self.rollout, key, r.version, r, |old| old.version);
     }
 
     /// Keeps the highest version of each (tenant, user).
     pub fn agent(&mut self, a: AgentRecord) {
         let key = (a.tenant_id.clone(), a.user_id.clone());
-        match self.agents.get(&key) {
-            Some(old) if old.version > a.version => {}
-            _ => {
-                self.agents.insert(key, a);
-            }
-        }
+        keep_newest(&mut self.agents, key, a.version, a, |old| old.version);
     }
 
     /// Adds findings.
@@ -314,6 +304,20 @@ impl Builder {
     }
 }
 
+/// Stores `row` under `key` unless a row of a higher version is there (as
+/// ReplacingMergeTree's `FINAL` keeps one row per key).
+fn keep_newest<K: std::hash::Hash + Eq, R>(
+    map: &mut HashMap<K, R>,
+    key: K,
+    version: u64,
+    row: R,
+    version_of: impl Fn(&R) -> u64,
+) {
+    if map.get(&key).is_none_or(|old| version_of(old) <= version) {
+        map.insert(key, row);
+    }
+}
+
 /// Orders statuses: blocked above at risk above ready (unknown names last).
 fn status_rank(s: &str) -> u8 {
     match s {
@@ -321,15 +325,6 @@ fn status_rank(s: &str) -> u8 {
         "at_risk" => 2,
         "ready" => 1,
         _ => 0,
-    }
-}
-
-/// The version to report: `wanted` if given, else the newest name among `present`
-/// (shipped names sort by date).
-pub fn choose_version(wanted: Option<&str>, present: &[String]) -> Option<String> {
-    match wanted {
-        Some(w) => Some(w.to_owned()),
-        None => present.iter().max().cloned(),
     }
 }
 

@@ -8,6 +8,9 @@ use std::time::Duration;
 use thiserror::Error;
 
 /// The migrations, in order: (version, name, SQL).
+/// The columns a `dead_letters` insert names, so `received_at` takes the server's time.
+pub const DEAD_LETTER_COLUMNS: &str = "source, position, reason, excerpt";
+
 /// The table that records which migrations were applied (created before any of them).
 pub const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \
      (version UInt32, name String, applied_at DateTime('UTC') DEFAULT now()) \

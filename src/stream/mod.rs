@@ -388,7 +388,7 @@ impl Engine {
             timed("findings", None, findings).await?;
             timed(
                 "dead_letters",
-                Some("source, position, reason, excerpt"),
+                Some(crate::sink::clickhouse::DEAD_LETTER_COLUMNS),
                 dead,
             )
             .await?;
