@@ -41,6 +41,7 @@ impl mfa_audit::sink::RowSink for Counting {
     fn snapshot(
         &mut self,
         _: &[mfa_audit::sink::RolloutRow],
+        _: &[mfa_audit::sink::SurfaceRow],
         _: &[mfa_audit::sink::AgentRow],
     ) -> Result<(), Self::Error> {
         Ok(())

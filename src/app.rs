@@ -66,6 +66,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Generate(args) => generate(&args),
         Command::Policy(cmd) => policy_command(&cmd),
         Command::Report(args) => report(&args),
+        Command::Explain(args) => crate::cmd::explain::run(&args),
+        Command::Diff(args) => crate::cmd::diff::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -93,9 +95,28 @@ pub struct RunSummary {
     pub bytes: u64,
 }
 
+/// Loads the chosen policies; the same version twice is a usage error.
+pub fn load_policies(names: &[String]) -> Result<Vec<Arc<policy::Policy>>, AppError> {
+    let mut out: Vec<Arc<policy::Policy>> = Vec::with_capacity(names.len());
+    for name in names {
+        let p = policy::load(name)?;
+        if let Some(prev) = out.iter().find(|q| q.version == p.version) {
+            return Err(AppError::Usage(format!(
+                "policy version `{}` is chosen twice (`{name}`): each policy must have its own `version`",
+                prev.version
+            )));
+        }
+        out.push(Arc::new(p));
+    }
+    if out.is_empty() {
+        return Err(AppError::Usage("choose at least one `--policy`".into()));
+    }
+    Ok(out)
+}
+
 /// `mfa-audit run` on files: the embedded mode.
 pub fn run_files(args: &RunArgs) -> Result<RunSummary, AppError> {
-    let policy = Arc::new(policy::load(&args.policy)?);
+    let policies = load_policies(&args.policies)?;
     let tokens = match &args.jwks {
         Some(path) => TokenReader::with_jwks(args.token_cache_entries, path)?,
         None => TokenReader::new(args.token_cache_entries),
@@ -112,13 +133,13 @@ pub fn run_files(args: &RunArgs) -> Result<RunSummary, AppError> {
         .as_deref()
         .ok_or_else(|| AppError::Usage("`--out DIR` is needed with `--input`".into()))?;
     let metrics = Arc::new(Metrics::new());
-    let processor = Processor::new(Arc::clone(&policy), tokens, Arc::clone(&metrics))
+    let processor = Processor::with_policies(policies, tokens, Arc::clone(&metrics))
         .with_replay_window_days(args.replay_window_days);
     let mut sink = FileSink::create(out)?;
     let mut summary = RunSummary::default();
     let mut progress = Progress::new();
     let started = Instant::now();
-    tracing::info!(policy = %policy.version, inputs = inputs.len(), "run started");
+    tracing::info!(policies = ?args.policies, inputs = inputs.len(), "run started");
 
     for path in &inputs {
         let source = input::source_name(path);
@@ -170,7 +191,9 @@ pub fn run_files(args: &RunArgs) -> Result<RunSummary, AppError> {
     tracing::info!(?elapsed, events = summary.events, "run finished");
 
     if !args.quiet {
-        let table = readiness_table(&processor.readiness(), processor.policy());
+        let policies: Vec<&policy::Policy> =
+            processor.engines().iter().map(|e| e.policy()).collect();
+        let table = readiness_table(&processor.readiness(), &policies);
         let mut out = std::io::stdout().lock();
         out.write_all(table.as_bytes())
             .and_then(|_| out.flush())
@@ -197,7 +220,8 @@ pub fn run_files(args: &RunArgs) -> Result<RunSummary, AppError> {
     Ok(summary)
 }
 
-struct LinePosition(u64);
+/// `line N` of an input.
+pub struct LinePosition(pub u64);
 
 impl std::fmt::Display for LinePosition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -245,48 +269,85 @@ fn pct(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |s| format!("{:.1}%", s * 100.0))
 }
 
-/// The per-tenant readiness table printed after a run.
-pub fn readiness_table(rows: &[TenantReadiness], policy: &policy::Policy) -> String {
+/// The per-tenant readiness table printed after a run: one block per policy, a column
+/// per surface that has an MFA share.
+pub fn readiness_table(rows: &[TenantReadiness], policies: &[&policy::Policy]) -> String {
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "readiness under {} (7 days ending on each tenant's newest day):",
-        policy.version
-    );
-    let _ = writeln!(
-        s,
-        "{:<38} {:<10} {:<8} {:<8} {:>7} {:>7} {:>7} {:>9} {:>6} {:>6}  next enforcement",
-        "tenant", "day", "status", "7d", "api", "dash", "deleg", "agents", "crit", "high"
-    );
-    for r in rows {
-        let w = &r.window;
-        let next = match r.next_enforcement {
-            Some((surface, days)) => format!("{surface} in {days} d"),
-            None => "none ahead".into(),
-        };
+    for (n, policy) in policies.iter().enumerate() {
+        if n > 0 {
+            s.push('\n');
+        }
         let _ = writeln!(
             s,
-            "{:<38} {:<10} {:<8} {:<8} {:>7} {:>7} {:>7} {:>9} {:>6} {:>6}  {}",
-            r.tenant_id,
-            r.day.to_string(),
-            r.status.name(),
-            r.status_7d.name(),
-            pct(w.api_mfa_share()),
-            pct(w.dashboard_mfa_share()),
-            pct(w.delegated_admin_mfa_share()),
-            format!(
-                "{}/{}",
-                w.partner_role_users_registered, w.partner_role_users
-            ),
-            w.findings_uncovered_critical,
-            w.findings_uncovered_high,
-            next
+            "readiness under {} (7 days ending on each tenant's newest day):",
+            policy.version
         );
-    }
-    if rows.is_empty() {
-        let _ = writeln!(s, "(no events)");
+        let shares: Vec<(usize, &str)> = policy
+            .surfaces
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| x.share.is_some())
+            .map(|(i, x)| (i, short_surface(&x.name)))
+            .collect();
+        let _ = write!(
+            s,
+            "{:<38} {:<10} {:<8} {:<8}",
+            "tenant", "day", "status", "7d"
+        );
+        for (_, name) in &shares {
+            let _ = write!(s, " {name:>7}");
+        }
+        let _ = writeln!(
+            s,
+            " {:>9} {:>6} {:>6}  next enforcement",
+            "agents", "crit", "high"
+        );
+        let mut any = false;
+        for r in rows.iter().filter(|r| *r.policy_version == *policy.version) {
+            any = true;
+            let w = &r.window;
+            let next = match &r.next_enforcement {
+                Some((surface, days)) => format!("{surface} in {days} d"),
+                None => "none ahead".into(),
+            };
+            let _ = write!(
+                s,
+                "{:<38} {:<10} {:<8} {:<8}",
+                r.tenant_id,
+                r.day.to_string(),
+                r.status.name(),
+                r.status_7d.name(),
+            );
+            for (i, _) in &shares {
+                let _ = write!(s, " {:>7}", pct(w.share(*i).share()));
+            }
+            let _ = writeln!(
+                s,
+                " {:>9} {:>6} {:>6}  {}",
+                format!(
+                    "{}/{}",
+                    w.partner_role_users_registered, w.partner_role_users
+                ),
+                w.uncovered[3],
+                w.uncovered[2],
+                next
+            );
+        }
+        if !any {
+            let _ = writeln!(s, "(no events)");
+        }
     }
     s
+}
+
+/// A surface's column heading: the shipped ones as before, others cut to 7 characters.
+fn short_surface(name: &str) -> &str {
+    match name {
+        "api" => "api",
+        "dashboard" => "dash",
+        "delegated_admin" => "deleg",
+        other => other.get(..7).unwrap_or(other),
+    }
 }
 
 fn env_vars() -> Vec<(String, String)> {
@@ -499,11 +560,11 @@ fn policy_command(cmd: &PolicyCommand) -> Result<(), AppError> {
                     ""
                 };
                 println!("{name}{default}: {}, {} rules", p.title, p.rules.len());
-                for s in policy::Surface::ALL {
-                    let from = p
-                        .enforced_from(s)
+                for s in &p.surfaces {
+                    let from = s
+                        .enforced_from
                         .map_or_else(|| "never (readiness only)".into(), |d| d.day().to_string());
-                    println!("    {:<16} enforced from {from}", s.name());
+                    println!("    {:<20} enforced from {from}", s.name);
                 }
             }
             Ok(())
@@ -517,6 +578,10 @@ fn policy_command(cmd: &PolicyCommand) -> Result<(), AppError> {
                 p.pages.len(),
                 p.exception_reasons.len()
             );
+            Ok(())
+        }
+        PolicyCommand::Attributes => {
+            print!("{}", policy::attr::table());
             Ok(())
         }
         PolicyCommand::Show { name } => match policy::SHIPPED.iter().find(|(n, _)| n == name) {

@@ -29,8 +29,10 @@ pub enum Command {
     /// Audit files into NDJSON files, or (with --config) a Kafka stream into ClickHouse.
     ///
     /// Files: `--input PATH... --out DIR` writes DIR/findings.ndjson,
-    /// DIR/rollout_daily.ndjson, DIR/agents.ndjson and DIR/dead_letters.ndjson in
-    /// ClickHouse JSONEachRow form, and prints a readiness table per tenant.
+    /// DIR/rollout_daily.ndjson, DIR/rollout_surfaces.ndjson (every surface's MFA share),
+    /// DIR/agents.ndjson and DIR/dead_letters.ndjson in ClickHouse JSONEachRow form, and
+    /// prints a readiness table per tenant and policy. `--policy` may be repeated: each
+    /// event is decoded once and judged under every policy given.
     ///
     /// Stream: `--config FILE` consumes the configured topics as a consumer group and
     /// writes the same rows to ClickHouse (run `mfa-audit schema apply` first); offsets are
@@ -54,6 +56,29 @@ pub enum Command {
     /// Inspect the policy versions.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Why each rule fired, stayed quiet or did not apply, event by event.
+    ///
+    /// Replays the input (state included, exactly as `run` does) and, for the chosen
+    /// events (`--event-id`, repeatable; all events when absent), prints every rule of
+    /// every policy: its outcome (fired, quiet, not_applicable), whether its surface was
+    /// enforced and an exception covered it, each attribute its condition read with the
+    /// value read (state facts apart), the condition as the policy file writes it (with
+    /// the named conditions it uses) and, when it fired, the finding's detail.
+    ///
+    /// Example:  mfa-audit explain --policy partner-mfa-2020-05 --input sample.ndjson --event-id 6f1c...
+    Explain(ExplainArgs),
+    /// Compare two policies over the same events: findings per tenant and rule, and
+    /// readiness per tenant.
+    ///
+    /// Replays the input once under both policies and writes DIR/diff.ndjson: one row per
+    /// (tenant, rule) that either policy raised (`kind` = `rule`: `findings_a`,
+    /// `findings_b`, `enforced_a`, `enforced_b`) and one row per tenant (`kind` =
+    /// `tenant`: `status_7d_a`, `status_7d_b`, the 7-day readiness on its newest day);
+    /// then prints the tenants whose readiness changes. The counts equal those of two
+    /// separate `run`s.
+    ///
+    /// Example:  mfa-audit diff --policy partner-mfa-2020-05 --policy my-policy.toml --input sample.ndjson --out diff/
+    Diff(DiffArgs),
     /// Write one self-contained HTML page (readiness per tenant, charts) for people
     /// without Grafana.
     ///
@@ -108,9 +133,16 @@ pub struct RunArgs {
     #[arg(long, requires = "config")]
     pub until_end: bool,
     /// The policy version: a shipped name (`mfa-audit policy list`) or a policy file.
-    #[arg(long, short = 'p', value_name = "NAME|FILE", default_value = crate::policy::DEFAULT_POLICY)]
-    pub policy: String,
-    /// The output folder (created if missing; its four files are replaced).
+    /// Repeat to evaluate several in one pass: each event is decoded once and judged
+    /// under every policy; every row carries its `policy_version`.
+    #[arg(
+        long = "policy",
+        short = 'p',
+        value_name = "NAME|FILE",
+        default_value = crate::policy::DEFAULT_POLICY
+    )]
+    pub policies: Vec<String>,
+    /// The output folder (created if missing; its five files are replaced).
     #[arg(
         long,
         short = 'o',
@@ -142,6 +174,73 @@ pub struct RunArgs {
     /// Do not print the readiness table and the counters (only the one-line summary).
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// What `explain` and `diff` read, as `run` reads it.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// An input: an NDJSON file, a file of JSON documents, a folder, or `-` for stdin.
+    /// Repeat for more.
+    #[arg(long = "input", short = 'i', value_name = "PATH", required = true)]
+    pub inputs: Vec<String>,
+    /// Verify token signatures against this JSON Web Key Set (as `run --jwks`).
+    #[arg(long, value_name = "FILE")]
+    pub jwks: Option<PathBuf>,
+    /// How inputs are cut into documents (as `run --framing`).
+    #[arg(long, value_enum, default_value_t = Framing::Auto)]
+    pub framing: Framing,
+    /// Documents longer than this are dead-lettered as `oversized`.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::source::DEFAULT_MAX_DOCUMENT_BYTES)]
+    pub max_document_bytes: usize,
+    /// Replay window in days (as `run --replay-window-days`).
+    #[arg(long, value_name = "DAYS", default_value_t = crate::state::DEFAULT_REPLAY_WINDOW_DAYS)]
+    pub replay_window_days: i64,
+}
+
+/// `mfa-audit explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// A policy (shipped name or file); repeat to explain under several.
+    #[arg(
+        long = "policy",
+        short = 'p',
+        value_name = "NAME|FILE",
+        default_value = crate::policy::DEFAULT_POLICY
+    )]
+    pub policies: Vec<String>,
+    /// The input, as `run` reads it.
+    #[command(flatten)]
+    pub replay: ReplayArgs,
+    /// Explain only this event (its id: `properties.id`, `requestId`, or the derived id
+    /// a finding row shows). Repeat for more; all events when absent.
+    #[arg(long = "event-id", value_name = "ID")]
+    pub event_ids: Vec<String>,
+    /// Only these rules (repeatable).
+    #[arg(long = "rule", value_name = "RULE_ID")]
+    pub rules: Vec<String>,
+    /// One JSON object per (event, policy, rule) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `mfa-audit diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The two policies to compare: `--policy A --policy B` (shipped names or files).
+    #[arg(
+        long = "policy",
+        short = 'p',
+        value_name = "NAME|FILE",
+        required = true,
+        num_args = 1
+    )]
+    pub policies: Vec<String>,
+    /// The input, as `run` reads it.
+    #[command(flatten)]
+    pub replay: ReplayArgs,
+    /// The output folder (DIR/diff.ndjson).
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 /// `mfa-audit produce`.
@@ -232,4 +331,7 @@ pub enum PolicyCommand {
         /// The shipped name.
         name: String,
     },
+    /// List the attributes a rule's condition can read: name, type, and the source
+    /// field(s) it is read from (docs/rules.md explains them with examples).
+    Attributes,
 }

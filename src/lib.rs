@@ -18,12 +18,14 @@
 //! - [`report`]: the rows read back into one self-contained HTML page.
 //!
 //! [`pipeline::Processor`] ties the stages together; [`app`] is the command line's
-//! implementation and [`generate`] makes realistic sample streams.
+//! implementation ([`cmd`]: `explain` and `diff`) and [`generate`] makes realistic
+//! sample streams.
 
 #![recursion_limit = "256"]
 
 pub mod app;
 pub mod cli;
+pub mod cmd;
 pub mod event;
 pub mod generate;
 pub mod pipeline;

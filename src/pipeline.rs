@@ -5,8 +5,9 @@ use crate::event::time::{Day, EventTime};
 use crate::event::token::TokenReader;
 use crate::event::{self, Event, Reason};
 use crate::policy::{self, Evaluation, Finding, Policy};
+use crate::sink::rows::{DayStats, SurfaceRow};
 use crate::sink::{redact, AgentRow, DeadLetter, RolloutRow, RowSink};
-use crate::state::{DayStats, Readiness, State, TenantState};
+use crate::state::{DayCounters, Readiness, State, TenantState};
 use crate::telemetry::Metrics;
 use std::sync::Arc;
 
@@ -32,11 +33,30 @@ pub struct DocOutcome {
     pub duplicates: u32,
 }
 
-/// The rule engine with its state.
-pub struct Processor {
+/// One policy version with the state kept for it. Each policy keeps its own state, so
+/// that several policies in one pass write exactly the rows of separate runs.
+pub struct Engine {
     policy: Arc<Policy>,
     version: Arc<str>,
     state: State,
+}
+
+impl Engine {
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The state kept for it.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+}
+
+/// The rule engine with its state: one [`Engine`] per policy chosen; each event is
+/// decoded once and evaluated under every one.
+pub struct Processor {
+    engines: Vec<Engine>,
     tokens: TokenReader,
     metrics: Arc<Metrics>,
     replay_window_days: i64,
@@ -44,28 +64,46 @@ pub struct Processor {
 }
 
 impl Processor {
-    /// A processor with empty state.
+    /// A processor with empty state, under one policy.
     pub fn new(policy: Arc<Policy>, tokens: TokenReader, metrics: Arc<Metrics>) -> Self {
-        let version = Arc::from(policy.version.as_str());
+        Self::with_policies(vec![policy], tokens, metrics)
+    }
+
+    /// A processor with empty state, under every policy given (in that order; rows of
+    /// one event are written policy by policy).
+    pub fn with_policies(
+        policies: Vec<Arc<Policy>>,
+        tokens: TokenReader,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         // Every rule's findings series exists from the start at 0: Prometheus' increase()
         // sees nothing in a counter whose first sample is already 1.
-        for rule in &policy.rules {
-            for enforced in ["true", "false"] {
-                for excepted in ["true", "false"] {
-                    let _ = metrics.findings.get_metric_with_label_values(&[
-                        &rule.id,
-                        rule.severity.name(),
-                        rule.surface.name(),
-                        enforced,
-                        excepted,
-                    ]);
+        for policy in &policies {
+            for rule in &policy.rules {
+                for enforced in ["true", "false"] {
+                    for excepted in ["true", "false"] {
+                        let _ = metrics.findings.get_metric_with_label_values(&[
+                            &rule.id,
+                            rule.severity.name(),
+                            &rule.surface_name,
+                            enforced,
+                            excepted,
+                            &policy.version,
+                        ]);
+                    }
                 }
             }
         }
+        let engines = policies
+            .into_iter()
+            .map(|policy| Engine {
+                version: Arc::from(policy.version.as_str()),
+                policy,
+                state: State::new(),
+            })
+            .collect();
         Self {
-            policy,
-            version,
-            state: State::new(),
+            engines,
             tokens,
             metrics,
             replay_window_days: crate::state::DEFAULT_REPLAY_WINDOW_DAYS,
@@ -79,14 +117,56 @@ impl Processor {
         self
     }
 
-    /// The policy in force.
+    /// The first policy chosen.
     pub fn policy(&self) -> &Policy {
-        &self.policy
+        // INVARIANT: `with_policies` is never given an empty list (the CLI and the
+        // configuration default to one policy).
+        #[allow(clippy::indexing_slicing)]
+        &self.engines[0].policy
     }
 
-    /// The state.
-    pub fn state(&self) -> &State {
-        &self.state
+    /// The engines, one per policy, in the order chosen.
+    pub fn engines(&self) -> &[Engine] {
+        &self.engines
+    }
+
+    /// Serialises some tenants' state under every policy (a snapshot).
+    pub fn snapshot_json(&self, tenant_ids: &[String]) -> Result<String, serde_json::Error> {
+        let mut parts = Vec::with_capacity(self.engines.len());
+        for e in &self.engines {
+            let state: serde_json::Value =
+                serde_json::from_str(&e.state.snapshot_json(tenant_ids)?)?;
+            parts.push((e.version.to_string(), state));
+        }
+        serde_json::to_string(&Snapshot {
+            format: SNAPSHOT_FORMAT,
+            policies: parts,
+        })
+    }
+
+    /// Restores tenants from a snapshot; returns their ids. A snapshot without the state
+    /// of one of the chosen policies fails: its rows would restart from nothing.
+    pub fn restore_json(&self, json: &str) -> Result<Vec<String>, SnapshotError> {
+        let snap: Snapshot = serde_json::from_str(json).map_err(SnapshotError::Json)?;
+        if snap.format != SNAPSHOT_FORMAT {
+            return Err(SnapshotError::Format(snap.format));
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for e in &self.engines {
+            let Some((_, state)) = snap.policies.iter().find(|(v, _)| **v == *e.version) else {
+                return Err(SnapshotError::MissingPolicy(e.version.to_string()));
+            };
+            let text = serde_json::to_string(state).map_err(SnapshotError::Json)?;
+            ids.extend(e.state.restore_json(&text).map_err(SnapshotError::Json)?);
+        }
+        Ok(ids.into_iter().collect())
+    }
+
+    /// Drops a tenant's state under every policy (its partition moved elsewhere).
+    pub fn take_tenant(&self, tenant_id: &str) {
+        for e in &self.engines {
+            e.state.take_tenant(tenant_id);
+        }
     }
 
     /// The metrics.
@@ -160,6 +240,36 @@ impl Processor {
         Ok(out)
     }
 
+    /// Decodes and applies one document as [`Processor::process`] does (state included),
+    /// and returns, for each event whose id `wanted` accepts, what every rule of every
+    /// policy read and decided (`explain`). Bad documents are only counted.
+    pub fn explain_document(&self, bytes: &[u8], wanted: &dyn Fn(&str) -> bool) -> Vec<Explained> {
+        self.metrics.documents.inc();
+        let mut out = Vec::new();
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            return out;
+        };
+        for item in event::decode(text, &self.tokens) {
+            let Ok(ev) = item.event else {
+                continue;
+            };
+            let want = wanted(ev.event_id());
+            let mut traces = Vec::new();
+            let applied = self.apply_traced(&ev, want.then_some(&mut traces));
+            if want {
+                out.push(Explained {
+                    event_id: ev.event_id().to_owned(),
+                    kind: ev.kind(),
+                    tenant_id: ev.tenant_id().to_owned(),
+                    time: ev.time(),
+                    replay: applied.is_none(),
+                    traces,
+                });
+            }
+        }
+        out
+    }
+
     fn dead_letter<S: RowSink>(
         &self,
         origin: Origin<'_>,
@@ -182,120 +292,211 @@ impl Processor {
         })
     }
 
-    /// Evaluates and applies one event; `None` when it is a replay of one already applied.
+    /// Evaluates and applies one event under every policy; `None` when it is a replay of
+    /// one already applied.
     pub fn apply(&self, ev: &Event<'_>) -> Option<Vec<Finding>> {
-        let mut tenant = self.state.tenant_mut(ev.tenant_id());
-        if !tenant.first_sighting(ev.kind(), ev.event_id(), ev.time(), self.replay_window_days) {
-            self.metrics.duplicates.inc();
-            return None;
-        }
-        if let Some(c) = self.metrics.event_counter(ev.kind_index()) {
-            c.inc();
-        }
-        self.newest_event
-            .fetch_max(ev.time().0, std::sync::atomic::Ordering::Relaxed);
-        let eval = policy::evaluate(&self.policy, &self.version, ev, &tenant);
-        apply_to_state(&self.policy, ev, &eval, &mut tenant);
-        drop(tenant);
-        for s in &eval.skipped {
-            crate::telemetry::inc(&self.metrics.not_applicable, &[s.condition.name()]);
-        }
-        for f in &eval.findings {
-            crate::telemetry::inc(
-                &self.metrics.findings,
-                &[
-                    &f.rule_id,
-                    f.severity.name(),
-                    f.surface.name(),
-                    bool_label(f.enforced),
-                    bool_label(f.excepted),
-                ],
-            );
-        }
-        Some(eval.findings)
+        self.apply_traced(ev, None)
     }
 
-    /// The rollout rows of every tenant and day, sorted by (tenant, day).
+    /// [`Processor::apply`], recording under each policy what every rule read (the
+    /// evaluator `run` uses, with a trace: `explain`).
+    pub fn apply_traced(
+        &self,
+        ev: &Event<'_>,
+        mut traces: Option<&mut Vec<policy::Trace>>,
+    ) -> Option<Vec<Finding>> {
+        let mut all: Vec<Finding> = Vec::new();
+        let mut replay = false;
+        for (n, engine) in self.engines.iter().enumerate() {
+            let mut tenant = engine.state.tenant_mut(ev.tenant_id());
+            if !tenant.first_sighting(ev.kind(), ev.event_id(), ev.time(), self.replay_window_days)
+            {
+                // Every policy saw the same history: a replay is one under all of them.
+                if n == 0 {
+                    self.metrics.duplicates.inc();
+                }
+                replay = true;
+                continue;
+            }
+            if n == 0 {
+                if let Some(c) = self.metrics.event_counter(ev.kind_index()) {
+                    c.inc();
+                }
+                self.newest_event
+                    .fetch_max(ev.time().0, std::sync::atomic::Ordering::Relaxed);
+            }
+            let mut trace = traces.as_ref().map(|_| policy::Trace::default());
+            let eval =
+                policy::evaluate(&engine.policy, &engine.version, ev, &tenant, trace.as_mut());
+            apply_to_state(&engine.policy, ev, &eval, &mut tenant);
+            drop(tenant);
+            if let (Some(t), Some(out)) = (trace, traces.as_deref_mut()) {
+                out.push(t);
+            }
+            for id in &eval.skipped {
+                crate::telemetry::inc(&self.metrics.not_applicable, &[id]);
+            }
+            for f in &eval.findings {
+                crate::telemetry::inc(
+                    &self.metrics.findings,
+                    &[
+                        &f.rule_id,
+                        f.severity.name(),
+                        &f.surface,
+                        bool_label(f.enforced),
+                        bool_label(f.excepted),
+                        &f.policy_version,
+                    ],
+                );
+            }
+            if all.is_empty() {
+                all = eval.findings;
+            } else {
+                all.extend(eval.findings);
+            }
+        }
+        (!replay).then_some(all)
+    }
+
+    /// The rollout rows of every tenant and day, policy by policy, each sorted by (tenant,
+    /// day).
     pub fn rollout_rows(&self) -> Vec<RolloutRow> {
-        self.rollout_rows_for(&self.state.tenant_ids())
+        self.rollout_rows_for(&self.tenant_ids())
     }
 
-    /// The rollout rows of some tenants, every day, in the order given.
+    fn tenant_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .engines
+            .iter()
+            .flat_map(|e| e.state.tenant_ids())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// The rollout rows of some tenants, every day, policy by policy, in the order given.
     pub fn rollout_rows_for(&self, tenants: &[String]) -> Vec<RolloutRow> {
         let mut rows = Vec::new();
-        for id in tenants {
-            self.state.with_tenant(id, |t| {
-                for (day, stats) in &t.days {
-                    let window = window_stats(t, *day);
-                    rows.push(RolloutRow::new(
-                        id,
-                        *day,
-                        &self.policy.version,
-                        stats,
-                        stats.readiness(&self.policy, *day),
-                        window.readiness(&self.policy, *day),
-                        t.applied,
-                    ));
-                }
-            });
+        for e in &self.engines {
+            for id in tenants {
+                e.state.with_tenant(id, |t| {
+                    for (day, counters) in &t.days {
+                        let window = window_counters(t, *day);
+                        rows.push(RolloutRow::new(
+                            id,
+                            *day,
+                            &e.policy.version,
+                            &DayStats::from_counters(&e.policy, counters),
+                            policy::readiness::status(&e.policy, counters, *day),
+                            policy::readiness::status(&e.policy, &window, *day),
+                            t.applied,
+                        ));
+                    }
+                });
+            }
+        }
+        rows
+    }
+
+    /// The `rollout_surfaces` rows of some tenants: every day, every surface with a
+    /// share, policy by policy.
+    pub fn surface_rows_for(&self, tenants: &[String]) -> Vec<SurfaceRow> {
+        let mut rows = Vec::new();
+        for e in &self.engines {
+            for id in tenants {
+                e.state.with_tenant(id, |t| {
+                    for (day, counters) in &t.days {
+                        for (i, s) in e.policy.surfaces.iter().enumerate() {
+                            if s.share.is_none() {
+                                continue;
+                            }
+                            let c = counters.share(i);
+                            rows.push(SurfaceRow {
+                                tenant_id: id.clone(),
+                                day: *day,
+                                policy_version: e.policy.version.clone(),
+                                surface: s.name.to_string(),
+                                enforced: e.policy.is_enforced(i, day.start()),
+                                total: c.total,
+                                mfa: c.mfa,
+                                excepted: c.excepted,
+                                mfa_unknown: c.mfa_unknown,
+                                version: t.applied,
+                            });
+                        }
+                    }
+                });
+            }
         }
         rows
     }
 
     /// The agents rows: every user who holds or held a partner role, sorted.
     pub fn agent_rows(&self) -> Vec<AgentRow> {
-        self.agent_rows_for(&self.state.tenant_ids())
+        self.agent_rows_for(&self.tenant_ids())
     }
 
-    /// The agents rows of some tenants.
+    /// The agents rows of some tenants, policy by policy.
     pub fn agent_rows_for(&self, tenants: &[String]) -> Vec<AgentRow> {
         let mut rows = Vec::new();
-        for id in tenants {
-            self.state.with_tenant(id, |t| {
-                let mut users: Vec<_> = t.users.iter().filter(|(_, u)| u.ever_role).collect();
-                users.sort_by(|a, b| a.0.cmp(b.0));
-                for (user_id, u) in users {
-                    rows.push(AgentRow {
-                        tenant_id: id.clone(),
-                        user_id: user_id.clone(),
-                        upn: u.upn.clone().unwrap_or_default(),
-                        user_type: u.user_type.clone().unwrap_or_default(),
-                        roles: u.roles.iter().map(|r| r.name()).collect(),
-                        mfa_registration: match u.registered {
-                            Some(true) => "registered",
-                            Some(false) => "unregistered",
-                            None => "unknown",
-                        },
-                        methods_registered: u.methods.clone(),
-                        last_sign_in: u.last_sign_in.unwrap_or_default(),
-                        last_sign_in_mfa: match u.last_sign_in_mfa {
-                            Some(true) => "yes",
-                            Some(false) => "no",
-                            None => "unknown",
-                        },
-                        policy_version: self.policy.version.clone(),
-                        version: t.applied,
-                    });
-                }
-            });
+        for e in &self.engines {
+            for id in tenants {
+                e.state.with_tenant(id, |t| {
+                    let mut users: Vec<_> = t.users.iter().filter(|(_, u)| u.ever_role).collect();
+                    users.sort_by(|a, b| a.0.cmp(b.0));
+                    for (user_id, u) in users {
+                        rows.push(AgentRow {
+                            tenant_id: id.clone(),
+                            user_id: user_id.clone(),
+                            upn: u.upn.clone().unwrap_or_default(),
+                            user_type: u.user_type.clone().unwrap_or_default(),
+                            roles: u.roles.iter().map(|r| r.name()).collect(),
+                            mfa_registration: match u.registered {
+                                Some(true) => "registered",
+                                Some(false) => "unregistered",
+                                None => "unknown",
+                            },
+                            methods_registered: u.methods.clone(),
+                            last_sign_in: u.last_sign_in.unwrap_or_default(),
+                            last_sign_in_mfa: match u.last_sign_in_mfa {
+                                Some(true) => "yes",
+                                Some(false) => "no",
+                                None => "unknown",
+                            },
+                            policy_version: e.policy.version.clone(),
+                            version: t.applied,
+                        });
+                    }
+                });
+            }
         }
         rows
     }
 
-    /// Writes the current rollout and agents rows, and refreshes the state gauges.
+    /// Writes the current rollout, surface and agents rows, and refreshes the state
+    /// gauges.
     pub fn snapshot<S: RowSink>(&self, sink: &mut S) -> Result<(), S::Error> {
         self.refresh_size_gauges();
-        sink.snapshot(&self.rollout_rows(), &self.agent_rows())
+        let tenants = self.tenant_ids();
+        sink.snapshot(
+            &self.rollout_rows_for(&tenants),
+            &self.surface_rows_for(&tenants),
+            &self.agent_rows_for(&tenants),
+        )
     }
 
-    /// The token cache counters and the state size gauges.
+    /// The token cache counters and the state size gauges (of the first policy's state:
+    /// every policy keeps the same tenants and users).
     fn refresh_size_gauges(&self) {
         let (hits, misses) = self.tokens.stats();
         self.metrics.observe_token_cache(hits, misses);
-        let (tenants, users, sessions) = self.state.size();
-        self.metrics.state_tenants.set(tenants as i64);
-        self.metrics.state_users.set(users as i64);
-        self.metrics.state_sessions.set(sessions as i64);
+        if let Some(e) = self.engines.first() {
+            let (tenants, users, sessions) = e.state.size();
+            self.metrics.state_tenants.set(tenants as i64);
+            self.metrics.state_users.set(users as i64);
+            self.metrics.state_sessions.set(sessions as i64);
+        }
     }
 
     /// Sets the gauges derived from state: sizes, token cache, event-time lag, tenants by
@@ -309,23 +510,26 @@ impl Processor {
                 .set((now.0 - newest) as f64 / 1e6);
         }
         let mut by_status = [0i64; 3];
-        let mut min_share: [Option<f64>; 3] = [None; 3];
+        let mut min_share: std::collections::BTreeMap<Arc<str>, f64> =
+            std::collections::BTreeMap::new();
         let mut overdue = 0i64;
+        let first = self.engines.first().map(|e| e.version.clone());
         for r in self.readiness() {
-            by_status[r.status_7d as usize] += 1;
-            overdue += i64::from(r.window.exceptions_overdue);
+            let Some(e) = self.engines.iter().find(|e| e.version == r.policy_version) else {
+                continue;
+            };
+            if Some(&r.policy_version) == first.as_ref() {
+                by_status[r.status_7d as usize] += 1;
+                overdue += i64::from(r.window.exceptions_overdue);
+            }
             let at = r.day.start();
-            let shares = [
-                (policy::Surface::Api, r.window.api_mfa_share()),
-                (policy::Surface::Dashboard, r.window.dashboard_mfa_share()),
-                (
-                    policy::Surface::DelegatedAdmin,
-                    r.window.delegated_admin_mfa_share(),
-                ),
-            ];
-            for (i, (surface, share)) in shares.into_iter().enumerate() {
-                if let (true, Some(v)) = (self.policy.is_enforced(surface, at), share) {
-                    min_share[i] = Some(min_share[i].map_or(v, |m: f64| m.min(v)));
+            for (i, s) in e.policy.surfaces.iter().enumerate() {
+                if s.share.is_none() || !e.policy.is_enforced(i, at) {
+                    continue;
+                }
+                if let Some(v) = r.window.share(i).share() {
+                    let m = min_share.entry(Arc::clone(&s.name)).or_insert(v);
+                    *m = m.min(v);
                 }
             }
         }
@@ -335,52 +539,96 @@ impl Processor {
                 .with_label_values(&[status])
                 .set(by_status[i]);
         }
-        for (i, surface) in ["api", "dashboard", "delegated_admin"].iter().enumerate() {
-            if let Some(v) = min_share[i] {
-                self.metrics
-                    .tenant_mfa_share_min
-                    .with_label_values(&[surface])
-                    .set(v);
-            }
+        for (surface, v) in min_share {
+            self.metrics
+                .tenant_mfa_share_min
+                .with_label_values(&[&surface])
+                .set(v);
         }
         self.metrics.exceptions_overdue.set(overdue);
     }
 
-    /// One line per tenant: readiness as of its newest event.
+    /// One line per policy and tenant: readiness as of the tenant's newest event.
     pub fn readiness(&self) -> Vec<TenantReadiness> {
         let mut out = Vec::new();
-        for id in self.state.tenant_ids() {
-            self.state.with_tenant(&id, |t| {
-                let Some((&day, stats)) = t.days.iter().next_back() else {
-                    return;
-                };
-                let window = window_stats(t, day);
-                out.push(TenantReadiness {
-                    tenant_id: id.clone(),
-                    day,
-                    status: stats.readiness(&self.policy, day),
-                    status_7d: window.readiness(&self.policy, day),
-                    window,
-                    next_enforcement: self.next_enforcement(t.watermark),
+        for e in &self.engines {
+            for id in e.state.tenant_ids() {
+                e.state.with_tenant(&id, |t| {
+                    let Some((&day, counters)) = t.days.iter().next_back() else {
+                        return;
+                    };
+                    let window = window_counters(t, day);
+                    out.push(TenantReadiness {
+                        policy_version: Arc::clone(&e.version),
+                        tenant_id: id.clone(),
+                        day,
+                        status: policy::readiness::status(&e.policy, counters, day),
+                        status_7d: policy::readiness::status(&e.policy, &window, day),
+                        window,
+                        next_enforcement: next_enforcement(&e.policy, t.watermark),
+                    });
                 });
-            });
+            }
         }
         out
     }
+}
 
-    fn next_enforcement(&self, now: EventTime) -> Option<(policy::Surface, i64)> {
-        policy::Surface::ALL
-            .into_iter()
-            .filter_map(|s| self.policy.enforced_from(s).map(|d| (s, d)))
-            .filter(|(_, d)| *d > now)
-            .min_by_key(|(_, d)| *d)
-            .map(|(s, d)| (s, d.day().0 - now.day().0))
-    }
+fn next_enforcement(policy: &Policy, now: EventTime) -> Option<(Arc<str>, i64)> {
+    policy
+        .surfaces
+        .iter()
+        .filter_map(|s| s.enforced_from.map(|d| (s, d)))
+        .filter(|(_, d)| *d > now)
+        .min_by_key(|(_, d)| *d)
+        .map(|(s, d)| (Arc::clone(&s.name), d.day().0 - now.day().0))
+}
+
+/// The format of a stream-mode state snapshot (`state_snapshots.state`).
+const SNAPSHOT_FORMAT: u32 = 2;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Snapshot {
+    format: u32,
+    policies: Vec<(String, serde_json::Value)>,
+}
+
+/// Why a snapshot could not be restored.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// Not a snapshot this release reads.
+    #[error("not a state snapshot of this release: {0}")]
+    Json(serde_json::Error),
+    /// Written by another release.
+    #[error("snapshot format {0}, this release reads format {SNAPSHOT_FORMAT}: clear `state_snapshots` and replay the topic from the start")]
+    Format(u32),
+    /// A chosen policy's state is missing.
+    #[error("the snapshot holds no state for policy `{0}`: it was taken with other policies; clear `state_snapshots` and replay, or run with the policies it was taken with")]
+    MissingPolicy(String),
+}
+
+/// One event as `explain` shows it.
+#[derive(Debug)]
+pub struct Explained {
+    /// The event id.
+    pub event_id: String,
+    /// Its kind.
+    pub kind: &'static str,
+    /// Its tenant.
+    pub tenant_id: String,
+    /// Its time.
+    pub time: EventTime,
+    /// A replay of an event already applied (no rule ran).
+    pub replay: bool,
+    /// Per policy, in the order chosen: every rule's trace.
+    pub traces: Vec<policy::Trace>,
 }
 
 /// A tenant's readiness line.
 #[derive(Debug, Clone)]
 pub struct TenantReadiness {
+    /// The policy version.
+    pub policy_version: Arc<str>,
     /// Tenant.
     pub tenant_id: String,
     /// The newest day with events.
@@ -390,13 +638,13 @@ pub struct TenantReadiness {
     /// Readiness over the 7 days ending that day.
     pub status_7d: Readiness,
     /// The 7 days' counters.
-    pub window: DayStats,
+    pub window: DayCounters,
     /// The next surface to be enforced after the newest event, and in how many days.
-    pub next_enforcement: Option<(policy::Surface, i64)>,
+    pub next_enforcement: Option<(Arc<str>, i64)>,
 }
 
-fn window_stats(t: &TenantState, day: Day) -> DayStats {
-    let mut w = DayStats::default();
+fn window_counters(t: &TenantState, day: Day) -> DayCounters {
+    let mut w = DayCounters::default();
     for (_, s) in t.days.range(day.plus(-6)..=day) {
         w.merge(s);
     }
@@ -413,27 +661,25 @@ fn bool_label(b: bool) -> &'static str {
 
 /// Applies an event's facts to its tenant's state, then counts it into its day.
 fn apply_to_state(policy: &Policy, ev: &Event<'_>, eval: &Evaluation, t: &mut TenantState) {
+    let dir = policy.directory();
     match ev {
         Event::SignIn(s) => {
             if let Some(user) = s.props.user_id.as_deref().filter(|u| !u.trim().is_empty()) {
-                let mfa = match eval.tally {
-                    crate::state::Tally::SignIn { mfa, .. } => mfa,
-                    _ => policy::eval_sign_in_mfa(policy, s),
-                };
-                let session = policy::eval_starts_pc_session(policy, s)
+                let session = eval
+                    .starts_pc_session
                     .then_some(s.props.session_id.as_deref());
                 t.apply_sign_in(
                     user,
                     s.props.user_principal_name.as_deref(),
                     s.props.user_type.as_deref(),
                     s.time,
-                    mfa,
+                    eval.sign_in_mfa,
                     session,
                 );
             }
         }
         Event::Role(r) => t.apply_role(
-            policy,
+            &dir,
             &r.user_id,
             r.upn.as_deref(),
             r.user_type.as_deref(),
@@ -442,7 +688,7 @@ fn apply_to_state(policy: &Policy, ev: &Event<'_>, eval: &Evaluation, t: &mut Te
         ),
         Event::Registration(r) => {
             let methods: Vec<&str> = r.methods.iter().map(|m| &**m).collect();
-            t.apply_registration(policy, &r.user_id, r.registered, &methods);
+            t.apply_registration(&dir, &r.user_id, r.registered, &methods);
         }
         Event::Exception(e) => t.apply_exception(
             &e.exception_id,
@@ -456,5 +702,5 @@ fn apply_to_state(policy: &Policy, ev: &Event<'_>, eval: &Evaluation, t: &mut Te
         ),
         Event::Api(_) | Event::Dashboard(_) => {}
     }
-    t.tally(policy, ev.time(), &eval.tally, &eval.findings);
+    t.tally(&dir, ev.time(), &eval.tally);
 }

@@ -1,6 +1,7 @@
 //! The conformance folder: each case in `tests/conformance/*.json` is a list of input
-//! events and, per policy version, the exact findings expected (event index, rule,
-//! enforced, excepted). A finding not listed fails the case as surely as a missing one,
+//! events and, per policy version (a shipped name, or a policy file such as
+//! `tests/conformance/policies/user-rules.toml`), the exact findings expected (event
+//! index, rule, enforced, excepted). A finding not listed fails the case as surely as a missing one,
 //! so every case checks both that rules fire and that they stay quiet.
 
 mod common;
@@ -42,7 +43,7 @@ fn run_case(path: &std::path::Path) -> Vec<String> {
             for f in sink.findings {
                 *got.entry((i, f.rule_id.to_string(), f.enforced, f.excepted))
                     .or_default() += 1;
-                assert_eq!(f.policy_version.as_ref(), policy);
+                assert_eq!(*f.policy_version, p.policy().version);
             }
             dead.extend(
                 sink.dead_letters

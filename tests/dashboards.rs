@@ -329,7 +329,7 @@ impl Drop for Chdb {
     }
 }
 
-/// Generates a stream, runs the file mode under every shipped policy and loads the four
+/// Generates a stream, runs the file mode under every shipped policy and loads the five
 /// files of each into `db`.
 fn load_generated_rows(db: &dyn Backend) {
     let dir = tempfile::tempdir().unwrap();
@@ -361,6 +361,7 @@ fn load_generated_rows(db: &dyn Backend) {
         for (table, columns) in [
             ("findings", None),
             ("rollout_daily", None),
+            ("rollout_surfaces", None),
             ("agents", None),
             (
                 "dead_letters",
@@ -606,6 +607,100 @@ fn every_query_and_the_ddl_run_on_current_clickhouse() {
     );
 }
 
+/// The per-surface share panel draws whatever surfaces `rollout_surfaces` holds for the
+/// chosen policy version, a policy's own (here `azure_admin_portals`) as well as the shipped
+/// ones, with the share of known MFA, for the chosen tenants and days only.
+#[test]
+fn surface_share_panel_shows_every_surface_in_the_rows() {
+    let panels: Vec<Query> = grafana::sql_queries()
+        .into_iter()
+        .filter(|q| q.variable.is_none() && q.text.contains("FROM rollout_surfaces"))
+        .collect();
+    assert_eq!(panels.len(), 1, "one panel reads rollout_surfaces");
+    let q = &panels[0];
+    let db = Db::create("surfaces");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rollout_surfaces.ndjson");
+    let row = |tenant: &str, day: &str, policy: &str, surface: &str, n: [u64; 3], version: u64| {
+        serde_json::json!({
+            "tenant_id": tenant, "day": day, "policy_version": policy, "surface": surface,
+            "enforced": surface == "api", "total": n[0], "mfa": n[1], "excepted": 0,
+            "mfa_unknown": n[2], "version": version,
+        })
+        .to_string()
+    };
+    let rows = [
+        row(
+            "t1",
+            "2026-03-02",
+            "contoso-2026",
+            "azure_admin_portals",
+            [10, 3, 4],
+            1,
+        ),
+        row(
+            "t1",
+            "2026-03-02",
+            "contoso-2026",
+            "azure_admin_portals",
+            [99, 0, 0],
+            0,
+        ), // replaced
+        row(
+            "t2",
+            "2026-03-02",
+            "contoso-2026",
+            "azure_admin_portals",
+            [2, 2, 0],
+            1,
+        ),
+        row("t1", "2026-03-02", "contoso-2026", "api", [4, 1, 0], 1),
+        row("t1", "2026-03-03", "contoso-2026", "api", [5, 0, 5], 1), // MFA all unknown
+        row("t3", "2026-03-02", "contoso-2026", "portal_x", [1, 1, 0], 1), // tenant not chosen
+        row("t1", "2026-03-02", "other-policy", "portal_y", [1, 1, 0], 1), // another version
+        row("t1", "2026-04-20", "contoso-2026", "portal_z", [1, 1, 0], 1), // out of range
+    ];
+    std::fs::write(&file, rows.join("\n") + "\n").unwrap();
+    db.load("rollout_surfaces", None, &file)
+        .unwrap_or_else(|e| panic!("loading {}: {e}", file.display()));
+    // `true`/`false` went into the UInt8 column as 1/0.
+    assert_eq!(
+        db.must("SELECT sum(enforced) AS n FROM rollout_surfaces FINAL")
+            .column("n"),
+        ["2"]
+    );
+
+    let variables = BTreeMap::from([
+        ("policy".to_owned(), vec!["contoso-2026".to_owned()]),
+        ("tenant".to_owned(), vec!["t1".to_owned(), "t2".to_owned()]),
+    ]);
+    let from = 1_772_323_200; // 2026-03-01
+    let cx = SqlContext {
+        range: TimeRange {
+            from,
+            to: from + 7 * 86_400,
+        },
+        interval_s: 3600,
+        variables: &variables,
+    };
+    let sql = grafana::expand_sql(&q.text, &cx).unwrap_or_else(|e| panic!("{e}"));
+    let t = db.must(&sql);
+    let got: Vec<(String, String, String)> = t
+        .column("time")
+        .into_iter()
+        .zip(t.column("surface"))
+        .zip(t.column("share"))
+        .map(|((a, b), c)| (a, b, c))
+        .collect();
+    let want = [
+        ("2026-03-02", "api", "0.25"),
+        ("2026-03-02", "azure_admin_portals", "0.625"), // (3 + 2) / (10 - 4 + 2)
+        ("2026-03-03", "api", ""),                      // no known MFA: a gap, not 0
+    ]
+    .map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()));
+    assert_eq!(got, want, "{}", q.label());
+}
+
 #[test]
 fn enforcement_dates_panel_matches_the_policy_files() {
     require_clickhouse();
@@ -636,14 +731,15 @@ fn enforcement_dates_panel_matches_the_policy_files() {
             .into_iter()
             .zip(t.column("enforced_from"))
             .collect();
-        let want: BTreeMap<String, String> = mfa_audit::policy::Surface::ALL
+        let want: BTreeMap<String, String> = policy
+            .surfaces
             .iter()
             .map(|s| {
-                let date = policy
-                    .enforced_from(*s)
+                let date = s
+                    .enforced_from
                     .map(|at| at.day().to_string())
                     .unwrap_or_default();
-                (s.name().to_owned(), date)
+                (s.name.to_string(), date)
             })
             .collect();
         assert_eq!(got, want, "{}: surfaces and dates of {name}", q.label());

@@ -182,13 +182,13 @@ fn a_snapshot_restores_the_state_exactly_and_processing_continues_identically() 
     let whole = common::processor("partner-mfa-2020-05");
     let mut a = MemorySink::default();
     feed(&whole, first, &mut a);
-    let tenants = whole.state().tenant_ids();
-    let snapshot = whole.state().snapshot_json(&tenants).unwrap();
+    let tenants = whole.engines()[0].state().tenant_ids();
+    let snapshot = whole.snapshot_json(&tenants).unwrap();
     feed(&whole, second, &mut a);
     whole.snapshot(&mut a).unwrap();
     // Restored from the snapshot taken half way, then the rest.
     let restored = common::processor("partner-mfa-2020-05");
-    let ids = restored.state().restore_json(&snapshot).unwrap();
+    let ids = restored.restore_json(&snapshot).unwrap();
     assert_eq!(ids.len(), tenants.len());
     let mut b = MemorySink::default();
     feed(&restored, second, &mut b);
@@ -200,12 +200,13 @@ fn a_snapshot_restores_the_state_exactly_and_processing_continues_identically() 
         "findings after the snapshot"
     );
     assert_eq!(a.rollout, b.rollout);
+    assert_eq!(a.surfaces, b.surfaces);
     assert_eq!(a.agents, b.agents);
     // And the state after both is the same, tenant by tenant.
     type Tenants = Vec<(String, mfa_audit::state::TenantState)>;
     let read = |p: &Processor| -> Tenants {
         let mut v: Tenants =
-            serde_json::from_str(&p.state().snapshot_json(&tenants).unwrap()).unwrap();
+            serde_json::from_str(&p.engines()[0].state().snapshot_json(&tenants).unwrap()).unwrap();
         v.sort_by(|x, y| x.0.cmp(&y.0));
         v
     };

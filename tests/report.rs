@@ -1,17 +1,20 @@
-//! `mfa-audit report`: the page agrees with the rows it was made from, is the same whether
-//! the rows come from a file-mode folder or from ClickHouse, and loads in a real headless
-//! Chromium (Debian's, installed by `scripts/services tools`) with no console message and
-//! no fetch; a screenshot is left in `target/test-artifacts/report.png`.
+//! `mfa-audit report`: the page agrees with the rows it was made from (the MFA shares with
+//! `rollout_surfaces`, whatever surfaces a policy names), is the same whether the rows come
+//! from a file-mode folder or from ClickHouse, and loads in a real headless Chromium
+//! (Debian's, installed by `scripts/services tools`) with no console message and no fetch;
+//! a screenshot is left in `target/test-artifacts/report.png`.
 
 mod common;
 
 use common::{bin, ok};
 
 use bytes::Bytes;
+use chrono::NaiveDate;
+use mfa_audit::report::html::surface_label;
 use mfa_audit::sink::clickhouse::{ClickHouse, Connection};
 use regex::Regex;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -92,6 +95,170 @@ fn part<'a>(page: &'a str, start: &str, end: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {start} in the page"));
     let rest = &page[from..];
     &rest[..rest.find(end).unwrap_or(rest.len())]
+}
+
+/// The cells of each row of the readiness table, after its header's cells.
+fn readiness_cells(page: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let table = part(page, "<table id=\"readiness\">", "</table>");
+    let head = part(table, "<thead>", "</thead>");
+    let header = Regex::new(r"<th[^>]*>(.*?)</th>")
+        .unwrap()
+        .captures_iter(head)
+        .map(|c| c[1].replace("<wbr>", ""))
+        .collect();
+    let cell = Regex::new(r"<td[^>]*>(.*?)</td>").unwrap();
+    let rows = part(table, "<tbody>", "</tbody>")
+        .lines()
+        .filter(|l| l.starts_with("<tr>"))
+        .map(|l| {
+            cell.captures_iter(l)
+                .map(|c| c[1].to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    (header, rows)
+}
+
+/// Share as the page prints it: one decimal, `–` when no MFA is known.
+fn pct(mfa: u64, known: u64) -> String {
+    if known == 0 {
+        "–".to_owned()
+    } else {
+        format!("{:.1}%", mfa as f64 / known as f64 * 100.0)
+    }
+}
+
+/// A surface's counts: (mfa, known).
+type Counts = BTreeMap<String, (u64, u64)>;
+
+/// `rollout_surfaces` rows of a folder, the newest version of each key: per (tenant, day),
+/// each surface's (mfa, known MFA).
+fn surface_rows(dir: &Path) -> BTreeMap<(String, NaiveDate), Counts> {
+    let mut newest: HashMap<(String, String, String, String), (u64, Value)> = HashMap::new();
+    for r in lines(&dir.join("rollout_surfaces.ndjson")) {
+        let key = ["tenant_id", "day", "policy_version", "surface"]
+            .map(|k| r[k].as_str().unwrap().to_owned());
+        let version = r["version"].as_u64().unwrap();
+        if newest
+            .get(&key.clone().into())
+            .is_none_or(|(v, _)| *v <= version)
+        {
+            newest.insert(key.into(), (version, r));
+        }
+    }
+    let mut out: BTreeMap<(String, NaiveDate), Counts> = BTreeMap::new();
+    for ((tenant, day, _, surface), (_, r)) in newest {
+        let n = |k: &str| r[k].as_u64().unwrap();
+        let day = NaiveDate::parse_from_str(&day, "%Y-%m-%d").unwrap();
+        let c = out
+            .entry((tenant, day))
+            .or_default()
+            .entry(surface)
+            .or_default();
+        c.0 += n("mfa");
+        c.1 += n("total") - n("mfa_unknown");
+    }
+    out
+}
+
+/// The share chart's points: (surface label, share, day) from each point's title, and the
+/// legend's names.
+fn chart_points(page: &str) -> (BTreeSet<(String, String, String)>, Vec<String>) {
+    let chart = part(page, "<svg id=\"share-chart\"", "</svg>");
+    let points =
+        Regex::new(r"<circle [^>]*><title>([^<]+): ([0-9.]+%) on ([0-9-]+)</title></circle>")
+            .unwrap()
+            .captures_iter(chart)
+            .map(|c| (c[1].to_owned(), c[2].to_owned(), c[3].to_owned()))
+            .collect();
+    let legend = Regex::new(r#"<rect [^>]*height="4"[^>]*/><text [^>]*>([^<]+)</text>"#)
+        .unwrap()
+        .captures_iter(chart)
+        .map(|c| c[1].to_owned())
+        .collect();
+    (points, legend)
+}
+
+/// Checks the readiness table's share columns and the share chart against the folder's
+/// `rollout_surfaces` rows: one column and one line per surface in them, each tenant's
+/// shares over the 7 days ending on its newest `rollout_daily` day, each day's share of all
+/// tenants. Returns the surfaces seen.
+fn check_shares(page: &str, dir: &Path) -> BTreeSet<String> {
+    let rows = surface_rows(dir);
+    let surfaces: BTreeSet<String> = rows.values().flat_map(|c| c.keys().cloned()).collect();
+    let mut newest: BTreeMap<String, NaiveDate> = BTreeMap::new();
+    for r in lines(&dir.join("rollout_daily.ndjson")) {
+        let day = NaiveDate::parse_from_str(r["day"].as_str().unwrap(), "%Y-%m-%d").unwrap();
+        let e = newest
+            .entry(r["tenant_id"].as_str().unwrap().to_owned())
+            .or_insert(day);
+        *e = (*e).max(day);
+    }
+
+    // The table: a column per surface, after the four status columns.
+    let (header, table) = readiness_cells(page);
+    let columns: Vec<&str> = header[4..4 + surfaces.len()]
+        .iter()
+        .map(|h| {
+            h.strip_suffix(" MFA")
+                .unwrap_or_else(|| panic!("{h}: not a share column"))
+        })
+        .collect();
+    let labels: BTreeSet<&str> = surfaces.iter().map(|s| surface_label(s)).collect();
+    assert_eq!(
+        columns.iter().copied().collect::<BTreeSet<_>>(),
+        labels,
+        "one share column per surface in rollout_surfaces"
+    );
+    assert!(!header[4 + surfaces.len()].ends_with(" MFA"), "{header:?}");
+    assert_eq!(table.len(), newest.len());
+    for cells in &table {
+        let tenant = &cells[0];
+        let last = newest[tenant];
+        let mut window: Counts = BTreeMap::new();
+        for ((_, _), c) in
+            rows.range((tenant.clone(), last - chrono::Days::new(6))..=(tenant.clone(), last))
+        {
+            for (s, (mfa, known)) in c {
+                let w = window.entry(s.clone()).or_default();
+                w.0 += mfa;
+                w.1 += known;
+            }
+        }
+        for (column, shown) in columns.iter().zip(&cells[4..]) {
+            let s = surfaces
+                .iter()
+                .find(|s| surface_label(s) == *column)
+                .unwrap();
+            let (mfa, known) = window.get(s).copied().unwrap_or_default();
+            assert_eq!(*shown, pct(mfa, known), "{tenant} {s}");
+        }
+    }
+
+    // The chart: a point per surface and day with known MFA, at every tenant's share.
+    let mut daily: BTreeMap<(NaiveDate, String), (u64, u64)> = BTreeMap::new();
+    for ((_, day), c) in &rows {
+        for (s, (mfa, known)) in c {
+            let d = daily.entry((*day, s.clone())).or_default();
+            d.0 += mfa;
+            d.1 += known;
+        }
+    }
+    let want: BTreeSet<(String, String, String)> = daily
+        .iter()
+        .filter(|(_, (_, known))| *known > 0)
+        .map(|((day, s), (mfa, known))| {
+            (
+                surface_label(s).to_owned(),
+                pct(*mfa, *known),
+                day.to_string(),
+            )
+        })
+        .collect();
+    let (points, legend) = chart_points(page);
+    assert_eq!(points, want, "the share chart's points");
+    assert_eq!(legend, columns, "a line per surface, in the table's order");
+    surfaces
 }
 
 /// A bar chart's bars: each bar's hover title (rule id, tenant id) and the count at its end.
@@ -186,9 +353,13 @@ fn the_page_agrees_with_the_rows() {
     assert_eq!(total, lines(&dir.join("dead_letters.ndjson")).len() as u64);
     assert_eq!(total, 2);
 
-    // The MFA share chart has one point per surface and day with known MFA.
-    let days: std::collections::BTreeSet<String> = newest.values().map(|v| v.0.clone()).collect();
-    assert!(!days.is_empty());
+    // The MFA shares: the table's columns and the chart, from rollout_surfaces.
+    let surfaces = check_shares(&page, dir);
+    assert_eq!(
+        surfaces,
+        BTreeSet::from(["api", "dashboard", "delegated_admin"].map(String::from)),
+        "the shipped policy's surfaces with a share"
+    );
     let chart = part(&page, "<svg id=\"share-chart\"", "</svg>");
     assert!(
         chart.matches("<circle").count() >= 3 * 5,
@@ -200,6 +371,150 @@ fn the_page_agrees_with_the_rows() {
     );
 }
 
+/// The columns of a table in `schemas/clickhouse/`, as (name, type).
+fn ddl_columns(table: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(common::root().join("schemas/clickhouse")).unwrap() {
+        let sql = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let Some(at) = sql.find(&format!("CREATE TABLE IF NOT EXISTS {table}\n")) else {
+            continue;
+        };
+        let body = &sql[at..];
+        let body = &body[body.find('(').unwrap() + 1..body.find("\n)").unwrap()];
+        for line in body.lines().map(|l| l.trim().trim_end_matches(',')) {
+            if let Some((name, ty)) = line.split_once(' ') {
+                out.push((name.to_owned(), ty.to_owned()));
+            }
+        }
+    }
+    assert!(!out.is_empty(), "no table `{table}` in schemas/clickhouse");
+    out
+}
+
+/// A `rollout_daily` row with every counter 0 (its columns from the DDL).
+fn rollout_row(tenant: &str, day: &str, policy: &str, status: &str) -> String {
+    let mut row = serde_json::Map::new();
+    for (name, ty) in ddl_columns("rollout_daily") {
+        let v = match (name.as_str(), ty.as_str()) {
+            ("tenant_id", _) => tenant.into(),
+            ("day", _) => day.into(),
+            ("policy_version", _) => policy.into(),
+            ("status" | "status_7d", _) => status.into(),
+            (_, "String") => "".into(),
+            _ => 0.into(),
+        };
+        row.insert(name, v);
+    }
+    Value::Object(row).to_string()
+}
+
+/// Writes a hand-made output folder: two tenants under a policy of one's own whose surfaces
+/// are `api` and `azure_admin_portals` (not one the code knows).
+fn own_policy_folder(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let policy = "contoso-admin-portals-2026";
+    let rollout = [
+        rollout_row("t1", "2026-03-01", policy, "ready"),
+        rollout_row("t1", "2026-03-02", policy, "at_risk"),
+        rollout_row("t1", "2026-03-03", policy, "blocked"),
+        rollout_row("t2", "2026-03-03", policy, "ready"),
+    ];
+    let surface = |tenant: &str, day: &str, surface: &str, n: [u64; 3], version: u64| {
+        serde_json::json!({
+            "tenant_id": tenant, "day": day, "policy_version": policy, "surface": surface,
+            "enforced": day >= "2026-03-02", "total": n[0], "mfa": n[1], "excepted": 0,
+            "mfa_unknown": n[2], "version": version,
+        })
+        .to_string()
+    };
+    let surfaces = [
+        surface("t1", "2026-03-01", "api", [4, 4, 0], 1),
+        surface("t1", "2026-03-01", "azure_admin_portals", [8, 2, 0], 1),
+        surface("t1", "2026-03-02", "api", [5, 0, 5], 2), // MFA unknown: no point
+        surface("t1", "2026-03-02", "azure_admin_portals", [99, 0, 0], 1), // replaced below
+        surface("t1", "2026-03-02", "azure_admin_portals", [10, 3, 4], 2),
+        surface("t1", "2026-03-03", "azure_admin_portals", [3, 3, 0], 3),
+        surface("t2", "2026-03-03", "azure_admin_portals", [1, 0, 0], 1),
+        surface("t2", "2026-03-03", "api", [0, 0, 0], 1),
+    ];
+    let write = |name: &str, rows: &[String]| {
+        let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
+        std::fs::write(dir.join(name), text).unwrap();
+    };
+    write("rollout_daily.ndjson", &rollout);
+    write("rollout_surfaces.ndjson", &surfaces);
+    for empty in ["agents", "findings", "dead_letters"] {
+        write(&format!("{empty}.ndjson"), &[]);
+    }
+}
+
+#[test]
+fn a_surface_of_a_policys_own_shows_with_no_code() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("rows");
+    own_policy_folder(&dir);
+    let page = report(
+        &["--from", dir.to_str().unwrap()],
+        &tmp.path().join("r.html"),
+    );
+
+    let surfaces = check_shares(&page, &dir);
+    assert_eq!(
+        surfaces,
+        BTreeSet::from(["api", "azure_admin_portals"].map(String::from))
+    );
+    // Spelled out: t1's 7 days are (2 + 3 + 3) of (8 + 6 + 3) known, t2's 0 of 1.
+    let (header, rows) = readiness_cells(&page);
+    assert_eq!(
+        header[4..6],
+        ["API (App+User) MFA", "azure_admin_portals MFA"]
+    );
+    let t1 = rows.iter().find(|r| r[0] == "t1").unwrap();
+    assert_eq!(t1[4..6], ["100.0%", "47.1%"]);
+    let t2 = rows.iter().find(|r| r[0] == "t2").unwrap();
+    assert_eq!(t2[4..6], ["–", "0.0%"]);
+    let (points, legend) = chart_points(&page);
+    assert_eq!(legend, ["API (App+User)", "azure_admin_portals"]);
+    assert!(points.contains(&(
+        "azure_admin_portals".to_owned(),
+        "50.0%".to_owned(),
+        "2026-03-02".to_owned()
+    )));
+    assert_eq!(points.len(), 4, "{points:?}");
+
+    // ClickHouse gives the same page.
+    let db = Database::load(&dir, "own");
+    let from_clickhouse = report(
+        &["--url", "http://127.0.0.1:8123", "--database", &db.name],
+        &tmp.path().join("clickhouse.html"),
+    );
+    assert!(
+        body(&page) == body(&from_clickhouse),
+        "the two pages differ; see {}",
+        tmp.keep().display()
+    );
+}
+
+#[test]
+fn a_folder_from_before_rollout_surfaces_still_reports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("old");
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["rollout_daily", "agents", "findings", "dead_letters"] {
+        let name = format!("{f}.ndjson");
+        std::fs::copy(sample().join(&name), dir.join(&name)).unwrap();
+    }
+    let page = report(
+        &["--from", dir.to_str().unwrap()],
+        &tmp.path().join("r.html"),
+    );
+    let (header, rows) = readiness_cells(&page);
+    assert!(header.iter().all(|h| !h.ends_with(" MFA")), "{header:?}");
+    assert!(rows.iter().all(|r| r.len() == header.len()));
+    assert!(page.contains("No MFA shares"));
+    assert!(!page.contains("<svg id=\"share-chart\""));
+}
+
 /// The rows of the sample folder loaded into a fresh ClickHouse database, dropped after.
 struct Database {
     name: String,
@@ -207,14 +522,14 @@ struct Database {
 }
 
 impl Database {
-    fn load(dir: &Path) -> Database {
+    fn load(dir: &Path, tag: &str) -> Database {
         assert!(
             TcpStream::connect_timeout(&"127.0.0.1:8123".parse().unwrap(), Duration::from_secs(2))
                 .is_ok(),
             "ClickHouse is not answering on 127.0.0.1:8123: start it with \
              `scripts/services start clickhouse` (scripts/test does it)"
         );
-        let name = format!("mfa_audit_report_{}", std::process::id());
+        let name = format!("mfa_audit_report_{tag}_{}", std::process::id());
         ok(
             bin()
                 .args(["schema", "apply", "--database", &name])
@@ -237,6 +552,7 @@ impl Database {
         for (table, columns) in [
             ("findings", None),
             ("rollout_daily", None),
+            ("rollout_surfaces", None),
             ("agents", None),
             (
                 "dead_letters",
@@ -272,7 +588,7 @@ fn body(page: &str) -> &str {
 #[test]
 fn the_page_from_clickhouse_is_the_page_from_the_files() {
     let dir = sample();
-    let db = Database::load(dir);
+    let db = Database::load(dir, "sample");
     let tmp = tempfile::tempdir().unwrap();
     let from_files = report(
         &["--from", dir.to_str().unwrap()],

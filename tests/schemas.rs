@@ -1,6 +1,8 @@
 //! The JSON Schemas in `schemas/` describe what the decoder accepts: every generated and
 //! conformance document of our own kinds validates, and a document the schema rejects for
-//! a missing required field is one the decoder dead-letters as `missing_field`.
+//! a missing required field is one the decoder dead-letters as `missing_field`. The
+//! ClickHouse DDL in `schemas/clickhouse/` matches the rows: every kind of row the pipeline
+//! writes has its table's columns, in order.
 
 mod common;
 
@@ -40,7 +42,10 @@ fn documents() -> Vec<Value> {
     .collect();
     for entry in std::fs::read_dir(common::root().join("tests/conformance")).unwrap() {
         let path = entry.unwrap().path();
-        if path.file_name().is_some_and(|n| n == "bad_input.json") {
+        // Cases only (the folder also holds the policies some cases run under).
+        if path.extension().is_none_or(|e| e != "json")
+            || path.file_name().is_some_and(|n| n == "bad_input.json")
+        {
             continue;
         }
         let case: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
@@ -142,4 +147,105 @@ fn what_a_schema_requires_the_decoder_requires() {
             );
         }
     }
+}
+
+/// The columns of every table `schemas/clickhouse/` creates, in order, from all migrations.
+fn clickhouse_tables() -> BTreeMap<String, Vec<String>> {
+    let mut tables = BTreeMap::new();
+    for (_, name, sql) in mfa_audit::sink::clickhouse::MIGRATIONS {
+        for statement in mfa_audit::sink::clickhouse::statements(sql) {
+            let Some(rest) = statement.trim().strip_prefix("CREATE TABLE IF NOT EXISTS ") else {
+                continue;
+            };
+            let (table, rest) = rest.split_once('\n').unwrap();
+            let body = &rest[rest.find('(').unwrap() + 1..rest.find("\n)").unwrap()];
+            let columns = body
+                .lines()
+                .filter_map(|l| l.split_whitespace().next())
+                .map(str::to_owned)
+                .collect();
+            assert!(
+                tables.insert(table.trim().to_owned(), columns).is_none(),
+                "{name}: `{table}` created twice"
+            );
+        }
+    }
+    tables
+}
+
+/// The top-level keys of a JSON object, in the order they are written.
+fn keys_in_order(json: &str) -> Vec<String> {
+    struct Keys;
+    impl<'de> serde::de::Visitor<'de> for Keys {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut m: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(k) = m.next_key::<String>()? {
+                m.next_value::<serde::de::IgnoredAny>()?;
+                out.push(k);
+            }
+            Ok(out)
+        }
+    }
+    use serde::Deserializer as _;
+    serde_json::Deserializer::from_str(json)
+        .deserialize_map(Keys)
+        .unwrap()
+}
+
+/// Every row the pipeline writes is a `JSONEachRow` row of its table: its fields are the
+/// table's columns, in order (`dead_letters`' `received_at` is the server's default).
+#[test]
+fn every_row_kind_has_its_tables_columns_in_order() {
+    let tables = clickhouse_tables();
+    let p = common::processor("partner-mfa-2020-05");
+    let mut docs: Vec<String> = String::from_utf8(mfa_audit::generate::to_vec(
+        &mfa_audit::generate::Options::new(4, 2000, 9),
+    ))
+    .unwrap()
+    .lines()
+    .map(str::to_owned)
+    .collect();
+    docs.push("not json".into());
+    let sink = common::run_docs(&p, &docs);
+    let written: [(&str, String); 5] = [
+        ("findings", first_row(&sink.findings, "findings")),
+        ("rollout_daily", first_row(&sink.rollout, "rollout_daily")),
+        (
+            "rollout_surfaces",
+            first_row(&sink.surfaces, "rollout_surfaces"),
+        ),
+        ("agents", first_row(&sink.agents, "agents")),
+        (
+            "dead_letters",
+            first_row(&sink.dead_letters, "dead_letters"),
+        ),
+    ];
+    for (table, row) in &written {
+        let mut want = tables
+            .get(*table)
+            .unwrap_or_else(|| panic!("no table `{table}` in schemas/clickhouse"))
+            .clone();
+        if *table == "dead_letters" {
+            assert_eq!(want.pop().as_deref(), Some("received_at"));
+        }
+        assert_eq!(keys_in_order(row), want, "`{table}` row: {row}");
+    }
+    // `enforced` is written as JSON true/false, which the UInt8 column reads as 1/0.
+    let surface: Value = serde_json::from_str(&written[2].1).unwrap();
+    assert!(surface["enforced"].is_boolean(), "{surface}");
+}
+
+/// The first of `rows`, as the file sink writes it.
+fn first_row<T: serde::Serialize>(rows: &[T], table: &str) -> String {
+    let row = rows
+        .first()
+        .unwrap_or_else(|| panic!("the sample wrote no `{table}` row"));
+    serde_json::to_string(row).unwrap()
 }

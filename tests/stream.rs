@@ -268,12 +268,14 @@ fn reference(w: &World, input: &Path) -> PathBuf {
     out
 }
 
-/// Findings, rollout and agents FINAL equal the file mode's, row for row; dead letters
+/// Findings, rollout (daily and per surface) and agents FINAL equal the file mode's, row
+/// for row; dead letters
 /// have the same reasons (their positions differ: lines vs offsets).
 fn assert_same_rows(w: &World, reference: &Path) {
     for (table, file) in [
         ("findings", "findings.ndjson"),
         ("rollout_daily", "rollout_daily.ndjson"),
+        ("rollout_surfaces", "rollout_surfaces.ndjson"),
         ("agents", "agents.ndjson"),
     ] {
         let want = file_rows(reference, file, &[]);

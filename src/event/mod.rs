@@ -127,6 +127,9 @@ pub struct SignIn<'a> {
     pub tenant_id: Text<'a>,
     /// The record's `resultType` (success is `0`).
     pub result_type: Option<String>,
+    /// The record's `category` (`SignInLogs`, `NonInteractiveUserSignInLogs`, ...);
+    /// `None` for a Graph `signIn`.
+    pub category: Option<Text<'a>>,
     /// The sign-in fields.
     pub props: SignInProps<'a>,
 }
@@ -640,7 +643,10 @@ fn recognise<'a>(
 
 fn azure_record<'a>(mut wire: Wire<'a>, raw: &'a str) -> Result<SignIn<'a>, BadDocument> {
     let props = wire.properties.take().unwrap_or_default();
-    sign_in(props, wire.time, wire.tenant_id, wire.result_type, raw)
+    sign_in(props, wire.time, wire.tenant_id, wire.result_type, raw).map(|s| SignIn {
+        category: wire.category,
+        ..s
+    })
 }
 
 fn sign_in<'a>(
@@ -667,6 +673,7 @@ fn sign_in<'a>(
         time,
         tenant_id,
         result_type,
+        category: None,
         props,
     })
 }

@@ -151,6 +151,34 @@ pub struct SignInProps<'a> {
     pub incoming_token_type: Option<Text<'a>>,
     #[serde(borrow)]
     pub session_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub conditional_access_status: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub device_detail: Option<DeviceDetail<'a>>,
+    #[serde(borrow)]
+    pub authentication_requirement_policies: Option<Vec<RequirementPolicy<'a>>>,
+}
+
+/// A sign-in's `deviceDetail` (only the flags the rules read).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DeviceDetail<'a> {
+    #[serde(deserialize_with = "lenient_bool")]
+    pub is_managed: Option<bool>,
+    #[serde(deserialize_with = "lenient_bool")]
+    pub is_compliant: Option<bool>,
+    #[serde(borrow)]
+    pub trust_type: Option<Text<'a>>,
+}
+
+/// One of `authenticationRequirementPolicies`: what required MFA.
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RequirementPolicy<'a> {
+    #[serde(borrow)]
+    pub requirement_provider: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub detail: Option<Text<'a>>,
 }
 
 /// One step of `authenticationDetails`.

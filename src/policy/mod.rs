@@ -2,16 +2,16 @@
 //! ([`evaluate`]): a value (findings, counters, and why a rule did not apply), never an
 //! error that stops the pipeline.
 
-mod eval;
+pub mod attr;
+pub mod cond;
+pub mod eval;
 pub mod load;
 pub mod model;
+pub mod readiness;
 
-pub use eval::{evaluate, Evaluation, Skip};
-pub(crate) use eval::{
-    sign_in_mfa as eval_sign_in_mfa, starts_pc_session as eval_starts_pc_session,
-};
+pub use eval::{evaluate, Evaluation, Outcome, RuleTrace, Trace};
 pub use load::{load, PolicyError, DEFAULT_POLICY, SHIPPED};
-pub use model::{Condition, Policy, Rule, Severity, Surface};
+pub use model::{Policy, Rule, Severity, SurfaceDef};
 
 use crate::event::time::EventTime;
 use serde::Serialize;
@@ -40,8 +40,7 @@ pub struct Finding {
     #[serde(serialize_with = "by_name_severity")]
     pub severity: Severity,
     /// Its surface.
-    #[serde(serialize_with = "by_name_surface")]
-    pub surface: Surface,
+    pub surface: Arc<str>,
     /// The policy version that produced it.
     pub policy_version: Arc<str>,
     /// At or after the surface's enforcement date.
@@ -59,9 +58,5 @@ pub struct Finding {
 }
 
 fn by_name_severity<S: serde::Serializer>(v: &Severity, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(v.name())
-}
-
-fn by_name_surface<S: serde::Serializer>(v: &Surface, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(v.name())
 }

@@ -1,64 +1,12 @@
 //! A policy version, compiled from its file: what the evaluator reads.
 
+use super::attr::Attr;
+use super::cond::{Cond, Template};
 use crate::event::time::EventTime;
 use crate::event::RoleSet;
 use globset::GlobSet;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::Arc;
-
-/// An enforced surface (POLICY.md, "The three enforced surfaces", plus sign-ins and
-/// registration).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Surface {
-    /// Partner Center API.
-    Api,
-    /// Partner Center dashboard.
-    Dashboard,
-    /// Delegated administration into customer tenants.
-    DelegatedAdmin,
-    /// Sign-ins of partner users.
-    SignIn,
-    /// MFA registration (a readiness signal, never enforced).
-    Registration,
-}
-
-impl Surface {
-    /// Every surface.
-    pub const ALL: [Surface; 5] = [
-        Surface::Api,
-        Surface::Dashboard,
-        Surface::DelegatedAdmin,
-        Surface::SignIn,
-        Surface::Registration,
-    ];
-
-    /// The name in files and rows.
-    pub fn name(self) -> &'static str {
-        match self {
-            Surface::Api => "api",
-            Surface::Dashboard => "dashboard",
-            Surface::DelegatedAdmin => "delegated_admin",
-            Surface::SignIn => "sign_in",
-            Surface::Registration => "registration",
-        }
-    }
-
-    /// Parses a name.
-    pub fn parse(s: &str) -> Option<Surface> {
-        Surface::ALL.into_iter().find(|x| x.name() == s)
-    }
-
-    pub(crate) fn index(self) -> usize {
-        self as usize
-    }
-}
-
-impl fmt::Display for Surface {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// A finding's severity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -96,97 +44,63 @@ impl Severity {
     pub fn parse(s: &str) -> Option<Severity> {
         Severity::ALL.into_iter().find(|x| x.name() == s)
     }
-}
 
-/// The closed set of conditions a rule can name in its `when` key. The evaluator knows how
-/// to test each; the file says which rule id, severity and surface it reports under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Condition {
-    /// App+User API call whose token's `amr` lacks the exact `mfa`.
-    ApiAppUserWithoutMfa,
-    /// The same, answered 2xx after the API's enforcement date.
-    ApiAppUserWithoutMfaServed,
-    /// An App+User API token from the password flow (`amr` only `pwd`, public client).
-    ApiPasswordFlowToken,
-    /// An API token whose signature fails the `--jwks` key set.
-    ApiTokenSignatureInvalid,
-    /// A successful sign-in with `authenticationProtocol = ropc`.
-    SignInPasswordFlow,
-    /// A successful sign-in with a client app outside the modern list.
-    SignInLegacyProtocol,
-    /// A successful federated sign-in whose MFA is not satisfied.
-    SignInFederatedMfaNotRecognised,
-    /// A successful sign-in into a customer tenant without MFA.
-    DelegatedAdminWithoutMfa,
-    /// A protected dashboard page served to a session that never completed MFA.
-    DashboardPageWithoutMfa,
-    /// A protected dashboard page served to roles the matrix does not give access.
-    DashboardRoleNotAllowed,
-    /// A partner-role user known not to have registered MFA.
-    PartnerRoleUserUnregistered,
-}
-
-impl Condition {
-    /// Every condition.
-    pub const ALL: [Condition; 11] = [
-        Condition::ApiAppUserWithoutMfa,
-        Condition::ApiAppUserWithoutMfaServed,
-        Condition::ApiPasswordFlowToken,
-        Condition::ApiTokenSignatureInvalid,
-        Condition::SignInPasswordFlow,
-        Condition::SignInLegacyProtocol,
-        Condition::SignInFederatedMfaNotRecognised,
-        Condition::DelegatedAdminWithoutMfa,
-        Condition::DashboardPageWithoutMfa,
-        Condition::DashboardRoleNotAllowed,
-        Condition::PartnerRoleUserUnregistered,
-    ];
-
-    /// The name a policy file uses in `when`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Condition::ApiAppUserWithoutMfa => "api_app_user_without_mfa",
-            Condition::ApiAppUserWithoutMfaServed => {
-                "api_app_user_without_mfa_served_when_enforced"
-            }
-            Condition::ApiPasswordFlowToken => "api_password_flow_token",
-            Condition::ApiTokenSignatureInvalid => "api_token_signature_invalid",
-            Condition::SignInPasswordFlow => "sign_in_password_flow",
-            Condition::SignInLegacyProtocol => "sign_in_legacy_protocol",
-            Condition::SignInFederatedMfaNotRecognised => "sign_in_federated_mfa_not_recognised",
-            Condition::DelegatedAdminWithoutMfa => "delegated_admin_without_mfa",
-            Condition::DashboardPageWithoutMfa => "dashboard_protected_page_without_mfa",
-            Condition::DashboardRoleNotAllowed => "dashboard_role_not_allowed",
-            Condition::PartnerRoleUserUnregistered => "partner_role_user_unregistered",
-        }
-    }
-
-    /// Parses a `when` name.
-    pub fn parse(s: &str) -> Option<Condition> {
-        Condition::ALL.into_iter().find(|c| c.name() == s)
-    }
-
-    /// The surface whose events this condition tests.
-    pub fn surface(self) -> Surface {
-        match self {
-            Condition::ApiAppUserWithoutMfa
-            | Condition::ApiAppUserWithoutMfaServed
-            | Condition::ApiPasswordFlowToken
-            | Condition::ApiTokenSignatureInvalid => Surface::Api,
-            Condition::SignInPasswordFlow
-            | Condition::SignInLegacyProtocol
-            | Condition::SignInFederatedMfaNotRecognised => Surface::SignIn,
-            Condition::DelegatedAdminWithoutMfa => Surface::DelegatedAdmin,
-            Condition::DashboardPageWithoutMfa | Condition::DashboardRoleNotAllowed => {
-                Surface::Dashboard
-            }
-            Condition::PartnerRoleUserUnregistered => Surface::Registration,
-        }
-    }
-
-    pub(crate) fn index(self) -> usize {
+    /// Its position in [`Severity::ALL`] (the index of the day's uncovered counters).
+    pub fn index(self) -> usize {
         self as usize
     }
+}
+
+/// One declared surface: a name, an enforcement date (or none: readiness only) and,
+/// optionally, the MFA share that counts toward readiness.
+#[derive(Debug, Clone)]
+pub struct SurfaceDef {
+    /// Its name (`api`); rules, rows and metric labels use it.
+    pub name: Arc<str>,
+    /// Enforcement start (`None`: never enforced).
+    pub enforced_from: Option<EventTime>,
+    /// The MFA share of this surface, when it has one.
+    pub share: Option<ShareDef>,
+    /// The `rollout_daily` columns its share fills (`api_app_user_calls` fills that
+    /// column and its `_mfa`, `_excepted`, `_mfa_unknown` companions).
+    pub rollout_columns: Option<String>,
+}
+
+/// Which events count toward a surface's MFA share, and how.
+#[derive(Debug, Clone)]
+pub struct ShareDef {
+    /// The events counted.
+    pub counts: Cond,
+    /// The condition as written.
+    pub counts_source: String,
+    /// The boolean attribute that says MFA (absent: MFA unknown, left out of the share).
+    pub mfa: Attr,
+    /// Rule ids: an event without MFA whose finding of one of these is covered by an
+    /// exception counts as excepted.
+    pub excepted_by: Vec<Arc<str>>,
+}
+
+/// A named counter of `rollout_daily`: events for which its condition holds.
+#[derive(Debug, Clone)]
+pub struct CounterDef {
+    /// The column.
+    pub name: String,
+    /// The events counted.
+    pub when: Cond,
+    /// The condition as written.
+    pub when_source: String,
+}
+
+/// The readiness status rule: `blocked` when its condition holds, else `ready` when
+/// that one holds, else `at_risk`.
+#[derive(Debug, Clone)]
+pub struct ReadinessDef {
+    /// When a day (or window) is blocked.
+    pub blocked: Cond,
+    /// When it is ready.
+    pub ready: Cond,
+    /// The two as written.
+    pub sources: [String; 2],
 }
 
 /// One rule of the catalogue.
@@ -194,14 +108,20 @@ impl Condition {
 pub struct Rule {
     /// The stable rule id (`API_APP_USER_NO_MFA`).
     pub id: Arc<str>,
-    /// What it tests.
-    pub condition: Condition,
-    /// The surface (decides the enforcement date).
-    pub surface: Surface,
+    /// Its surface, an index into [`Policy::surfaces`] (decides the enforcement date).
+    pub surface: usize,
+    /// The surface's name.
+    pub surface_name: Arc<str>,
     /// Its severity.
     pub severity: Severity,
     /// One line for people.
     pub summary: String,
+    /// When it fires.
+    pub when: Cond,
+    /// The condition as written in the file (for `explain`).
+    pub when_source: String,
+    /// The finding's `detail`.
+    pub detail: Template,
 }
 
 /// A protected dashboard page and the roles the matrix lets in.
@@ -237,18 +157,20 @@ pub struct Policy {
     pub version: String,
     /// Title for people.
     pub title: String,
-    /// Enforcement start per surface (`None`: never enforced, readiness only).
-    pub(crate) enforced_from: [Option<EventTime>; 5],
+    /// The declared surfaces, in file order.
+    pub surfaces: Vec<SurfaceDef>,
     /// Which roles are partner roles in this version.
     pub partner_roles: RoleSet,
-    /// Modern client apps (`clientAppUsed`), lower-cased.
-    pub modern_clients: Vec<String>,
     /// Protected dashboard pages.
     pub pages: Vec<Page>,
-    /// Rules by condition.
-    pub(crate) by_condition: [Option<Rule>; 11],
-    /// Every rule, in file order.
+    /// Every rule, in file order (the order findings of one event are written in).
     pub rules: Vec<Rule>,
+    /// The named conditions as written (`[conditions]`), for `explain`.
+    pub conditions: BTreeMap<String, String>,
+    /// The `rollout_daily` counters.
+    pub counters: Vec<CounterDef>,
+    /// The readiness status rule.
+    pub readiness: ReadinessDef,
     /// How long an interactive Partner Center sign-in stands for a dashboard session.
     pub session_max_age_secs: i64,
     /// App ids / display names of Partner Center sign-ins, lower-cased.
@@ -266,19 +188,35 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// The rule for a condition, when this version has one.
-    pub fn rule(&self, c: Condition) -> Option<&Rule> {
-        self.by_condition.get(c.index()).and_then(Option::as_ref)
+    /// The named conditions `source` uses, directly or through others, in order of use.
+    pub fn conditions_used(&self, source: &str) -> Vec<(&str, &str)> {
+        let mut out: Vec<(&str, &str)> = Vec::new();
+        let mut todo = vec![source.to_owned()];
+        while let Some(text) = todo.pop() {
+            for (name, body) in &self.conditions {
+                let used = text.contains(&format!("condition = \"{name}\""));
+                if used && !out.iter().any(|(n, _)| n == name) {
+                    out.push((name, body));
+                    todo.push(body.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// A surface by name.
+    pub fn surface(&self, name: &str) -> Option<usize> {
+        self.surfaces.iter().position(|s| &*s.name == name)
     }
 
     /// The surface's enforcement start.
-    pub fn enforced_from(&self, s: Surface) -> Option<EventTime> {
-        self.enforced_from.get(s.index()).copied().flatten()
+    pub fn enforced_from(&self, surface: usize) -> Option<EventTime> {
+        self.surfaces.get(surface).and_then(|s| s.enforced_from)
     }
 
     /// Whether `t` falls at or after the surface's enforcement start.
-    pub fn is_enforced(&self, s: Surface, t: EventTime) -> bool {
-        self.enforced_from(s).is_some_and(|from| t >= from)
+    pub fn is_enforced(&self, surface: usize, t: EventTime) -> bool {
+        self.enforced_from(surface).is_some_and(|from| t >= from)
     }
 
     /// The protected page a URL falls under (first match in file order).
@@ -287,19 +225,20 @@ impl Policy {
         self.pages.iter().find(|p| p.matcher.is_match(&*normal))
     }
 
-    /// Whether `client_app` is modern.
-    pub fn is_modern_client(&self, client_app: &str) -> bool {
-        let c = client_app.trim();
-        self.modern_clients
-            .iter()
-            .any(|m| m.eq_ignore_ascii_case(c))
-    }
-
     /// Whether an exception reason covers a rule id in this version.
     pub fn reason_covers(&self, reason: &str, rule_id: &str) -> bool {
         self.exception_reasons
             .get(&reason.trim().to_ascii_lowercase())
             .is_some_and(|r| r.valid && r.covers.iter().any(|c| &**c == rule_id))
+    }
+
+    /// What state needs to know of this version: its partner roles and how long
+    /// exception requests may stay open.
+    pub fn directory(&self) -> crate::state::Directory {
+        crate::state::Directory {
+            partner_roles: self.partner_roles,
+            exception_response_business_days: self.exception_response_business_days,
+        }
     }
 }
 

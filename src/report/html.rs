@@ -5,8 +5,7 @@
 
 use super::{AgentCount, Report, RuleCount, TenantLine};
 use crate::event::time::Day;
-use crate::policy::Surface;
-use crate::state::DayStats;
+use crate::state::ShareCount;
 use std::fmt::Write as _;
 
 const BLOCKED: &str = "#c62828";
@@ -15,6 +14,15 @@ const READY: &str = "#2e7d32";
 const UNKNOWN: &str = "#9e9e9e";
 const READINESS_ONLY: &str = "#f9a825";
 const EXCEPTED: &str = "#78909c";
+/// The share chart's line colours, by the surface's place in [`Report::surfaces`] (the
+/// shipped policies' api, dashboard and delegated admin first), repeating past the end.
+const SURFACE_COLOURS: [&str; 8] = [
+    "#1565c0", "#6a1b9a", "#00897b", "#d81b60", "#5d4037", "#0097a7", "#827717", "#3949ab",
+];
+
+fn surface_colour(i: usize) -> &'static str {
+    SURFACE_COLOURS[i % SURFACE_COLOURS.len()]
+}
 
 /// Escapes text for HTML content and attribute values.
 pub fn esc(s: &str) -> String {
@@ -36,13 +44,16 @@ fn pct(v: Option<f64>) -> String {
     v.map_or_else(|| "–".into(), |s| format!("{:.1}%", s * 100.0))
 }
 
-fn surface_label(s: Surface) -> &'static str {
+/// A surface's name for people: the shipped surfaces by their usual names, any other
+/// (a policy's own) as written.
+pub fn surface_label(s: &str) -> &str {
     match s {
-        Surface::Api => "API (App+User)",
-        Surface::Dashboard => "Dashboard",
-        Surface::DelegatedAdmin => "Delegated admin",
-        Surface::SignIn => "Sign-in",
-        Surface::Registration => "Registration",
+        "api" => "API (App+User)",
+        "dashboard" => "Dashboard",
+        "delegated_admin" => "Delegated admin",
+        "sign_in" => "Sign-in",
+        "registration" => "Registration",
+        other => other,
     }
 }
 
@@ -94,7 +105,7 @@ pub fn render(r: &Report, generated_at: &str) -> String {
     let _ = writeln!(
         h,
         "<section><h2>MFA share per surface, all tenants</h2>{}{}</section>",
-        share_chart(&r.daily, &r.enforcement),
+        share_chart(&r.surfaces, &r.daily, &r.enforcement),
         enforcement_note(r)
     );
     let _ = writeln!(
@@ -153,15 +164,26 @@ fn readiness_table(h: &mut String, r: &Report) {
     h.push_str(
         "<section><h2>Readiness per tenant</h2>\
          <div class=\"wrap\"><table id=\"readiness\"><thead><tr><th class=\"l\">Tenant</th><th class=\"l\">Newest day</th>\
-         <th class=\"l\">Status</th><th class=\"l\">7 days</th><th>API MFA</th><th>Dashboard MFA</th>\
-         <th>Delegated MFA</th><th>Agents registered</th><th>Exceptions open (overdue)</th>\
+         <th class=\"l\">Status</th><th class=\"l\">7 days</th>",
+    );
+    for s in &r.surfaces {
+        // A policy's own names are often snake_case: let them wrap at the underscores.
+        let label = esc(surface_label(s)).replace('_', "_<wbr>");
+        let _ = write!(h, "<th>{label} MFA</th>");
+    }
+    h.push_str(
+        "<th>Agents registered</th><th>Exceptions open (overdue)</th>\
          <th>Critical</th><th>High</th><th class=\"l\">Next enforcement</th></tr></thead><tbody>\n",
     );
     for t in &r.tenants {
         tenant_row(h, t);
     }
     if r.tenants.is_empty() {
-        h.push_str("<tr><td class=\"l\" colspan=\"12\">No tenants.</td></tr>\n");
+        let _ = writeln!(
+            h,
+            "<tr><td class=\"l\" colspan=\"{}\">No tenants.</td></tr>",
+            9 + r.surfaces.len()
+        );
     }
     h.push_str(
         "</tbody></table></div><p class=\"note\">Shares, findings and exceptions over the 7 days ending on \
@@ -174,21 +196,24 @@ fn readiness_table(h: &mut String, r: &Report) {
 
 fn tenant_row(h: &mut String, t: &TenantLine) {
     let w = &t.window;
-    let next = match t.next_enforcement {
+    let next = match &t.next_enforcement {
         Some((s, days)) => format!("{} in {days} d", surface_label(s)),
         None => "none ahead".into(),
     };
-    let _ = writeln!(
+    let _ = write!(
         h,
-        "<tr><td class=\"l id\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td>\
-         <td>{}</td><td>{}</td><td>{}</td><td>{}/{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td class=\"l\">{}</td></tr>",
+        "<tr><td class=\"l id\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td>",
         esc(&t.tenant_id),
         t.day,
         badge(&t.status),
         badge(&t.status_7d),
-        pct(w.api_mfa_share()),
-        pct(w.dashboard_mfa_share()),
-        pct(w.delegated_admin_mfa_share()),
+    );
+    for s in &t.shares {
+        let _ = write!(h, "<td>{}</td>", pct(s.share()));
+    }
+    let _ = writeln!(
+        h,
+        "<td>{}/{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td class=\"l\">{}</td></tr>",
         w.partner_role_users_registered,
         w.partner_role_users,
         w.exceptions_open,
@@ -207,7 +232,7 @@ fn enforcement_note(r: &Report) -> String {
     let dates: Vec<String> = r
         .enforcement
         .iter()
-        .map(|(s, d)| format!("{} from {d}", surface_label(*s)))
+        .map(|(s, d)| format!("{} from {d}", surface_label(s)))
         .collect();
     format!(
         "<p class=\"note\">Enforced: {}. Share of requests with MFA among those whose MFA is known, per UTC day.</p>",
@@ -215,14 +240,28 @@ fn enforcement_note(r: &Report) -> String {
     )
 }
 
-type ShareOf = fn(&DayStats) -> Option<f64>;
-
-/// MFA share per surface and day, as lines; enforcement dates in range as dashed rules.
-pub fn share_chart(daily: &[(Day, DayStats)], enforcement: &[(Surface, Day)]) -> String {
+/// MFA share per surface and day, as lines (one per surface of `surfaces`, which index
+/// each day's counts); enforcement dates in range as dashed rules.
+pub fn share_chart(
+    surfaces: &[String],
+    daily: &[(Day, Vec<ShareCount>)],
+    enforcement: &[(String, Day)],
+) -> String {
     let (Some((first, _)), Some((last, _))) = (daily.first(), daily.last()) else {
         return "<p>No days.</p>".into();
     };
+    if surfaces.is_empty() {
+        return "<p>No MFA shares: the rows have no <code>rollout_surfaces</code>.</p>".into();
+    }
     let (w, ht, left, right, top, bottom) = (900.0, 280.0, 48.0, 150.0, 20.0, 36.0);
+    // Room for the legend: a line per surface, its longest name (a policy's own may be long).
+    let longest = surfaces
+        .iter()
+        .map(|s| surface_label(s).chars().count())
+        .max()
+        .unwrap_or(0);
+    let right = f64::max(right, 40.0 + 6.5 * longest as f64);
+    let ht = f64::max(ht, top + 14.0 + 18.0 * surfaces.len() as f64 + bottom);
     let plot_w = w - left - right;
     let plot_h = ht - top - bottom;
     let span = (last.0 - first.0).max(1) as f64;
@@ -266,8 +305,8 @@ pub fn share_chart(daily: &[(Day, DayStats)], enforcement: &[(Surface, Day)]) ->
             continue;
         }
         match labels.iter_mut().find(|(day, _)| day == d) {
-            Some((_, names)) => names.push(surface_label(*surface)),
-            None => labels.push((*d, vec![surface_label(*surface)])),
+            Some((_, names)) => names.push(surface_label(surface)),
+            None => labels.push((*d, vec![surface_label(surface)])),
         }
     }
     for (d, names) in &labels {
@@ -282,24 +321,9 @@ pub fn share_chart(daily: &[(Day, DayStats)], enforcement: &[(Surface, Day)]) ->
             esc(&names.join(", ")),
         );
     }
-    let series: [(&str, &str, ShareOf); 3] = [
-        (
-            surface_label(Surface::Api),
-            "#1565c0",
-            DayStats::api_mfa_share,
-        ),
-        (
-            surface_label(Surface::Dashboard),
-            "#6a1b9a",
-            DayStats::dashboard_mfa_share,
-        ),
-        (
-            surface_label(Surface::DelegatedAdmin),
-            "#00897b",
-            DayStats::delegated_admin_mfa_share,
-        ),
-    ];
-    for (i, (name, colour, share)) in series.iter().enumerate() {
+    for (i, surface) in surfaces.iter().enumerate() {
+        let name = surface_label(surface);
+        let colour = surface_colour(i);
         let mut segment: Vec<String> = Vec::new();
         let mut points = String::new();
         let flush = |segment: &mut Vec<String>, s: &mut String| {
@@ -312,8 +336,8 @@ pub fn share_chart(daily: &[(Day, DayStats)], enforcement: &[(Surface, Day)]) ->
             }
             segment.clear();
         };
-        for (d, stats) in daily {
-            match share(stats) {
+        for (d, counts) in daily {
+            match counts.get(i).and_then(ShareCount::share) {
                 Some(v) => {
                     segment.push(format!("{:.1},{:.1}", x(*d), y(v)));
                     let _ = write!(
@@ -540,24 +564,64 @@ mod tests {
 
     #[test]
     fn a_missing_share_breaks_the_line() {
-        let mut known = DayStats {
-            api_app_user_calls: 4,
-            api_app_user_calls_mfa: 2,
-            ..DayStats::default()
+        let api = vec!["api".to_owned()];
+        let mut known = ShareCount {
+            total: 4,
+            mfa: 2,
+            ..ShareCount::default()
+        };
+        let unknown = ShareCount {
+            total: 3,
+            mfa_unknown: 3,
+            ..ShareCount::default()
         };
         let daily = vec![
-            (Day(10), known.clone()),
-            (Day(11), DayStats::default()),
-            (Day(12), known.clone()),
+            (Day(10), vec![known]),
+            (Day(11), vec![unknown]),
+            (Day(12), vec![known]),
         ];
-        let svg = share_chart(&daily, &[]);
+        let svg = share_chart(&api, &daily, &[]);
         // No line joins day 10 to day 12 across the unknown day; two points remain.
         assert_eq!(svg.matches("<polyline").count(), 0);
         assert_eq!(svg.matches("<circle").count(), 2);
-        known.api_app_user_calls_mfa = 4;
-        let daily = vec![(Day(10), known.clone()), (Day(11), known)];
-        let svg = share_chart(&daily, &[(Surface::Api, Day(11))]);
+        known.mfa = 4;
+        let daily = vec![(Day(10), vec![known]), (Day(11), vec![known])];
+        let svg = share_chart(&api, &daily, &[("api".to_owned(), Day(11))]);
         assert_eq!(svg.matches("<polyline").count(), 1);
         assert!(svg.contains("API (App+User) enforced"));
+    }
+
+    #[test]
+    fn one_line_per_surface_in_its_own_colour_whatever_its_name() {
+        let surfaces: Vec<String> = ["api", "azure_admin_portals", "<x>"]
+            .map(String::from)
+            .to_vec();
+        let c = |mfa| ShareCount {
+            total: 4,
+            mfa,
+            ..ShareCount::default()
+        };
+        let daily = vec![
+            (Day(10), vec![c(1), c(2), c(3)]),
+            (Day(11), vec![c(4), c(3), c(2)]),
+        ];
+        let svg = share_chart(&surfaces, &daily, &[]);
+        assert_eq!(svg.matches("<polyline").count(), 3);
+        for (i, label) in ["API (App+User)", "azure_admin_portals", "&lt;x&gt;"]
+            .iter()
+            .enumerate()
+        {
+            let colour = surface_colour(i);
+            assert_eq!(
+                svg.matches(&format!("fill=\"{colour}\"")).count(),
+                3,
+                "{label}"
+            );
+            assert!(svg.contains(&format!(">{label}</text>")), "{label}");
+        }
+        assert!(svg.contains("<title>azure_admin_portals: 75.0% on "));
+        assert!(!svg.contains("<x>"));
+        assert_ne!(surface_colour(0), surface_colour(1));
+        assert_eq!(surface_colour(SURFACE_COLOURS.len()), surface_colour(0));
     }
 }

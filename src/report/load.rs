@@ -1,7 +1,8 @@
 //! Reading the rows back: from a file-mode output folder or from ClickHouse.
 
-use super::{AgentRecord, Builder, FindingCount, Report, RolloutRecord};
+use super::{AgentRecord, Builder, FindingCount, Report, RolloutRecord, SurfaceRecord};
 use crate::sink::clickhouse::{escape, ClickHouse, ClickHouseError};
+use crate::sink::file::SURFACES_FILE;
 use serde::de::DeserializeOwned;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -36,7 +37,8 @@ pub enum ReportError {
     Empty(String),
 }
 
-/// Reads `DIR/{rollout_daily,agents,findings,dead_letters}.ndjson`.
+/// Reads `DIR/{rollout_daily,rollout_surfaces,agents,findings,dead_letters}.ndjson`; a
+/// folder written before `rollout_surfaces` existed has no shares (its file is absent).
 pub fn from_folder(dir: &Path, wanted: Option<&str>) -> Result<Report, ReportError> {
     let rollout: Vec<RolloutRecord> = read_all(&dir.join("rollout_daily.ndjson"))?;
     let mut present: Vec<String> = rollout.iter().map(|r| r.policy_version.clone()).collect();
@@ -46,6 +48,14 @@ pub fn from_folder(dir: &Path, wanted: Option<&str>) -> Result<Report, ReportErr
     let mut b = Builder::default();
     for r in rollout.into_iter().filter(|r| r.policy_version == version) {
         b.rollout(r);
+    }
+    let surfaces = dir.join(SURFACES_FILE);
+    if surfaces.exists() {
+        for_each::<SurfaceRecord>(&surfaces, |r| {
+            if r.policy_version == version {
+                b.surface(r);
+            }
+        })?;
     }
     for_each::<AgentRecord>(&dir.join("agents.ndjson"), |a| {
         if a.policy_version == version {
@@ -151,6 +161,31 @@ pub async fn from_clickhouse(ch: &ClickHouse, wanted: Option<&str>) -> Result<Re
         .await?
     {
         b.rollout(r);
+    }
+    // A database not yet migrated to `rollout_surfaces` has no shares, as an older folder.
+    #[derive(serde::Deserialize)]
+    struct Count {
+        n: u64,
+    }
+    let has_surfaces = ch
+        .records::<Count>(
+            "SELECT count() AS n FROM system.tables \
+             WHERE database = currentDatabase() AND name = 'rollout_surfaces'",
+        )
+        .await?
+        .first()
+        .is_some_and(|c| c.n > 0);
+    if has_surfaces {
+        for r in ch
+            .records::<SurfaceRecord>(&format!(
+                "SELECT tenant_id, day, policy_version, surface, enforced, total, mfa, \
+                 excepted, mfa_unknown, version \
+                 FROM rollout_surfaces FINAL WHERE policy_version = '{v}'"
+            ))
+            .await?
+        {
+            b.surface(r);
+        }
     }
     for a in ch
         .records::<AgentRecord>(&format!(

@@ -3,14 +3,17 @@
 //!
 //! The rows are read back as they were written ([`load`]), reduced to a [`Report`] (one
 //! readiness line per tenant, the daily MFA shares of all tenants, findings per rule,
-//! agents per tenant, dead letters per reason) and rendered by [`html`].
+//! agents per tenant, dead letters per reason) and rendered by [`html`]. The MFA shares
+//! come from `rollout_surfaces`, one per surface the policy declares, whatever its name:
+//! a policy's own surfaces show with no code.
 
 pub mod html;
 pub mod load;
 
 use crate::event::time::Day;
-use crate::policy::{Policy, Surface};
-use crate::state::DayStats;
+use crate::policy::Policy;
+use crate::sink::DayStats;
+use crate::state::ShareCount;
 use serde::{Deserialize, Deserializer};
 use std::collections::{BTreeMap, HashMap};
 
@@ -24,11 +27,14 @@ pub struct Report {
     /// The policy version the rows were evaluated under.
     pub policy_version: String,
     /// Enforcement start per surface (empty when the version is not a shipped one).
-    pub enforcement: Vec<(Surface, Day)>,
+    pub enforcement: Vec<(String, Day)>,
+    /// The surfaces with `rollout_surfaces` rows: in the policy's order, then any it does
+    /// not declare, by name. Every `shares` below is indexed like this.
+    pub surfaces: Vec<String>,
     /// One line per tenant, blocked first.
     pub tenants: Vec<TenantLine>,
-    /// Per day, every tenant's counters added (only the shares are meaningful).
-    pub daily: Vec<(Day, DayStats)>,
+    /// Every day with rows, and every tenant's counts per surface that day.
+    pub daily: Vec<(Day, Vec<ShareCount>)>,
     /// Findings per rule, most first.
     pub rules: Vec<RuleCount>,
     /// Partner-role users per tenant by registration.
@@ -50,8 +56,10 @@ pub struct TenantLine {
     pub status_7d: String,
     /// The 7 days' counters added.
     pub window: DayStats,
+    /// The 7 days' counts per surface (as [`Report::surfaces`]).
+    pub shares: Vec<ShareCount>,
     /// The next surface enforced after that day, and in how many days.
-    pub next_enforcement: Option<(Surface, i64)>,
+    pub next_enforcement: Option<(String, i64)>,
 }
 
 /// Findings of one rule.
@@ -108,6 +116,46 @@ pub struct RolloutRecord {
     pub status_7d: String,
     /// Row version (the higher replaces the lower).
     pub version: u64,
+}
+
+/// A `rollout_surfaces` row as written: one surface's share for (tenant, day, policy
+/// version).
+#[derive(Debug, Clone, Deserialize)]
+pub struct SurfaceRecord {
+    /// Partner tenant.
+    pub tenant_id: String,
+    /// UTC day (`YYYY-MM-DD`).
+    #[serde(deserialize_with = "day_text")]
+    pub day: Day,
+    /// Policy version.
+    pub policy_version: String,
+    /// The surface, as the policy names it.
+    pub surface: String,
+    /// Enforced at the day's start (`true`/`false` in files, 1/0 in ClickHouse).
+    #[serde(deserialize_with = "flag")]
+    pub enforced: bool,
+    /// Events counted.
+    pub total: u64,
+    /// Of those, with MFA.
+    pub mfa: u64,
+    /// Of those without, covered by an exception.
+    pub excepted: u64,
+    /// Of those, MFA unknown.
+    pub mfa_unknown: u64,
+    /// Row version (the higher replaces the lower).
+    pub version: u64,
+}
+
+impl SurfaceRecord {
+    /// The share's counts.
+    pub fn counts(&self) -> ShareCount {
+        ShareCount {
+            total: self.total,
+            mfa: self.mfa,
+            excepted: self.excepted,
+            mfa_unknown: self.mfa_unknown,
+        }
+    }
 }
 
 /// The `agents` columns the report reads.
@@ -176,6 +224,7 @@ fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 #[derive(Debug, Default)]
 pub struct Builder {
     rollout: HashMap<(String, Day), RolloutRecord>,
+    surfaces: HashMap<(String, Day, String), SurfaceRecord>,
     agents: HashMap<(String, String), AgentRecord>,
     rules: BTreeMap<(String, String), RuleCount>,
     dead_letters: BTreeMap<String, u64>,
@@ -186,6 +235,12 @@ impl Builder {
     pub fn rollout(&mut self, r: RolloutRecord) {
         let key = (r.tenant_id.clone(), r.day);
         keep_newest(&mut self.rollout, key, r.version, r, |old| old.version);
+    }
+
+    /// Keeps the highest version of each (tenant, day, surface).
+    pub fn surface(&mut self, r: SurfaceRecord) {
+        let key = (r.tenant_id.clone(), r.day, r.surface.clone());
+        keep_newest(&mut self.surfaces, key, r.version, r, |old| old.version);
     }
 
     /// Keeps the highest version of each (tenant, user).
@@ -221,19 +276,58 @@ impl Builder {
 
     /// The report. `policy` gives the enforcement dates (and days to the next one).
     pub fn finish(self, source: String, policy_version: String, policy: Option<&Policy>) -> Report {
-        let enforcement: Vec<(Surface, Day)> = policy
+        let enforcement: Vec<(String, Day)> = policy
             .map(|p| {
-                Surface::ALL
-                    .into_iter()
-                    .filter_map(|s| p.enforced_from(s).map(|t| (s, t.day())))
+                p.surfaces
+                    .iter()
+                    .filter_map(|s| s.enforced_from.map(|t| (s.name.to_string(), t.day())))
                     .collect()
             })
             .unwrap_or_default();
 
+        // The surfaces present: the policy's order first, then the others by name.
+        let mut surfaces: Vec<String> = policy
+            .into_iter()
+            .flat_map(|p| p.surfaces.iter().map(|s| s.name.to_string()))
+            .filter(|name| self.surfaces.keys().any(|(_, _, s)| s == name))
+            .collect();
+        let others: std::collections::BTreeSet<&String> = self
+            .surfaces
+            .keys()
+            .map(|(_, _, s)| s)
+            .filter(|s| !surfaces.contains(s))
+            .collect();
+        surfaces.extend(others.into_iter().cloned());
+        let index: HashMap<&str, usize> = surfaces
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.as_str(), i))
+            .collect();
+
+        let mut daily: BTreeMap<Day, Vec<ShareCount>> = BTreeMap::new();
+        let mut tenant_shares: HashMap<String, BTreeMap<Day, Vec<ShareCount>>> = HashMap::new();
+        for ((tenant, day, surface), r) in &self.surfaces {
+            let Some(&i) = index.get(surface.as_str()) else {
+                continue;
+            };
+            let counts = r.counts();
+            let add = |per_day: &mut BTreeMap<Day, Vec<ShareCount>>| {
+                let v = per_day
+                    .entry(*day)
+                    .or_insert_with(|| vec![ShareCount::default(); surfaces.len()]);
+                if let Some(c) = v.get_mut(i) {
+                    c.merge(&counts);
+                }
+            };
+            add(&mut daily);
+            add(tenant_shares.entry(tenant.clone()).or_default());
+        }
+
         let mut per_tenant: BTreeMap<String, BTreeMap<Day, RolloutRecord>> = BTreeMap::new();
-        let mut daily: BTreeMap<Day, DayStats> = BTreeMap::new();
         for ((tenant, day), r) in self.rollout {
-            daily.entry(day).or_default().merge(&r.stats);
+            daily
+                .entry(day)
+                .or_insert_with(|| vec![ShareCount::default(); surfaces.len()]);
             per_tenant.entry(tenant).or_default().insert(day, r);
         }
         let mut tenants: Vec<TenantLine> = per_tenant
@@ -244,17 +338,26 @@ impl Builder {
                 for (_, r) in days.range(day.plus(-6)..=day) {
                     window.merge(&r.stats);
                 }
+                let mut shares = vec![ShareCount::default(); surfaces.len()];
+                if let Some(per_day) = tenant_shares.get(&tenant_id) {
+                    for (_, counts) in per_day.range(day.plus(-6)..=day) {
+                        for (s, c) in shares.iter_mut().zip(counts) {
+                            s.merge(c);
+                        }
+                    }
+                }
                 let next_enforcement = enforcement
                     .iter()
                     .filter(|(_, d)| *d > day)
                     .min_by_key(|(_, d)| *d)
-                    .map(|(s, d)| (*s, d.0 - day.0));
+                    .map(|(s, d)| (s.clone(), d.0 - day.0));
                 Some(TenantLine {
                     status: newest.status.clone(),
                     status_7d: newest.status_7d.clone(),
                     tenant_id,
                     day,
                     window,
+                    shares,
                     next_enforcement,
                 })
             })
@@ -295,6 +398,7 @@ impl Builder {
             source,
             policy_version,
             enforcement,
+            surfaces,
             tenants,
             daily: daily.into_iter().collect(),
             rules,
@@ -368,6 +472,65 @@ mod tests {
         assert_eq!(t.window.api_app_user_calls, 20);
         assert_eq!(t.window.api_mfa_share(), Some(0.75));
         assert_eq!(r.daily.len(), 3);
+    }
+
+    fn surface(
+        tenant: &str,
+        day: i64,
+        surface: &str,
+        version: u64,
+        mfa: (u64, u64, u64),
+    ) -> SurfaceRecord {
+        SurfaceRecord {
+            tenant_id: tenant.into(),
+            day: Day(day),
+            policy_version: "v".into(),
+            surface: surface.into(),
+            enforced: false,
+            total: mfa.0,
+            mfa: mfa.1,
+            excepted: 0,
+            mfa_unknown: mfa.2,
+            version,
+        }
+    }
+
+    #[test]
+    fn every_surface_in_the_rows_gets_its_shares_whatever_its_name() {
+        let mut b = Builder::default();
+        b.rollout(rollout("t", 100, 1, (0, 0), "ready"));
+        b.rollout(rollout("u", 99, 1, (0, 0), "ready"));
+        b.surface(surface("t", 100, "zeta_portal", 2, (10, 3, 4)));
+        b.surface(surface("t", 100, "zeta_portal", 1, (99, 0, 0))); // replaced
+        b.surface(surface("t", 94, "zeta_portal", 1, (4, 4, 0)));
+        b.surface(surface("t", 93, "zeta_portal", 1, (1000, 0, 0))); // outside t's window
+        b.surface(surface("u", 99, "azure_admin_portals", 1, (2, 1, 0)));
+        let r = b.finish("x".into(), "v".into(), None);
+        // Not a loaded policy: by name.
+        assert_eq!(r.surfaces, ["azure_admin_portals", "zeta_portal"]);
+        let t = r.tenants.iter().find(|t| t.tenant_id == "t").unwrap();
+        assert_eq!(t.shares[0], ShareCount::default());
+        assert_eq!(t.shares[1].share(), Some(7.0 / 10.0));
+        let u = r.tenants.iter().find(|t| t.tenant_id == "u").unwrap();
+        assert_eq!(u.shares[0].share(), Some(0.5));
+        let days: Vec<i64> = r.daily.iter().map(|(d, _)| d.0).collect();
+        assert_eq!(days, [93, 94, 99, 100]);
+        assert_eq!(r.daily[3].1[1].total, 10);
+    }
+
+    #[test]
+    fn surfaces_follow_the_policy_order_then_names() {
+        let policy = crate::policy::load("partner-mfa-2020-05").unwrap();
+        let mut b = Builder::default();
+        b.rollout(rollout("t", 100, 1, (0, 0), "ready"));
+        for name in ["delegated_admin", "azure_admin_portals", "api", "dashboard"] {
+            b.surface(surface("t", 100, name, 1, (1, 1, 0)));
+        }
+        let r = b.finish("x".into(), "v".into(), Some(&policy));
+        assert_eq!(
+            r.surfaces,
+            ["api", "dashboard", "delegated_admin", "azure_admin_portals"]
+        );
     }
 
     #[test]

@@ -7,7 +7,6 @@ use clickhouse::Client;
 use std::time::Duration;
 use thiserror::Error;
 
-/// The migrations, in order: (version, name, SQL).
 /// The columns a `dead_letters` insert names, so `received_at` takes the server's time.
 pub const DEAD_LETTER_COLUMNS: &str = "source, position, reason, excerpt";
 
@@ -16,7 +15,9 @@ pub const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations
      (version UInt32, name String, applied_at DateTime('UTC') DEFAULT now()) \
      ENGINE = MergeTree ORDER BY version";
 
-pub const MIGRATIONS: [(u32, &str, &str); 2] = [
+/// The migrations, in order: (version, name, SQL). Every file of `schemas/clickhouse/`
+/// is one (`tests/dashboards.rs` checks it).
+pub const MIGRATIONS: [(u32, &str, &str); 3] = [
     (
         1,
         "001_tables",
@@ -26,6 +27,11 @@ pub const MIGRATIONS: [(u32, &str, &str); 2] = [
         2,
         "002_state_snapshots",
         include_str!("../../schemas/clickhouse/002_state_snapshots.sql"),
+    ),
+    (
+        3,
+        "003_rollout_surfaces",
+        include_str!("../../schemas/clickhouse/003_rollout_surfaces.sql"),
     ),
 ];
 
@@ -339,6 +345,7 @@ mod tests {
             .iter()
             .all(|x| x.trim_start().starts_with("CREATE TABLE IF NOT EXISTS")));
         assert_eq!(statements(MIGRATIONS[1].2).len(), 1);
+        assert_eq!(statements(MIGRATIONS[2].2).len(), 1);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The embedded sink: NDJSON files in ClickHouse `JSONEachRow` form, loadable into the
 //! tables of `schemas/clickhouse/` unchanged.
 
-use super::{AgentRow, DeadLetter, RolloutRow, RowSink};
+use super::{AgentRow, DeadLetter, RolloutRow, RowSink, SurfaceRow};
 use crate::policy::Finding;
 use serde::Serialize;
 use std::fs::File;
@@ -13,6 +13,8 @@ use thiserror::Error;
 pub const FINDINGS_FILE: &str = "findings.ndjson";
 /// `rollout_daily` rows.
 pub const ROLLOUT_FILE: &str = "rollout_daily.ndjson";
+/// `rollout_surfaces` rows: every declared surface's MFA share per tenant and day.
+pub const SURFACES_FILE: &str = "rollout_surfaces.ndjson";
 /// `agents` rows.
 pub const AGENTS_FILE: &str = "agents.ndjson";
 /// `dead_letters` rows.
@@ -26,7 +28,7 @@ pub struct FileSinkError {
     source: io::Error,
 }
 
-/// Writes the four tables as NDJSON files in one folder.
+/// Writes the five tables as NDJSON files in one folder.
 pub struct FileSink {
     dir: PathBuf,
     findings: BufWriter<File>,
@@ -35,7 +37,7 @@ pub struct FileSink {
 }
 
 impl FileSink {
-    /// Creates the folder (if needed) and empties the four files.
+    /// Creates the folder (if needed) and empties the five files.
     pub fn create(dir: &Path) -> Result<Self, FileSinkError> {
         let err = |p: &Path| {
             let path = p.display().to_string();
@@ -55,6 +57,7 @@ impl FileSink {
             line: Vec::with_capacity(1024),
         };
         sink.write_whole(ROLLOUT_FILE, &[] as &[RolloutRow])?;
+        sink.write_whole(SURFACES_FILE, &[] as &[SurfaceRow])?;
         sink.write_whole(AGENTS_FILE, &[] as &[AgentRow])?;
         Ok(sink)
     }
@@ -134,10 +137,12 @@ impl RowSink for FileSink {
     fn snapshot(
         &mut self,
         rollout: &[RolloutRow],
+        surfaces: &[SurfaceRow],
         agents: &[AgentRow],
     ) -> Result<(), FileSinkError> {
         self.flush()?;
         self.write_whole(ROLLOUT_FILE, rollout)?;
+        self.write_whole(SURFACES_FILE, surfaces)?;
         self.write_whole(AGENTS_FILE, agents)
     }
 }

@@ -1,4 +1,4 @@
-//! Sinks: the rows mfa-audit writes (`findings`, `rollout_daily`, `agents`,
+//! Sinks: the rows mfa-audit writes (`findings`, `rollout_daily`, `rollout_surfaces`, `agents`,
 //! `dead_letters`), in ClickHouse `JSONEachRow` form, to NDJSON files or (production)
 //! ClickHouse. Every field name here is a column name.
 
@@ -7,7 +7,7 @@ pub mod file;
 pub mod redact;
 pub mod rows;
 
-pub use rows::{AgentRow, DeadLetter, RolloutRow};
+pub use rows::{AgentRow, DayStats, DeadLetter, RolloutRow, SurfaceRow};
 
 use crate::policy::Finding;
 
@@ -20,8 +20,14 @@ pub trait RowSink {
     fn finding(&mut self, f: &Finding) -> Result<(), Self::Error>;
     /// One dead letter.
     fn dead_letter(&mut self, d: &DeadLetter) -> Result<(), Self::Error>;
-    /// The current rollout and agent rows (each replaces any earlier row of its key).
-    fn snapshot(&mut self, rollout: &[RolloutRow], agents: &[AgentRow]) -> Result<(), Self::Error>;
+    /// The current rollout, surface and agent rows (each replaces any earlier row of its
+    /// key).
+    fn snapshot(
+        &mut self,
+        rollout: &[RolloutRow],
+        surfaces: &[SurfaceRow],
+        agents: &[AgentRow],
+    ) -> Result<(), Self::Error>;
 }
 
 /// A sink that keeps everything in memory (tests, benches, and the report).
@@ -33,6 +39,8 @@ pub struct MemorySink {
     pub dead_letters: Vec<DeadLetter>,
     /// The last rollout snapshot.
     pub rollout: Vec<RolloutRow>,
+    /// The last surfaces snapshot.
+    pub surfaces: Vec<SurfaceRow>,
     /// The last agents snapshot.
     pub agents: Vec<AgentRow>,
 }
@@ -47,8 +55,14 @@ impl RowSink for MemorySink {
         self.dead_letters.push(d.clone());
         Ok(())
     }
-    fn snapshot(&mut self, rollout: &[RolloutRow], agents: &[AgentRow]) -> Result<(), Self::Error> {
+    fn snapshot(
+        &mut self,
+        rollout: &[RolloutRow],
+        surfaces: &[SurfaceRow],
+        agents: &[AgentRow],
+    ) -> Result<(), Self::Error> {
         self.rollout = rollout.to_vec();
+        self.surfaces = surfaces.to_vec();
         self.agents = agents.to_vec();
         Ok(())
     }

@@ -8,8 +8,10 @@
 mod rollout;
 mod tenant;
 
-pub use rollout::{DayStats, Readiness, Tally};
-pub use tenant::{ExceptionState, PcSession, TenantState, UserState, DEFAULT_REPLAY_WINDOW_DAYS};
+pub use rollout::{DayCounters, Readiness, ShareCount, Tally};
+pub use tenant::{
+    Directory, ExceptionState, PcSession, TenantState, UserState, DEFAULT_REPLAY_WINDOW_DAYS,
+};
 
 use dashmap::mapref::one::RefMut;
 use dashmap::DashMap;

@@ -1,79 +1,81 @@
-//! Rollout readiness: per tenant and day, the counters of POLICY.md, and the status
-//! (`ready`, `at_risk`, `blocked`) for the day and over a rolling 7 days.
+//! Rollout counters: per tenant and day, what each event added (as the policy's
+//! evaluation decided it) and the tenant-wide snapshot of agents and exceptions. The
+//! state keeps numbers only: which surfaces and counters exist, and what makes a day
+//! `ready`, is the policy's.
 
-use crate::event::time::Day;
-use crate::policy::model::{Severity, Surface};
-use crate::policy::{Finding, Policy};
-use std::fmt;
+use serde::{Deserialize, Serialize};
 
-/// What one event adds to its day's counters (decided by the evaluator).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Tally {
-    /// Nothing to count (directory facts, unprotected pages).
-    #[default]
-    Nothing,
-    /// An app-only API call: counted apart, never in the MFA share.
-    ApiAppOnly,
-    /// An App+User API call.
-    ApiAppUser {
-        /// `mfa` in `amr` (`None`: the report row does not say).
-        mfa: Option<bool>,
-        /// Without MFA but covered by an exception.
-        excepted: bool,
-        /// Token from the password flow.
-        password_flow: bool,
-    },
-    /// A protected dashboard page served.
-    Dashboard {
-        /// The session's MFA (`None`: unknown).
-        mfa: Option<bool>,
-        /// Without MFA but covered by an exception.
-        excepted: bool,
-    },
-    /// A sign-in.
-    SignIn {
-        /// Into a customer tenant: (MFA satisfied, covered by an exception).
-        delegated: Option<(bool, bool)>,
-        /// By a legacy protocol.
-        legacy: bool,
-        /// By the password flow.
-        password_flow: bool,
-        /// MFA satisfied (also what state records for the user's last sign-in).
-        mfa: bool,
-    },
+/// One surface's share on one day: events counted, with MFA, without MFA but covered by
+/// an exception, and MFA unknown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareCount {
+    /// Events counted.
+    pub total: u64,
+    /// Of those, with MFA.
+    pub mfa: u64,
+    /// Of those without, covered by an exception.
+    pub excepted: u64,
+    /// Of those, MFA unknown (left out of the share).
+    pub mfa_unknown: u64,
 }
 
-/// One (tenant, day)'s counters: columns of `rollout_daily`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct DayStats {
-    /// App+User API calls.
-    pub api_app_user_calls: u64,
-    /// Of those, with `mfa`.
-    pub api_app_user_calls_mfa: u64,
-    /// Of those without, covered by an exception.
-    pub api_app_user_calls_excepted: u64,
-    /// Of those, MFA unknown (report rows without `mfaCompliant`).
-    pub api_app_user_calls_mfa_unknown: u64,
-    /// App-only API calls (left out of the share).
-    pub api_app_only_calls: u64,
-    /// Protected dashboard pages served.
-    pub dashboard_protected_requests: u64,
-    /// Of those, to a session with MFA.
-    pub dashboard_protected_requests_mfa: u64,
-    /// Of those without, covered by an exception.
-    pub dashboard_protected_requests_excepted: u64,
-    /// Of those, session MFA unknown.
-    pub dashboard_protected_requests_mfa_unknown: u64,
-    /// Successful delegated-admin sign-ins.
-    pub delegated_admin_signins: u64,
-    /// Of those, with MFA.
-    pub delegated_admin_signins_mfa: u64,
-    /// Of those without, covered by an exception.
-    pub delegated_admin_signins_excepted: u64,
-    /// Successful legacy-protocol sign-ins.
-    pub legacy_protocol_signins: u64,
-    /// Password-flow tokens (sign-ins and API tokens).
-    pub password_flow_tokens: u64,
+impl ShareCount {
+    /// Adds another day's.
+    pub fn merge(&mut self, o: &ShareCount) {
+        self.total += o.total;
+        self.mfa += o.mfa;
+        self.excepted += o.excepted;
+        self.mfa_unknown += o.mfa_unknown;
+    }
+
+    /// Events whose MFA is known.
+    pub fn known(&self) -> u64 {
+        self.total.saturating_sub(self.mfa_unknown)
+    }
+
+    /// Share with MFA, of those whose MFA is known (`None` when none).
+    pub fn share(&self) -> Option<f64> {
+        let known = self.known();
+        (known > 0).then(|| self.mfa as f64 / known as f64)
+    }
+
+    /// Known events neither with MFA nor covered: a gap, where the surface is enforced.
+    pub fn has_gap(&self) -> bool {
+        self.mfa + self.excepted < self.known()
+    }
+}
+
+/// What one event adds to its day (decided by the policy's evaluation). Bit `i` of a
+/// mask stands for surface or counter `i` (a policy declares at most 64 of each).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Surfaces whose share counts the event.
+    pub counted: u64,
+    /// Of those, where it had MFA.
+    pub mfa: u64,
+    /// Of those, where it lacked MFA and an exception covered it.
+    pub excepted: u64,
+    /// Of those, where its MFA is unknown.
+    pub unknown: u64,
+    /// Counters it adds one to.
+    pub counters: u64,
+    /// Findings it raised.
+    pub findings: u64,
+    /// Of those, not covered by an exception, by severity (low to critical).
+    pub uncovered: [u64; 4],
+}
+
+/// One (tenant, day)'s counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayCounters {
+    /// Per surface of the policy, in its order.
+    pub shares: Vec<ShareCount>,
+    /// Per counter of the policy, in its order.
+    pub counters: Vec<u64>,
+    /// Findings.
+    pub findings: u64,
+    /// Findings not covered by an exception, by severity (low to critical).
+    pub uncovered: [u64; 4],
     /// Partner-role users (snapshot at the day's last event).
     pub partner_role_users: u32,
     /// Of those, MFA-registered.
@@ -84,92 +86,62 @@ pub struct DayStats {
     pub exceptions_overdue: u32,
     /// Exceptions approved and in force.
     pub exceptions_approved: u32,
-    /// Findings.
-    pub findings: u64,
-    /// Findings not covered by an exception, critical.
-    pub findings_uncovered_critical: u64,
-    /// Findings not covered by an exception, high.
-    pub findings_uncovered_high: u64,
 }
 
-impl DayStats {
-    pub(crate) fn add(&mut self, tally: &Tally, findings: &[Finding]) {
-        match *tally {
-            Tally::Nothing => {}
-            Tally::ApiAppOnly => self.api_app_only_calls += 1,
-            Tally::ApiAppUser {
-                mfa,
-                excepted,
-                password_flow,
-            } => {
-                self.api_app_user_calls += 1;
-                match mfa {
-                    Some(true) => self.api_app_user_calls_mfa += 1,
-                    Some(false) if excepted => self.api_app_user_calls_excepted += 1,
-                    Some(false) => {}
-                    None => self.api_app_user_calls_mfa_unknown += 1,
+fn bits(mask: u64) -> impl Iterator<Item = usize> {
+    (0..64usize).filter(move |i| mask & (1u64 << i) != 0)
+}
+
+fn slot<T: Default + Clone>(v: &mut Vec<T>, i: usize) -> Option<&mut T> {
+    if v.len() <= i {
+        v.resize(i + 1, T::default());
+    }
+    v.get_mut(i)
+}
+
+impl DayCounters {
+    /// Counts one event's tally.
+    pub fn add(&mut self, t: &Tally) {
+        for i in bits(t.counted) {
+            if let Some(s) = slot(&mut self.shares, i) {
+                let bit = 1u64 << i;
+                s.total += 1;
+                if t.mfa & bit != 0 {
+                    s.mfa += 1;
+                } else if t.excepted & bit != 0 {
+                    s.excepted += 1;
+                } else if t.unknown & bit != 0 {
+                    s.mfa_unknown += 1;
                 }
-                self.password_flow_tokens += u64::from(password_flow);
-            }
-            Tally::Dashboard { mfa, excepted } => {
-                self.dashboard_protected_requests += 1;
-                match mfa {
-                    Some(true) => self.dashboard_protected_requests_mfa += 1,
-                    Some(false) if excepted => self.dashboard_protected_requests_excepted += 1,
-                    Some(false) => {}
-                    None => self.dashboard_protected_requests_mfa_unknown += 1,
-                }
-            }
-            Tally::SignIn {
-                delegated,
-                legacy,
-                password_flow,
-                ..
-            } => {
-                if let Some((mfa, excepted)) = delegated {
-                    self.delegated_admin_signins += 1;
-                    if mfa {
-                        self.delegated_admin_signins_mfa += 1;
-                    } else if excepted {
-                        self.delegated_admin_signins_excepted += 1;
-                    }
-                }
-                self.legacy_protocol_signins += u64::from(legacy);
-                self.password_flow_tokens += u64::from(password_flow);
             }
         }
-        for f in findings {
-            self.findings += 1;
-            if !f.excepted {
-                match f.severity {
-                    Severity::Critical => self.findings_uncovered_critical += 1,
-                    Severity::High => self.findings_uncovered_high += 1,
-                    _ => {}
-                }
+        for i in bits(t.counters) {
+            if let Some(c) = slot(&mut self.counters, i) {
+                *c += 1;
             }
+        }
+        self.findings += t.findings;
+        for (u, add) in self.uncovered.iter_mut().zip(t.uncovered) {
+            *u += add;
         }
     }
 
-    /// Adds another day's counters (for the rolling window); snapshots take `other`'s.
-    pub fn merge(&mut self, other: &DayStats) {
-        self.api_app_user_calls += other.api_app_user_calls;
-        self.api_app_user_calls_mfa += other.api_app_user_calls_mfa;
-        self.api_app_user_calls_excepted += other.api_app_user_calls_excepted;
-        self.api_app_user_calls_mfa_unknown += other.api_app_user_calls_mfa_unknown;
-        self.api_app_only_calls += other.api_app_only_calls;
-        self.dashboard_protected_requests += other.dashboard_protected_requests;
-        self.dashboard_protected_requests_mfa += other.dashboard_protected_requests_mfa;
-        self.dashboard_protected_requests_excepted += other.dashboard_protected_requests_excepted;
-        self.dashboard_protected_requests_mfa_unknown +=
-            other.dashboard_protected_requests_mfa_unknown;
-        self.delegated_admin_signins += other.delegated_admin_signins;
-        self.delegated_admin_signins_mfa += other.delegated_admin_signins_mfa;
-        self.delegated_admin_signins_excepted += other.delegated_admin_signins_excepted;
-        self.legacy_protocol_signins += other.legacy_protocol_signins;
-        self.password_flow_tokens += other.password_flow_tokens;
+    /// Adds another day's counters (for a rolling window); snapshots take `other`'s.
+    pub fn merge(&mut self, other: &DayCounters) {
+        for (i, s) in other.shares.iter().enumerate() {
+            if let Some(mine) = slot(&mut self.shares, i) {
+                mine.merge(s);
+            }
+        }
+        for (i, c) in other.counters.iter().enumerate() {
+            if let Some(mine) = slot(&mut self.counters, i) {
+                *mine += c;
+            }
+        }
         self.findings += other.findings;
-        self.findings_uncovered_critical += other.findings_uncovered_critical;
-        self.findings_uncovered_high += other.findings_uncovered_high;
+        for (u, add) in self.uncovered.iter_mut().zip(other.uncovered) {
+            *u += add;
+        }
         self.partner_role_users = other.partner_role_users;
         self.partner_role_users_registered = other.partner_role_users_registered;
         self.exceptions_open = other.exceptions_open;
@@ -177,65 +149,15 @@ impl DayStats {
         self.exceptions_approved = other.exceptions_approved;
     }
 
-    /// Share of App+User calls with MFA, of those whose MFA is known (`None` when none).
-    pub fn api_mfa_share(&self) -> Option<f64> {
-        share(
-            self.api_app_user_calls_mfa,
-            self.api_app_user_calls - self.api_app_user_calls_mfa_unknown,
-        )
+    /// A surface's share counts (zero when the day saw none).
+    pub fn share(&self, surface: usize) -> ShareCount {
+        self.shares.get(surface).copied().unwrap_or_default()
     }
 
-    /// Share of protected dashboard requests with MFA, of those whose MFA is known.
-    pub fn dashboard_mfa_share(&self) -> Option<f64> {
-        share(
-            self.dashboard_protected_requests_mfa,
-            self.dashboard_protected_requests - self.dashboard_protected_requests_mfa_unknown,
-        )
+    /// A counter (zero when the day saw none).
+    pub fn counter(&self, i: usize) -> u64 {
+        self.counters.get(i).copied().unwrap_or_default()
     }
-
-    /// Share of delegated-admin sign-ins with MFA.
-    pub fn delegated_admin_mfa_share(&self) -> Option<f64> {
-        share(
-            self.delegated_admin_signins_mfa,
-            self.delegated_admin_signins,
-        )
-    }
-
-    /// Readiness: `blocked` for an uncovered critical finding or an enforced surface under
-    /// 100 % MFA (counting covered requests as compliant); `ready` with no uncovered high
-    /// or critical finding and every partner-role user registered; else `at_risk`.
-    pub fn readiness(&self, policy: &Policy, day: Day) -> Readiness {
-        let at = day.start();
-        let gap = |s: Surface, total: u64, ok: u64| policy.is_enforced(s, at) && ok < total;
-        let api_gap = gap(
-            Surface::Api,
-            self.api_app_user_calls - self.api_app_user_calls_mfa_unknown,
-            self.api_app_user_calls_mfa + self.api_app_user_calls_excepted,
-        );
-        let dash_gap = gap(
-            Surface::Dashboard,
-            self.dashboard_protected_requests - self.dashboard_protected_requests_mfa_unknown,
-            self.dashboard_protected_requests_mfa + self.dashboard_protected_requests_excepted,
-        );
-        let da_gap = gap(
-            Surface::DelegatedAdmin,
-            self.delegated_admin_signins,
-            self.delegated_admin_signins_mfa + self.delegated_admin_signins_excepted,
-        );
-        if self.findings_uncovered_critical > 0 || api_gap || dash_gap || da_gap {
-            Readiness::Blocked
-        } else if self.findings_uncovered_high == 0
-            && self.partner_role_users_registered >= self.partner_role_users
-        {
-            Readiness::Ready
-        } else {
-            Readiness::AtRisk
-        }
-    }
-}
-
-fn share(part: u64, total: u64) -> Option<f64> {
-    (total > 0).then(|| part as f64 / total as f64)
 }
 
 /// A tenant's readiness.
@@ -260,8 +182,8 @@ impl Readiness {
     }
 }
 
-impl fmt::Display for Readiness {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl std::fmt::Display for Readiness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
 }
@@ -269,66 +191,51 @@ impl fmt::Display for Readiness {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::time::EventTime;
-
-    fn day(s: &str) -> Day {
-        EventTime::parse(s).unwrap().day()
-    }
 
     #[test]
-    fn readiness_follows_the_policy_rules() {
-        let p = crate::policy::load("partner-mfa-2020-05").unwrap();
-        let enforced = day("2020-05-02");
-        let before = day("2020-04-20");
-        let mut s = DayStats {
-            partner_role_users: 2,
-            partner_role_users_registered: 2,
-            ..DayStats::default()
-        };
-        assert_eq!(s.readiness(&p, enforced), Readiness::Ready);
-        s.partner_role_users_registered = 1;
+    fn a_tally_counts_into_its_surfaces_and_counters() {
+        let mut d = DayCounters::default();
+        d.add(&Tally {
+            counted: 0b101,
+            mfa: 0b001,
+            excepted: 0b100,
+            counters: 0b10,
+            findings: 2,
+            uncovered: [0, 0, 1, 1],
+            ..Tally::default()
+        });
+        d.add(&Tally {
+            counted: 0b100,
+            unknown: 0b100,
+            ..Tally::default()
+        });
         assert_eq!(
-            s.readiness(&p, enforced),
-            Readiness::AtRisk,
-            "an agent unregistered"
+            d.share(0),
+            ShareCount {
+                total: 1,
+                mfa: 1,
+                excepted: 0,
+                mfa_unknown: 0
+            }
         );
-        s.partner_role_users_registered = 2;
-        s.findings_uncovered_high = 1;
+        assert_eq!(d.share(1), ShareCount::default());
         assert_eq!(
-            s.readiness(&p, enforced),
-            Readiness::AtRisk,
-            "an uncovered high finding"
+            d.share(2),
+            ShareCount {
+                total: 2,
+                mfa: 0,
+                excepted: 1,
+                mfa_unknown: 1
+            }
         );
-        s.findings_uncovered_high = 0;
-        s.findings_uncovered_critical = 1;
-        assert_eq!(
-            s.readiness(&p, enforced),
-            Readiness::Blocked,
-            "an uncovered critical finding"
-        );
-        s.findings_uncovered_critical = 0;
-        // An enforced surface under 100 % MFA blocks; covered calls count as compliant;
-        // before the enforcement date it does not block.
-        s.api_app_user_calls = 4;
-        s.api_app_user_calls_mfa = 3;
-        assert_eq!(s.readiness(&p, enforced), Readiness::Blocked);
-        assert_eq!(s.readiness(&p, before), Readiness::Ready);
-        s.api_app_user_calls_excepted = 1;
-        assert_eq!(s.readiness(&p, enforced), Readiness::Ready);
-        assert_eq!(s.api_mfa_share(), Some(0.75));
-        s.api_app_user_calls_mfa_unknown = 2;
-        s.api_app_user_calls = 6;
-        assert_eq!(
-            s.api_mfa_share(),
-            Some(0.75),
-            "unknown MFA is left out of the share"
-        );
-        let p19 = crate::policy::load("partner-mfa-2019-09").unwrap();
-        s.api_app_user_calls_excepted = 0;
-        assert_eq!(
-            s.readiness(&p19, enforced),
-            Readiness::Ready,
-            "2019-09 enforces nothing"
-        );
+        assert_eq!(d.counter(1), 1);
+        assert_eq!(d.counter(0), 0);
+        assert_eq!((d.findings, d.uncovered), (2, [0, 0, 1, 1]));
+        assert!(!d.share(2).has_gap(), "the known one is covered");
+        let mut w = DayCounters::default();
+        w.merge(&d);
+        w.merge(&d);
+        assert_eq!(w.share(2).total, 4);
+        assert_eq!(w.share(0).share(), Some(1.0));
     }
 }

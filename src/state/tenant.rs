@@ -1,9 +1,8 @@
 //! One tenant's state and how each fact changes it.
 
-use super::rollout::{DayStats, Tally};
+use super::rollout::{DayCounters, Tally};
 use crate::event::time::{Day, EventTime};
 use crate::event::{ExceptionStatus, RoleAction, RoleSet};
-use crate::policy::Policy;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -29,6 +28,16 @@ pub struct UserState {
     pub pc_session: Option<PcSession>,
     /// Has held a partner role of the policy version (an `agents` row).
     pub ever_role: bool,
+}
+
+/// What state needs to know of the policy version it is kept for: which roles are
+/// partner roles, and how long an exception request may stay open.
+#[derive(Debug, Clone, Copy)]
+pub struct Directory {
+    /// The partner roles.
+    pub partner_roles: RoleSet,
+    /// Business days an exception request may stay unanswered.
+    pub exception_response_business_days: i64,
 }
 
 /// An interactive Partner Center sign-in, standing for a dashboard session.
@@ -83,7 +92,7 @@ pub struct TenantState {
     /// Exceptions by id.
     pub exceptions: BTreeMap<String, ExceptionState>,
     /// Rollout counters by day.
-    pub days: BTreeMap<Day, DayStats>,
+    pub days: BTreeMap<Day, DayCounters>,
     /// Events applied so far: the version of every row this tenant writes.
     pub applied: u64,
     /// Users holding a partner role of the policy version.
@@ -174,19 +183,11 @@ impl TenantState {
         self.users.entry(key).or_default()
     }
 
-    /// Whether the user holds a partner role of this version and is known unregistered.
-    pub fn is_unregistered_role_user(&self, policy: &Policy, user_id: &str) -> bool {
-        self.user(user_id).is_some_and(|u| {
-            u.roles.intersects(policy.partner_roles) && u.registered == Some(false)
-        })
-    }
-
-    /// Whether an approved exception with a reason valid for this version covers `rule_id`
-    /// for this user at `t`.
+    /// Whether an approved exception whose reason `reason_covers` accepts covers this
+    /// user at `t`.
     pub fn exception_covers(
         &self,
-        policy: &Policy,
-        rule_id: &str,
+        reason_covers: &dyn Fn(&str) -> bool,
         user_id: &str,
         upn: &str,
         t: EventTime,
@@ -194,7 +195,7 @@ impl TenantState {
         self.exceptions.values().any(|e| {
             e.status == ExceptionStatus::Approved
                 && e.in_window(t)
-                && policy.reason_covers(&e.reason, rule_id)
+                && reason_covers(&e.reason)
                 && e.covers_user(user_id, upn)
         })
     }
@@ -202,14 +203,14 @@ impl TenantState {
     /// Applies a role change.
     pub fn apply_role(
         &mut self,
-        policy: &Policy,
+        dir: &Directory,
         user_id: &str,
         upn: Option<&str>,
         user_type: Option<&str>,
         role: crate::event::Role,
         action: RoleAction,
     ) {
-        let before = self.counted(policy, user_id);
+        let before = self.counted(dir, user_id);
         let u = self.user_mut(user_id);
         set_text(&mut u.upn, upn);
         set_text(&mut u.user_type, user_type);
@@ -217,23 +218,23 @@ impl TenantState {
             RoleAction::Add => u.roles.insert(role),
             RoleAction::Remove => u.roles.remove(role),
         }
-        u.ever_role |= u.roles.intersects(policy.partner_roles);
-        self.recount(policy, user_id, before);
+        u.ever_role |= u.roles.intersects(dir.partner_roles);
+        self.recount(dir, user_id, before);
     }
 
     /// Applies a registration snapshot row.
     pub fn apply_registration(
         &mut self,
-        policy: &Policy,
+        dir: &Directory,
         user_id: &str,
         registered: bool,
         methods: &[&str],
     ) {
-        let before = self.counted(policy, user_id);
+        let before = self.counted(dir, user_id);
         let u = self.user_mut(user_id);
         u.registered = Some(registered);
         u.methods = methods.iter().map(|m| (*m).to_owned()).collect();
-        self.recount(policy, user_id, before);
+        self.recount(dir, user_id, before);
     }
 
     /// Records a sign-in; an interactive Partner Center one becomes the user's session.
@@ -316,17 +317,11 @@ impl TenantState {
     }
 
     /// Counts the event into its day, with the tenant-wide snapshot as of now.
-    pub fn tally(
-        &mut self,
-        policy: &Policy,
-        t: EventTime,
-        tally: &Tally,
-        findings: &[crate::policy::Finding],
-    ) {
+    pub fn tally(&mut self, dir: &Directory, t: EventTime, tally: &Tally) {
         self.applied += 1;
-        let (open, approved, overdue) = self.exception_counts(policy, t.day());
+        let (open, approved, overdue) = self.exception_counts(dir, t.day());
         let d = self.days.entry(t.day()).or_default();
-        d.add(tally, findings);
+        d.add(tally);
         d.partner_role_users = self.role_users;
         d.partner_role_users_registered = self.role_users_registered;
         d.exceptions_open = open;
@@ -334,15 +329,14 @@ impl TenantState {
         d.exceptions_overdue = overdue;
     }
 
-    fn exception_counts(&self, policy: &Policy, day: Day) -> (u32, u32, u32) {
+    fn exception_counts(&self, dir: &Directory, day: Day) -> (u32, u32, u32) {
         let (mut open, mut approved, mut overdue) = (0, 0, 0);
         for e in self.exceptions.values() {
             match e.status {
                 ExceptionStatus::Requested => {
                     open += 1;
                     if let Some(r) = e.requested_at {
-                        let due =
-                            add_business_days(r.day(), policy.exception_response_business_days);
+                        let due = add_business_days(r.day(), dir.exception_response_business_days);
                         if due < day {
                             overdue += 1;
                         }
@@ -357,15 +351,15 @@ impl TenantState {
         (open, approved, overdue)
     }
 
-    fn counted(&self, policy: &Policy, user_id: &str) -> (bool, bool) {
+    fn counted(&self, dir: &Directory, user_id: &str) -> (bool, bool) {
         self.user(user_id).map_or((false, false), |u| {
-            let role = u.roles.intersects(policy.partner_roles);
+            let role = u.roles.intersects(dir.partner_roles);
             (role, role && u.registered == Some(true))
         })
     }
 
-    fn recount(&mut self, policy: &Policy, user_id: &str, before: (bool, bool)) {
-        let after = self.counted(policy, user_id);
+    fn recount(&mut self, dir: &Directory, user_id: &str, before: (bool, bool)) {
+        let after = self.counted(dir, user_id);
         adjust(&mut self.role_users, before.0, after.0);
         adjust(&mut self.role_users_registered, before.1, after.1);
     }

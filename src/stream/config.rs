@@ -144,9 +144,13 @@ pub struct ClickHouseConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineConfig {
-    /// Shipped policy name or policy file.
+    /// Shipped policy name or policy file (one policy; `policies` for several).
     #[serde(default = "default_policy")]
     pub policy: String,
+    /// Several policies evaluated in one pass (each event decoded once); when set, it
+    /// replaces `policy`.
+    #[serde(default)]
+    pub policies: Vec<String>,
     /// JSON Web Key Set to verify token signatures with.
     #[serde(default)]
     pub jwks: Option<PathBuf>,
@@ -168,10 +172,22 @@ pub struct PipelineConfig {
     pub retry_max_ms: u64,
 }
 
+impl PipelineConfig {
+    /// The policies chosen: `policies` when given, else `policy`.
+    pub fn chosen_policies(&self) -> Vec<String> {
+        if self.policies.is_empty() {
+            vec![self.policy.clone()]
+        } else {
+            self.policies.clone()
+        }
+    }
+}
+
 impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
             policy: default_policy(),
+            policies: Vec::new(),
             jwks: None,
             checkpoint_interval_ms: default_checkpoint_interval_ms(),
             replay_window_days: default_stream_replay_window_days(),
@@ -379,7 +395,7 @@ impl Config {
 /// An environment value as the key's TOML type: lists split on commas, numbers and
 /// booleans parsed, the rest text.
 fn env_value(key: &str, value: &str) -> toml::Value {
-    if key == "topics" {
+    if key == "topics" || key == "policies" {
         return toml::Value::Array(
             value
                 .split(',')

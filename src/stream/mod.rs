@@ -61,7 +61,7 @@ pub enum StreamError {
         /// Partition.
         partition: i32,
         /// Cause.
-        source: serde_json::Error,
+        source: crate::pipeline::SnapshotError,
     },
     /// `--until-end` waited too long for a partition assignment (exit 1).
     #[error("no partition of {topics:?} was assigned for {secs} s: do the topics exist (tansu does not create them)? Or the group still counts a dead member as owner: set `kafka.instance_id` so a restarted instance takes its place")]
@@ -154,7 +154,12 @@ impl RowSink for Batch {
         self.rows += 1;
         Ok(())
     }
-    fn snapshot(&mut self, _: &[RolloutRow], _: &[AgentRow]) -> Result<(), Self::Error> {
+    fn snapshot(
+        &mut self,
+        _: &[RolloutRow],
+        _: &[crate::sink::SurfaceRow],
+        _: &[AgentRow],
+    ) -> Result<(), Self::Error> {
         Ok(())
     }
 }
@@ -212,6 +217,8 @@ enum Retry {
     ClickHouse(ClickHouseError),
     Commit(KafkaError),
     Deliver(KafkaOpError),
+    /// The state could not be serialised: nothing is stored, no offset is committed.
+    Snapshot(serde_json::Error),
 }
 
 impl std::fmt::Display for Retry {
@@ -220,6 +227,7 @@ impl std::fmt::Display for Retry {
             Retry::ClickHouse(e) => write!(f, "{e}"),
             Retry::Commit(e) => write!(f, "offset commit: {e}"),
             Retry::Deliver(e) => write!(f, "{e}"),
+            Retry::Snapshot(e) => write!(f, "state snapshot: {e}"),
         }
     }
 }
@@ -319,17 +327,13 @@ impl Engine {
             ..Part::default()
         };
         if let Some(s) = stored {
-            let tenants = self
-                .processor
-                .state()
-                .restore_json(&s.state)
-                .map_err(|source| {
-                    LoadError::Fatal(StreamError::Snapshot {
-                        topic: key.0.clone(),
-                        partition: key.1,
-                        source,
-                    })
-                })?;
+            let tenants = self.processor.restore_json(&s.state).map_err(|source| {
+                LoadError::Fatal(StreamError::Snapshot {
+                    topic: key.0.clone(),
+                    partition: key.1,
+                    source,
+                })
+            })?;
             let next = i64::try_from(s.next_offset).unwrap_or(i64::MAX);
             part.skip_below = next;
             part.next_offset = next;
@@ -367,9 +371,13 @@ impl Engine {
         let tenants: Vec<String> = self.dirty.iter().cloned().collect();
         let mut rollout = Vec::new();
         let mut agents = Vec::new();
+        let mut surfaces = Vec::new();
         let mut line = Vec::new();
         for r in self.processor.rollout_rows_for(&tenants) {
             Batch::push(&mut rollout, &mut line, &r);
+        }
+        for r in self.processor.surface_rows_for(&tenants) {
+            Batch::push(&mut surfaces, &mut line, &r);
         }
         for a in self.processor.agent_rows_for(&tenants) {
             Batch::push(&mut agents, &mut line, &a);
@@ -393,6 +401,7 @@ impl Engine {
             )
             .await?;
             timed("rollout_daily", None, Bytes::from(rollout)).await?;
+            timed("rollout_surfaces", None, Bytes::from(surfaces)).await?;
             timed("agents", None, Bytes::from(agents)).await
         });
         if let Err(e) = result {
@@ -429,11 +438,11 @@ impl Engine {
                 continue;
             }
             let tenants: Vec<String> = part.tenants.iter().cloned().collect();
-            let json = self
-                .processor
-                .state()
-                .snapshot_json(&tenants)
-                .unwrap_or_else(|_| "[]".to_owned());
+            // A checkpoint that cannot store its state must not commit its offset.
+            let json = self.processor.snapshot_json(&tenants).map_err(|e| {
+                self.metrics.sink_failures.inc();
+                Retry::Snapshot(e)
+            })?;
             let next = u64::try_from(part.next_offset).unwrap_or(0);
             self.rt
                 .block_on(
@@ -485,7 +494,7 @@ impl Engine {
         for key in keys {
             if let Some(part) = self.parts.remove(key) {
                 for t in part.tenants {
-                    self.processor.state().take_tenant(&t);
+                    self.processor.take_tenant(&t);
                     self.tenant_part.remove(&t);
                     self.dirty.remove(&t);
                 }
@@ -600,7 +609,12 @@ pub fn run(
     until_end: bool,
     shutdown: Arc<AtomicBool>,
 ) -> Result<StreamSummary, StreamError> {
-    let policy = Arc::new(policy::load(&config.pipeline.policy)?);
+    let policies = config
+        .pipeline
+        .chosen_policies()
+        .iter()
+        .map(|p| policy::load(p).map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()?;
     let tokens = match &config.pipeline.jwks {
         Some(path) => {
             TokenReader::with_jwks(crate::event::token::DEFAULT_TOKEN_CACHE_ENTRIES, path)?
@@ -609,7 +623,7 @@ pub fn run(
     };
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(crate::telemetry::http::Health::default());
-    let processor = Processor::new(policy, tokens, Arc::clone(&metrics))
+    let processor = Processor::with_policies(policies, tokens, Arc::clone(&metrics))
         .with_replay_window_days(config.pipeline.replay_window_days);
     let rt = Arc::new(
         tokio::runtime::Builder::new_multi_thread()

@@ -28,7 +28,7 @@ pub struct Metrics {
     pub findings: IntCounterVec,
     /// Dead letters, by `reason`.
     pub dead_letters: IntCounterVec,
-    /// Rules not applicable to an event (a field missing), by `condition`.
+    /// Rules not applicable to an event (an attribute absent), by `rule_id`.
     pub not_applicable: IntCounterVec,
     /// Token cache hits.
     pub token_cache_hits: IntCounter,
@@ -161,8 +161,8 @@ impl Metrics {
             findings: counter_vec(
                 &r,
                 "mfa_audit_findings_total",
-                "Findings written, by rule, severity, surface, enforced and excepted.",
-                &["rule_id", "severity", "surface", "enforced", "excepted"],
+                "Findings written, by rule, severity, surface, enforced, excepted and policy version.",
+                &["rule_id", "severity", "surface", "enforced", "excepted", "policy_version"],
             ),
             dead_letters: counter_vec(
                 &r,
@@ -173,8 +173,8 @@ impl Metrics {
             not_applicable: counter_vec(
                 &r,
                 "mfa_audit_rules_not_applicable_total",
-                "Rule evaluations skipped because the event lacked a field they need.",
-                &["condition"],
+                "Rule evaluations not applicable because the event lacked an attribute they read, by rule.",
+                &["rule_id"],
             ),
             token_cache_hits: counter(
                 &r,

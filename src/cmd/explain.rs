@@ -1,0 +1,205 @@
+//! `mfa-audit explain`: for chosen events, every rule of every policy with its outcome,
+//! the attributes its condition read and their values, the state facts it used, and the
+//! rule's source clause. The evaluator is `run`'s, with a trace.
+
+use super::{each_document, processor};
+use crate::app::AppError;
+use crate::cli::ExplainArgs;
+use crate::pipeline::Explained;
+use crate::policy::{Policy, RuleTrace};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::io::Write;
+
+/// Runs the command.
+pub fn run(args: &ExplainArgs) -> Result<(), AppError> {
+    let p = processor(&args.policies, &args.replay)?;
+    let wanted: BTreeSet<&str> = args.event_ids.iter().map(|s| s.trim()).collect();
+    let accept = |id: &str| wanted.is_empty() || wanted.contains(id);
+    let rules: BTreeSet<&str> = args.rules.iter().map(String::as_str).collect();
+    let mut stdout = std::io::stdout().lock();
+    let mut found = BTreeSet::new();
+    let mut failure = None;
+    each_document(&args.replay, &mut |_, doc| {
+        if doc.oversized || failure.is_some() {
+            return;
+        }
+        for e in p.explain_document(doc.bytes, &accept) {
+            found.insert(e.event_id.clone());
+            let policies: Vec<&Policy> = p.engines().iter().map(|x| x.policy()).collect();
+            let text = if args.json {
+                json_lines(&e, &policies, &rules)
+            } else {
+                text(&e, &policies, &rules)
+            };
+            if let Err(err) = stdout.write_all(text.as_bytes()) {
+                failure = Some(AppError::Io(format!("cannot write to stdout: {err}")));
+            }
+        }
+    })?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let missing: Vec<&str> = wanted
+        .iter()
+        .copied()
+        .filter(|id| !found.contains(*id))
+        .collect();
+    if !missing.is_empty() {
+        return Err(AppError::Usage(format!(
+            "no event with id {} in the input (ids are `properties.id`, `requestId`, or the `event_id` of a finding row)",
+            missing.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+fn reads(t: &RuleTrace, state: bool) -> Map<String, Value> {
+    t.reads
+        .iter()
+        .filter(|(a, _)| a.from_state() == state)
+        .map(|(a, v)| (a.name().to_owned(), v.clone()))
+        .collect()
+}
+
+/// One JSON object per (event, policy, rule).
+pub fn json_lines(e: &Explained, policies: &[&Policy], only: &BTreeSet<&str>) -> String {
+    let mut out = String::new();
+    for (policy, trace) in policies.iter().zip(&e.traces) {
+        for t in &trace.rules {
+            let Some(rule) = policy.rules.get(t.rule) else {
+                continue;
+            };
+            if !only.is_empty() && !only.contains(&*rule.id) {
+                continue;
+            }
+            let conditions: Map<String, Value> = policy
+                .conditions_used(&rule.when_source)
+                .into_iter()
+                .map(|(n, b)| (n.to_owned(), Value::String(b.to_owned())))
+                .collect();
+            let row = json!({
+                "event_id": e.event_id,
+                "event_kind": e.kind,
+                "tenant_id": e.tenant_id,
+                "event_time": e.time.to_string(),
+                "policy_version": policy.version,
+                "rule_id": &*rule.id,
+                "surface": &*rule.surface_name,
+                "severity": rule.severity.name(),
+                "outcome": t.outcome.name(),
+                "enforced": t.enforced,
+                "excepted": t.excepted,
+                "attributes": reads(t, false),
+                "state": reads(t, true),
+                "when": rule.when_source,
+                "conditions": conditions,
+                "detail": t.detail,
+            });
+            let _ = writeln!(out, "{row}");
+        }
+    }
+    if e.replay {
+        let _ = writeln!(
+            out,
+            "{}",
+            json!({"event_id": e.event_id, "event_kind": e.kind, "tenant_id": e.tenant_id, "replay": true})
+        );
+    }
+    out
+}
+
+/// The attributes read, in the order the condition read them.
+fn value_list(t: &RuleTrace, state: bool) -> Option<String> {
+    let items: Vec<String> = t
+        .reads
+        .iter()
+        .filter(|(a, _)| a.from_state() == state)
+        .map(|(a, v)| {
+            let v = if v.is_null() {
+                "(absent)".to_owned()
+            } else {
+                v.to_string()
+            };
+            format!("{} = {v}", a.name())
+        })
+        .collect();
+    (!items.is_empty()).then(|| items.join(", "))
+}
+
+/// The event for people.
+pub fn text(e: &Explained, policies: &[&Policy], only: &BTreeSet<&str>) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "event {} ({}, tenant {}, {})",
+        e.event_id, e.kind, e.tenant_id, e.time
+    );
+    if e.replay {
+        let _ = writeln!(s, "  a replay of an event already applied: no rule ran\n");
+        return s;
+    }
+    for (policy, trace) in policies.iter().zip(&e.traces) {
+        let _ = writeln!(s, "  under {}:", policy.version);
+        let mut other_kinds: Vec<String> = Vec::new();
+        for t in &trace.rules {
+            let Some(rule) = policy.rules.get(t.rule) else {
+                continue;
+            };
+            if !only.is_empty() && !only.contains(&*rule.id) {
+                continue;
+            }
+            // Quiet on the event kind alone: one line for all of them.
+            if t.outcome == crate::policy::Outcome::Quiet
+                && t.reads.len() == 1
+                && t.reads
+                    .first()
+                    .is_some_and(|(a, _)| *a == crate::policy::attr::Attr::EventKind)
+            {
+                other_kinds.push(format!("{} ({})", rule.id, rule.surface_name));
+                continue;
+            }
+            let _ = writeln!(
+                s,
+                "    {} {} - {} ({}, {}; {}, {})",
+                rule.id,
+                t.outcome.name().to_ascii_uppercase(),
+                rule.summary,
+                rule.surface_name,
+                rule.severity.name(),
+                if t.enforced {
+                    "enforced"
+                } else {
+                    "readiness only"
+                },
+                if t.excepted {
+                    "excepted"
+                } else {
+                    "no exception"
+                },
+            );
+            let read = value_list(t, false).unwrap_or_else(|| "-".into());
+            let _ = writeln!(s, "      read:  {read}");
+            if let Some(state) = value_list(t, true) {
+                let _ = writeln!(s, "      state: {state}");
+            }
+            let _ = writeln!(s, "      when:  {}", rule.when_source);
+            for (name, body) in policy.conditions_used(&rule.when_source) {
+                let _ = writeln!(s, "        {name} = {body}");
+            }
+            if let Some(d) = &t.detail {
+                let _ = writeln!(s, "      detail: {d}");
+            }
+        }
+        if !other_kinds.is_empty() {
+            let _ = writeln!(
+                s,
+                "    quiet, for other event kinds: {}",
+                other_kinds.join(", ")
+            );
+        }
+    }
+    s.push('\n');
+    s
+}

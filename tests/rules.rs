@@ -1,0 +1,480 @@
+//! Rules as data, end to end through the command line: a user's own policy file (check,
+//! run, explain, diff), several policies in one pass, `explain` against `run`, and
+//! `diff` against two separate runs.
+
+mod common;
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+const USER_POLICY: &str = "examples/policies/contoso-partner-mfa.toml";
+const FILES: [&str; 5] = [
+    "findings.ndjson",
+    "rollout_daily.ndjson",
+    "rollout_surfaces.ndjson",
+    "agents.ndjson",
+    "dead_letters.ndjson",
+];
+
+fn policy_path(p: &str) -> String {
+    if p.ends_with(".toml") {
+        common::root().join(p).display().to_string()
+    } else {
+        p.to_owned()
+    }
+}
+
+/// A generated sample in `dir` (`s.ndjson`).
+fn sample(dir: &Path, tenants: u32, events: u32, seed: u64) {
+    let o = common::bin()
+        .current_dir(dir)
+        .args(["generate", "--tenants", &tenants.to_string()])
+        .args(["--events", &events.to_string(), "--seed", &seed.to_string()])
+        .args(["--out", "s.ndjson"])
+        .output()
+        .unwrap();
+    common::ok(o, "generate");
+}
+
+fn run(dir: &Path, policies: &[&str], out: &str) {
+    let mut c = common::bin();
+    c.current_dir(dir)
+        .args(["run", "-q", "--input", "s.ndjson", "--out", out]);
+    for p in policies {
+        c.args(["--policy", &policy_path(p)]);
+    }
+    common::ok(c.output().unwrap(), &format!("run {policies:?}"));
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn rows(path: &Path) -> Vec<Value> {
+    lines(path)
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn several_policies_in_one_pass_write_the_union_of_separate_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    sample(dir, 6, 6000, 11);
+    let policies = ["partner-mfa-2019-09", "partner-mfa-2020-05", USER_POLICY];
+    run(dir, &policies, "all");
+    for (i, p) in policies.iter().enumerate() {
+        run(dir, &[p], &format!("one-{i}"));
+    }
+    for f in FILES {
+        let mut together = lines(&dir.join("all").join(f));
+        let mut apart: Vec<String> = (0..policies.len())
+            .flat_map(|i| {
+                let mut l = lines(&dir.join(format!("one-{i}")).join(f));
+                if f == "dead_letters.ndjson" && i > 0 {
+                    l.clear(); // a bad document is one dead letter, whatever the policies
+                }
+                l
+            })
+            .collect();
+        together.sort();
+        apart.sort();
+        assert!(
+            !together.is_empty() || f == "dead_letters.ndjson",
+            "{f} is empty"
+        );
+        assert_eq!(together.len(), apart.len(), "{f}: row counts differ");
+        assert!(together == apart, "{f}: rows differ from the separate runs");
+    }
+    // Every row says which policy it is of.
+    let versions: std::collections::BTreeSet<String> = rows(&dir.join("all/findings.ndjson"))
+        .iter()
+        .map(|r| r["policy_version"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(versions.len(), 3, "{versions:?}");
+}
+
+#[test]
+fn a_users_own_policy_checks_runs_and_reaches_the_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let o = common::bin()
+        .args(["policy", "check", &policy_path(USER_POLICY)])
+        .output()
+        .unwrap();
+    let said = common::ok(o, "policy check");
+    assert!(
+        said.contains("valid policy `contoso-partner-mfa`"),
+        "{said}"
+    );
+    sample(dir, 4, 4000, 5);
+    run(dir, &[USER_POLICY], "out");
+    let findings = rows(&dir.join("out/findings.ndjson"));
+    for rule in [
+        "AZURE_PORTAL_NO_MFA",
+        "DELEGATED_ADMIN_UNMANAGED_DEVICE",
+        "LEGACY_PROTOCOL",
+    ] {
+        assert!(
+            findings.iter().any(|f| f["rule_id"] == rule),
+            "no {rule} finding"
+        );
+    }
+    let portal: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["rule_id"] == "AZURE_PORTAL_NO_MFA")
+        .collect();
+    assert!(portal.iter().all(|f| f["surface"] == "azure_portal"
+        && f["severity"] == "high"
+        && f["detail"].as_str().unwrap().ends_with(")")));
+    // The new surface's share reaches rollout_surfaces, with no code.
+    let surfaces = rows(&dir.join("out/rollout_surfaces.ndjson"));
+    let azure: Vec<&Value> = surfaces
+        .iter()
+        .filter(|r| r["surface"] == "azure_portal")
+        .collect();
+    assert!(!azure.is_empty(), "no azure_portal rows");
+    let total: u64 = azure.iter().map(|r| r["total"].as_u64().unwrap()).sum();
+    let mfa: u64 = azure.iter().map(|r| r["mfa"].as_u64().unwrap()).sum();
+    assert_eq!(
+        total - mfa,
+        portal.len() as u64,
+        "each Azure portal sign-in without MFA is one finding"
+    );
+    // A bad copy is refused with every problem and its place.
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(common::root().join(USER_POLICY))
+            .unwrap()
+            .replace("\"sign_in.device_managed\"", "\"sign_in.device_manged\"")
+            .replace("severity = \"high\"", "severity = \"severe\""),
+    )
+    .unwrap();
+    let o = common::bin()
+        .args(["policy", "check"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("2 problem(s)"), "{err}");
+    assert!(
+        err.contains("`rules[13].when.all[1].attr`: `sign_in.device_manged` is not an attribute")
+            && err.contains("did you mean sign_in.device_managed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`rules[12].severity`: `severe` is not a severity"),
+        "{err}"
+    );
+}
+
+/// `explain --json` over a whole input agrees with `run`: the rules it says fired are
+/// exactly the findings, with the same enforced and excepted flags.
+#[test]
+fn explain_uses_the_evaluator_of_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    sample(dir, 3, 1500, 3);
+    let policies = ["partner-mfa-2020-05", USER_POLICY];
+    run(dir, &policies, "out");
+    let mut want: BTreeMap<(String, String, String), Vec<(bool, bool)>> = BTreeMap::new();
+    for f in rows(&dir.join("out/findings.ndjson")) {
+        want.entry((
+            f["event_id"].as_str().unwrap().into(),
+            f["policy_version"].as_str().unwrap().into(),
+            f["rule_id"].as_str().unwrap().into(),
+        ))
+        .or_default()
+        .push((
+            f["enforced"].as_bool().unwrap(),
+            f["excepted"].as_bool().unwrap(),
+        ));
+    }
+    let mut c = common::bin();
+    c.current_dir(dir)
+        .args(["explain", "--json", "--input", "s.ndjson"]);
+    for p in policies {
+        c.args(["--policy", &policy_path(p)]);
+    }
+    let o = c.output().unwrap();
+    let text = common::ok(o, "explain");
+    let mut got: BTreeMap<(String, String, String), Vec<(bool, bool)>> = BTreeMap::new();
+    let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
+    for l in text.lines().filter(|l| l.starts_with('{')) {
+        let r: Value = serde_json::from_str(l).unwrap();
+        if r.get("replay").is_some() {
+            continue;
+        }
+        let outcome = r["outcome"].as_str().unwrap().to_owned();
+        *outcomes.entry(outcome.clone()).or_default() += 1;
+        assert!(r["attributes"].is_object() && r["when"].is_string(), "{l}");
+        if outcome == "fired" {
+            got.entry((
+                r["event_id"].as_str().unwrap().into(),
+                r["policy_version"].as_str().unwrap().into(),
+                r["rule_id"].as_str().unwrap().into(),
+            ))
+            .or_default()
+            .push((
+                r["enforced"].as_bool().unwrap(),
+                r["excepted"].as_bool().unwrap(),
+            ));
+        }
+    }
+    assert!(!want.is_empty());
+    assert_eq!(got, want, "explain's fired rules are not run's findings");
+    for o in ["fired", "quiet", "not_applicable"] {
+        assert!(
+            outcomes.get(o).is_some_and(|n| *n > 0),
+            "no {o} outcome: {outcomes:?}"
+        );
+    }
+}
+
+/// The explanation of chosen conformance events, as the golden file has it.
+#[test]
+fn explain_of_conformance_events_matches_its_golden_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::root().join("tests/conformance/delegated_admin.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let docs: Vec<String> = case["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(common::document)
+        .collect();
+    std::fs::write(tmp.path().join("case.ndjson"), docs.join("\n") + "\n").unwrap();
+    let mut c = common::bin();
+    c.current_dir(tmp.path()).args([
+        "explain",
+        "--json",
+        "--input",
+        "case.ndjson",
+        "--policy",
+        "partner-mfa-2020-05",
+        "--policy",
+        "partner-mfa-2019-09",
+        "--rule",
+        "DELEGATED_ADMIN_NO_MFA",
+        "--rule",
+        "LEGACY_PROTOCOL",
+    ]);
+    for id in ["da-00", "da-05", "da-08", "da-09"] {
+        c.args(["--event-id", id]);
+    }
+    let got = common::ok(c.output().unwrap(), "explain");
+    let golden = common::root().join("tests/golden/explain_delegated_admin.ndjson");
+    if std::env::var_os("MFA_AUDIT_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, &got).unwrap();
+    }
+    let want = std::fs::read_to_string(&golden).unwrap();
+    assert!(
+        got == want,
+        "explain output changed; if that is meant, run with MFA_AUDIT_UPDATE_GOLDEN=1 and review the diff of {}\n--- got ---\n{got}",
+        golden.display()
+    );
+    // And in words: the four chosen events' verdicts.
+    let by: BTreeMap<(String, String), String> = got
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| {
+            r["rule_id"] == "DELEGATED_ADMIN_NO_MFA" && r["policy_version"] == "partner-mfa-2020-05"
+        })
+        .map(|r| {
+            (
+                (r["event_id"].as_str().unwrap().to_owned(), String::new()),
+                r["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let outcome = |id: &str| by.get(&(id.to_owned(), String::new())).map(String::as_str);
+    assert_eq!(
+        outcome("da-00"),
+        Some("fired"),
+        "serviceProvider without MFA"
+    );
+    assert_eq!(
+        outcome("da-05"),
+        Some("quiet"),
+        "home tenant = resource tenant"
+    );
+    assert_eq!(
+        outcome("da-08"),
+        Some("not_applicable"),
+        "no resource tenant"
+    );
+    assert_eq!(outcome("da-09"), Some("quiet"), "MFA by claim in the token");
+}
+
+#[test]
+fn explain_names_an_unknown_event_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    sample(tmp.path(), 1, 50, 1);
+    let o = common::bin()
+        .current_dir(tmp.path())
+        .args([
+            "explain",
+            "--input",
+            "s.ndjson",
+            "--event-id",
+            "no-such-event",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no event with id no-such-event"));
+}
+
+/// `diff` counts what two separate runs count: findings and enforced findings per
+/// (tenant, rule), and each tenant's 7-day readiness on its newest day.
+#[test]
+fn diff_counts_equal_two_separate_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    sample(dir, 8, 8000, 21);
+    let (a, b) = ("partner-mfa-2019-09", "partner-mfa-2020-05");
+    run(dir, &[a], "a");
+    run(dir, &[b], "b");
+    let o = common::bin()
+        .current_dir(dir)
+        .args([
+            "diff", "--policy", a, "--policy", b, "--input", "s.ndjson", "--out", "d",
+        ])
+        .output()
+        .unwrap();
+    let table = common::ok(o, "diff");
+    assert!(table.contains("readiness (7 days) changes for"), "{table}");
+    let count = |out: &str| {
+        let mut m: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+        for f in rows(&dir.join(out).join("findings.ndjson")) {
+            let e = m
+                .entry((
+                    f["tenant_id"].as_str().unwrap().into(),
+                    f["rule_id"].as_str().unwrap().into(),
+                ))
+                .or_default();
+            e.0 += 1;
+            e.1 += u64::from(f["enforced"].as_bool().unwrap());
+        }
+        m
+    };
+    let newest_status = |out: &str| {
+        let mut m: BTreeMap<String, (String, String)> = BTreeMap::new();
+        for r in rows(&dir.join(out).join("rollout_daily.ndjson")) {
+            let day = r["day"].as_str().unwrap().to_owned();
+            let e = m
+                .entry(r["tenant_id"].as_str().unwrap().into())
+                .or_default();
+            if day >= e.0 {
+                *e = (day, r["status_7d"].as_str().unwrap().into());
+            }
+        }
+        m
+    };
+    let (ca, cb) = (count("a"), count("b"));
+    let (sa, sb) = (newest_status("a"), newest_status("b"));
+    let diff = rows(&dir.join("d/diff.ndjson"));
+    let mut rule_rows = 0;
+    let mut changed = 0;
+    for r in &diff {
+        let tenant = r["tenant_id"].as_str().unwrap().to_owned();
+        match r["kind"].as_str().unwrap() {
+            "rule" => {
+                rule_rows += 1;
+                let key = (tenant, r["rule_id"].as_str().unwrap().to_owned());
+                let (fa, ea) = ca.get(&key).copied().unwrap_or_default();
+                let (fb, eb) = cb.get(&key).copied().unwrap_or_default();
+                assert_eq!(
+                    (r["findings_a"].as_u64(), r["enforced_a"].as_u64()),
+                    (Some(fa), Some(ea)),
+                    "{key:?} under A"
+                );
+                assert_eq!(
+                    (r["findings_b"].as_u64(), r["enforced_b"].as_u64()),
+                    (Some(fb), Some(eb)),
+                    "{key:?} under B"
+                );
+            }
+            "tenant" => {
+                assert_eq!(
+                    r["status_7d_a"].as_str(),
+                    sa.get(&tenant).map(|s| s.1.as_str())
+                );
+                assert_eq!(
+                    r["status_7d_b"].as_str(),
+                    sb.get(&tenant).map(|s| s.1.as_str())
+                );
+                if r["status_7d_a"] != r["status_7d_b"] {
+                    changed += 1;
+                    assert!(
+                        table.contains(&tenant),
+                        "{tenant} changes but is not in the table"
+                    );
+                }
+            }
+            k => panic!("unknown kind {k}"),
+        }
+    }
+    let keys: std::collections::BTreeSet<_> = ca.keys().chain(cb.keys()).collect();
+    assert_eq!(
+        rule_rows,
+        keys.len(),
+        "one rule row per (tenant, rule) found under A or B"
+    );
+    assert_eq!(sa.len(), 8);
+    assert!(
+        table.contains(&format!("changes for {changed} of 8 tenants")),
+        "{table}"
+    );
+    // 2019-09 enforces nothing, 2020-05 does: the enforced counts must differ somewhere.
+    assert!(diff
+        .iter()
+        .any(|r| r["kind"] == "rule" && r["enforced_a"] != r["enforced_b"]));
+}
+
+#[test]
+fn diff_wants_exactly_two_policies() {
+    let o = common::bin()
+        .args([
+            "diff",
+            "--policy",
+            "partner-mfa-2020-05",
+            "--input",
+            "-",
+            "--out",
+            "/tmp/x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("compares two policies"));
+}
+
+#[test]
+fn policy_attributes_lists_every_attribute_and_the_guide_explains_each() {
+    let o = common::bin()
+        .args(["policy", "attributes"])
+        .output()
+        .unwrap();
+    let table = common::ok(o, "policy attributes");
+    let guide = std::fs::read_to_string(common::root().join("docs/rules.md")).unwrap();
+    for d in mfa_audit::policy::attr::ATTRS {
+        assert!(table.contains(d.name), "{} not listed", d.name);
+        assert!(
+            guide.contains(&format!("`{}`", d.name)),
+            "docs/rules.md does not explain `{}`",
+            d.name
+        );
+    }
+}
