@@ -153,22 +153,27 @@ pub struct SignInProps<'a> {
     pub session_id: Option<Text<'a>>,
     #[serde(borrow)]
     pub conditional_access_status: Option<Text<'a>>,
+    /// Kept raw (validated, not decoded): its flags are read only when a rule asks
+    /// ([`device_flags`]), so sign-ins pay nothing for them.
     #[serde(borrow)]
-    pub device_detail: Option<DeviceDetail<'a>>,
+    pub device_detail: Option<&'a RawValue>,
     #[serde(borrow)]
     pub authentication_requirement_policies: Option<Vec<RequirementPolicy<'a>>>,
 }
 
-/// A sign-in's `deviceDetail` (only the flags the rules read).
-#[derive(Deserialize, Default)]
+/// A sign-in's `deviceDetail` flags.
+#[derive(Deserialize, Default, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", default)]
-pub struct DeviceDetail<'a> {
+pub struct DeviceFlags {
     #[serde(deserialize_with = "lenient_bool")]
     pub is_managed: Option<bool>,
     #[serde(deserialize_with = "lenient_bool")]
     pub is_compliant: Option<bool>,
-    #[serde(borrow)]
-    pub trust_type: Option<Text<'a>>,
+}
+
+/// Reads the flags of a raw `deviceDetail` (none when it is not an object of that shape).
+pub fn device_flags(raw: &RawValue) -> DeviceFlags {
+    serde_json::from_str(raw.get()).unwrap_or_default()
 }
 
 /// One of `authenticationRequirementPolicies`: what required MFA.

@@ -8,7 +8,7 @@
 use super::model::{Page, Policy, Rule};
 use crate::event::time::EventTime;
 use crate::event::token::Signature;
-use crate::event::wire::{RequirementPolicy, Text};
+use crate::event::wire::{device_flags, RequirementPolicy, Text};
 use crate::event::{ApiCaller, Event, RoleSet, SignIn};
 use crate::state::{DayCounters, TenantState, UserState};
 use std::fmt;
@@ -562,8 +562,8 @@ impl<'a> Facts<'a> {
             A::SignInTokenIssuer => text(&p.token_issuer_type),
             A::SignInIncomingToken => text(&p.incoming_token_type),
             A::SignInCaStatus => text(&p.conditional_access_status),
-            A::SignInDeviceManaged => p.device_detail.as_ref()?.is_managed.map(Val::Bool),
-            A::SignInDeviceCompliant => p.device_detail.as_ref()?.is_compliant.map(Val::Bool),
+            A::SignInDeviceManaged => device_flags(p.device_detail?).is_managed.map(Val::Bool),
+            A::SignInDeviceCompliant => device_flags(p.device_detail?).is_compliant.map(Val::Bool),
             A::SignInMfa => Some(Val::Bool(self.sign_in_mfa)),
             A::SignInMfaRequirement => text(&p.authentication_requirement),
             A::SignInMfaDetail => p

@@ -85,16 +85,51 @@ pub enum Cond {
     Not(Box<Cond>),
     /// Comparisons on one attribute, all of which must hold.
     Test(Attr, Vec<Op>),
+    /// A test on `event.kind`, compiled to the kinds (bit `i`: `event::KINDS[i]`) it
+    /// accepts: a bit test instead of text comparisons.
+    Kind(u8, Vec<Op>),
+    /// A named condition of `[conditions]`: its slot in the per-event memo (when it reads
+    /// no `rule.*` attribute, its value is the same for every rule of one event) and its
+    /// compiled body.
+    Named(Option<usize>, Box<Cond>),
 }
 
+/// What one evaluation reads through: the attribute reader, the event's kind bit, and
+/// the memo of named conditions (one per event and policy; `None` in `explain`, so that
+/// every rule shows all it reads).
+pub struct Eval<'m, F> {
+    /// Reads an attribute.
+    pub get: F,
+    /// `1 << kind_index` of the event (all bits for a day).
+    pub kind: u8,
+    /// Named conditions already decided for this event.
+    pub memo: Option<&'m mut Memo>,
+    /// Whether `get` records what it reads (`explain`): then every test reads its
+    /// attribute, even one decided without it.
+    pub tracing: bool,
+}
+
+/// Named conditions decided for one event (at most [`MEMO_SLOTS`] are remembered).
+#[derive(Debug)]
+pub struct Memo([Option<Tri>; MEMO_SLOTS]);
+
+impl Default for Memo {
+    fn default() -> Self {
+        Memo([None; MEMO_SLOTS])
+    }
+}
+
+/// How many named conditions a policy's memo holds.
+pub const MEMO_SLOTS: usize = 64;
+
 impl Cond {
-    /// Evaluates, reading attributes through `get` (which may record what it read).
-    pub fn eval<'v>(&self, get: &mut impl FnMut(Attr) -> Option<Val<'v>>) -> Tri {
+    /// Evaluates, reading attributes through `e.get` (which may record what it read).
+    pub fn eval<'v, F: FnMut(Attr) -> Option<Val<'v>>>(&self, e: &mut Eval<'_, F>) -> Tri {
         match self {
             Cond::All(parts) => {
                 let mut out = Tri::True;
                 for p in parts {
-                    out = out.and(p.eval(get));
+                    out = out.and(p.eval(e));
                     if out == Tri::False {
                         return Tri::False;
                     }
@@ -104,7 +139,7 @@ impl Cond {
             Cond::Any(parts) => {
                 let mut unknown = false;
                 for p in parts {
-                    match p.eval(get) {
+                    match p.eval(e) {
                         Tri::True => return Tri::True,
                         Tri::Unknown => unknown = true,
                         Tri::False => {}
@@ -116,13 +151,36 @@ impl Cond {
                     Tri::False
                 }
             }
-            Cond::Not(inner) => match inner.eval(get) {
+            Cond::Not(inner) => match inner.eval(e) {
                 Tri::True => Tri::False,
                 Tri::False => Tri::True,
                 Tri::Unknown => Tri::Unknown,
             },
+            Cond::Kind(mask, _) => {
+                if e.tracing {
+                    // Read only so that the trace shows it; the bit decides.
+                    let _ = (e.get)(Attr::EventKind);
+                }
+                Tri::from_bool(mask & e.kind != 0)
+            }
+            Cond::Named(slot, body) => {
+                let cached = match (slot, e.memo.as_deref()) {
+                    (Some(i), Some(m)) => m.0.get(*i).copied().flatten(),
+                    _ => None,
+                };
+                if let Some(t) = cached {
+                    return t;
+                }
+                let t = body.eval(e);
+                if let (Some(i), Some(m)) = (slot, e.memo.as_deref_mut()) {
+                    if let Some(c) = m.0.get_mut(*i) {
+                        *c = Some(t);
+                    }
+                }
+                t
+            }
             Cond::Test(attr, ops) => {
-                let v = get(*attr);
+                let v = (e.get)(*attr);
                 let mut out = Tri::True;
                 for op in ops {
                     out = out.and(test(op, v.as_ref()));
@@ -132,11 +190,40 @@ impl Cond {
         }
     }
 
+    /// The event kinds (bit `i`: `event::KINDS[i]`) on which the condition can hold: a
+    /// sound over-approximation from its tests on `event.kind`, so that a rule is skipped
+    /// (quiet) on other kinds without being evaluated.
+    pub fn kinds(&self) -> u8 {
+        const ALL: u8 = (1 << crate::event::KINDS.len()) - 1;
+        match self {
+            Cond::All(parts) => parts.iter().fold(ALL, |m, p| m & p.kinds()),
+            Cond::Any(parts) => parts.iter().fold(0, |m, p| m | p.kinds()),
+            Cond::Not(_) => ALL,
+            Cond::Kind(mask, _) => *mask,
+            Cond::Named(_, body) => body.kinds(),
+            Cond::Test(..) => ALL,
+        }
+    }
+
+    /// Whether it reads `rule.*` (then its value depends on the rule, not only the event).
+    pub fn reads_rule(&self) -> bool {
+        let mut reads = Vec::new();
+        self.attrs(&mut reads);
+        reads
+            .iter()
+            .any(|a| matches!(a, Attr::RuleEnforced | Attr::RuleExcepted))
+    }
+
     /// Every attribute the condition reads, in order, once each.
     pub fn attrs(&self, out: &mut Vec<Attr>) {
         match self {
             Cond::All(p) | Cond::Any(p) => p.iter().for_each(|c| c.attrs(out)),
-            Cond::Not(c) => c.attrs(out),
+            Cond::Not(c) | Cond::Named(_, c) => c.attrs(out),
+            Cond::Kind(..) => {
+                if !out.contains(&Attr::EventKind) {
+                    out.push(Attr::EventKind)
+                }
+            }
             Cond::Test(a, _) => {
                 if !out.contains(a) {
                     out.push(*a)
@@ -146,8 +233,9 @@ impl Cond {
     }
 }
 
+/// Attribute texts are trimmed when read, constants when compiled.
 fn text_eq(v: &str, c: &str) -> bool {
-    v.trim().eq_ignore_ascii_case(c)
+    v.eq_ignore_ascii_case(c)
 }
 
 fn test(op: &Op, v: Option<&Val<'_>>) -> Tri {
@@ -168,10 +256,9 @@ fn test(op: &Op, v: Option<&Val<'_>>) -> Tri {
             let t = v.as_text();
             Tri::from_bool(list.iter().any(|c| text_eq(&t, c)) != *negated)
         }
-        Op::Glob(g) => Tri::from_bool(g.is_match(v.as_text().trim())),
+        Op::Glob(g) => Tri::from_bool(g.is_match(&*v.as_text())),
         Op::Prefix(p) => {
             let t = v.as_text();
-            let t = t.trim();
             Tri::from_bool(
                 t.len() >= p.len() && t.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p)),
             )
@@ -317,7 +404,15 @@ fn compile_in(
                 stack.push(name.clone());
                 let c = compile_in(src, &format!("conditions.{name}"), env, problems, stack);
                 stack.pop();
-                c
+                let slot = env
+                    .conditions
+                    .keys()
+                    .position(|k| k == name)
+                    .filter(|i| *i < MEMO_SLOTS);
+                c.map(|c| {
+                    let slot = slot.filter(|_| !c.reads_rule());
+                    Cond::Named(slot, Box::new(c))
+                })
             }
         };
     }
@@ -394,7 +489,20 @@ fn compile_in(
         );
         return None;
     }
-    ok.then_some(Cond::Test(attr, ops))
+    if !ok {
+        return None;
+    }
+    if attr == Attr::EventKind {
+        let mut mask = 0u8;
+        for (i, kind) in crate::event::KINDS.iter().enumerate() {
+            let v = Val::Text(kind);
+            if ops.iter().all(|op| test(op, Some(&v)) == Tri::True) {
+                mask |= 1 << i;
+            }
+        }
+        return Some(Cond::Kind(mask, ops));
+    }
+    Some(Cond::Test(attr, ops))
 }
 
 fn names<'x>(keys: impl Iterator<Item = &'x String>) -> String {

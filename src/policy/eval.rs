@@ -3,7 +3,7 @@
 //! call [`evaluate`] (`explain` with a [`Trace`] that records what each rule read).
 
 use super::attr::{self, Attr, Facts, Val};
-use super::cond::Tri;
+use super::cond::{Eval, Memo, Tri};
 use super::model::{Policy, Rule};
 use super::Finding;
 use crate::event::{ApiCaller, Event};
@@ -148,15 +148,31 @@ fn finding_base(facts: &Facts<'_>, version: &Arc<str>) -> Finding {
     }
 }
 
-fn finding(base: &Finding, rule: &Rule, enforced: bool, excepted: bool, detail: String) -> Finding {
+/// A finding of `rule`, its event's shared fields still empty (see [`share`]).
+fn finding(
+    rule: &Rule,
+    version: &Arc<str>,
+    enforced: bool,
+    excepted: bool,
+    detail: String,
+) -> Finding {
     Finding {
+        event_id: String::new(),
+        event_time: crate::event::time::EventTime::default(),
+        tenant_id: String::new(),
+        customer_tenant_id: String::new(),
+        user_id: String::new(),
+        upn: String::new(),
         rule_id: Arc::clone(&rule.id),
         severity: rule.severity,
         surface: Arc::clone(&rule.surface_name),
+        policy_version: Arc::clone(version),
         enforced,
         excepted,
+        app_id: String::new(),
+        client_app: String::new(),
+        token_sha256: String::new(),
         detail,
-        ..base.clone()
     }
 }
 
@@ -176,10 +192,18 @@ pub fn evaluate(
         starts_pc_session: facts.starts_pc_session(),
         ..Evaluation::default()
     };
-    let mut base: Option<Finding> = None;
+    let kind = 1u8 << event.kind_index();
+    let tracing = trace.is_some();
+    // Named conditions are decided once per event (not when tracing: `explain` shows
+    // every read of every rule).
+    let mut memo = Memo::default();
     for (i, rule) in policy.rules.iter().enumerate() {
+        // A rule that cannot hold on this kind of event is quiet (`explain` evaluates it
+        // anyway, to show what it read).
+        if rule.kinds & kind == 0 && !tracing {
+            continue;
+        }
         let mut reads: Vec<(Attr, serde_json::Value)> = Vec::new();
-        let tracing = trace.is_some();
         let mut get = |a: Attr| {
             let v = facts.get(a, Some(rule));
             if tracing {
@@ -187,7 +211,13 @@ pub fn evaluate(
             }
             v
         };
-        let outcome = match rule.when.eval(&mut get) {
+        let mut e = Eval {
+            get: &mut get,
+            kind,
+            memo: (!tracing).then_some(&mut memo),
+            tracing,
+        };
+        let outcome = match rule.when.eval(&mut e) {
             // Findings are keyed by (event, rule id): of several entries of one id, the
             // first that fires reports it.
             Tri::True if out.findings.iter().any(|f| f.rule_id == rule.id) => Outcome::Quiet,
@@ -202,15 +232,15 @@ pub fn evaluate(
             if outcome == Outcome::Fired {
                 let detail = rule.detail.render(&mut |a| facts.get(a, Some(rule)));
                 detail_text = tracing.then(|| detail.clone());
-                let b = base.get_or_insert_with(|| finding_base(&facts, version));
                 out.tally.findings += 1;
                 if !excepted {
                     if let Some(u) = out.tally.uncovered.get_mut(rule.severity.index()) {
                         *u += 1;
                     }
                 }
+                // The fields every finding of the event shares are filled in below.
                 out.findings
-                    .push(finding(b, rule, enforced, excepted, detail));
+                    .push(finding(rule, version, enforced, excepted, detail));
             } else if outcome == Outcome::NotApplicable {
                 out.skipped.push(Arc::clone(&rule.id));
             }
@@ -228,23 +258,63 @@ pub fn evaluate(
             out.skipped.push(Arc::clone(&rule.id));
         }
     }
-    tally(policy, &facts, &out.findings, &mut out.tally);
+    // The shared fields, built once: cloned into every finding but the last, which
+    // takes them.
+    if let Some((last, rest)) = out.findings.split_last_mut() {
+        let base = finding_base(&facts, version);
+        for f in rest {
+            share(f, base.clone());
+        }
+        share(last, base);
+    }
+    tally(
+        policy,
+        &facts,
+        kind,
+        &mut memo,
+        &out.findings,
+        &mut out.tally,
+    );
     out
 }
 
+fn share(f: &mut Finding, base: Finding) {
+    f.event_id = base.event_id;
+    f.event_time = base.event_time;
+    f.tenant_id = base.tenant_id;
+    f.customer_tenant_id = base.customer_tenant_id;
+    f.user_id = base.user_id;
+    f.upn = base.upn;
+    f.app_id = base.app_id;
+    f.client_app = base.client_app;
+    f.token_sha256 = base.token_sha256;
+}
+
 /// The shares and counters this event adds to its day.
-fn tally(policy: &Policy, facts: &Facts<'_>, findings: &[Finding], t: &mut Tally) {
-    let mut get = |a: Attr| facts.get(a, None);
+fn tally(
+    policy: &Policy,
+    facts: &Facts<'_>,
+    kind: u8,
+    memo: &mut Memo,
+    findings: &[Finding],
+    t: &mut Tally,
+) {
+    let mut e = Eval {
+        get: |a: Attr| facts.get(a, None),
+        kind,
+        memo: Some(memo),
+        tracing: false,
+    };
     for (i, s) in policy.surfaces.iter().enumerate().take(64) {
         let Some(share) = &s.share else {
             continue;
         };
-        if share.counts.eval(&mut get) != Tri::True {
+        if share.kinds & kind == 0 || share.counts.eval(&mut e) != Tri::True {
             continue;
         }
         let bit = 1u64 << i;
         t.counted |= bit;
-        match get(share.mfa) {
+        match (e.get)(share.mfa) {
             Some(Val::Bool(true)) => t.mfa |= bit,
             Some(Val::Bool(false)) => {
                 let covered = findings
@@ -258,7 +328,7 @@ fn tally(policy: &Policy, facts: &Facts<'_>, findings: &[Finding], t: &mut Tally
         }
     }
     for (i, c) in policy.counters.iter().enumerate().take(64) {
-        if c.when.eval(&mut get) == Tri::True {
+        if c.kinds & kind != 0 && c.when.eval(&mut e) == Tri::True {
             t.counters |= 1 << i;
         }
     }

@@ -511,7 +511,7 @@ fn build(t: &Table, cx: &mut Cx) -> Option<Policy> {
     let mfa_satisfied_details = lower(cx.strings(&mfa, "satisfied_details", "mfa"));
     let second_factor_methods = lower(cx.strings(&mfa, "second_factor_methods", "mfa"));
     let mfa_demanded_error_codes = error_codes(&mfa, cx);
-    let (exception_response_business_days, exception_reasons) = exceptions(t, cx, &rules);
+    let (exception_response_business_days, exception_reasons) = exceptions(t, cx);
 
     Some(Policy {
         version: version?,
@@ -693,6 +693,7 @@ fn share(cx: &mut Cx, sh: &Table, at: &str, env: &Env<'_>) -> Option<ShareDef> {
     }
     let ((counts, counts_source), mfa) = (counts?, mfa?);
     Some(ShareDef {
+        kinds: counts.kinds(),
         counts,
         counts_source,
         mfa,
@@ -720,13 +721,7 @@ fn no_rule_attrs(cx: &mut Cx, c: &cond::Cond, at: &str) {
 }
 
 fn check_shares(cx: &mut Cx, surfaces: &[SurfaceDef], t: &Table) {
-    let ids: BTreeSet<&str> = match t.get("rules") {
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(|r| r.get("id").and_then(Value::as_str))
-            .collect(),
-        _ => BTreeSet::new(),
-    };
+    let ids = written_rule_ids(t);
     for (i, s) in surfaces.iter().enumerate() {
         let Some(share) = &s.share else { continue };
         for (j, id) in share.excepted_by.iter().enumerate() {
@@ -930,6 +925,7 @@ fn rules(t: &Table, cx: &mut Cx, env: &Env<'_>, surfaces: &[SurfaceDef]) -> Vec<
             severities.insert(id.clone(), (severity, at.clone()));
         }
         all.push(Rule {
+            kinds: when.kinds(),
             id: Arc::from(id.as_str()),
             surface,
             surface_name: Arc::clone(&surface_def.name),
@@ -983,6 +979,7 @@ fn counters(t: &Table, cx: &mut Cx, env: &Env<'_>) -> Vec<CounterDef> {
         }
         if let (Some(name), Some((when, when_source))) = (name, when) {
             out.push(CounterDef {
+                kinds: when.kinds(),
                 name,
                 when,
                 when_source,
@@ -1053,18 +1050,26 @@ fn error_codes(mfa: &Table, cx: &mut Cx) -> Vec<i64> {
     }
 }
 
-fn exceptions(
-    t: &Table,
-    cx: &mut Cx,
-    rules: &[Rule],
-) -> (Option<i64>, BTreeMap<String, ExceptionReason>) {
+/// The rule ids written in the file, valid or not (a rule with a problem of its own is
+/// reported there, not again where it is named).
+fn written_rule_ids(t: &Table) -> BTreeSet<&str> {
+    match t.get("rules") {
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|r| r.get("id").and_then(Value::as_str))
+            .collect(),
+        _ => BTreeSet::new(),
+    }
+}
+
+fn exceptions(t: &Table, cx: &mut Cx) -> (Option<i64>, BTreeMap<String, ExceptionReason>) {
     let mut reasons = BTreeMap::new();
     let Some(e) = cx.table(t, "exceptions", "") else {
         return (None, reasons);
     };
     cx.unknown_keys(e, &["response_business_days", "reasons"], "exceptions");
     let days = cx.integer(e, "response_business_days", "exceptions", 1);
-    let rule_ids: BTreeSet<&str> = rules.iter().map(|r| &*r.id).collect();
+    let rule_ids = written_rule_ids(t);
     let listed = match e.get("reasons") {
         None => Vec::new(),
         Some(_) => cx.tables(e, "reasons", "exceptions"),

@@ -71,6 +71,8 @@ pub struct SurfaceDef {
 pub struct ShareDef {
     /// The events counted.
     pub counts: Cond,
+    /// The event kinds `counts` can hold on.
+    pub kinds: u8,
     /// The condition as written.
     pub counts_source: String,
     /// The boolean attribute that says MFA (absent: MFA unknown, left out of the share).
@@ -89,6 +91,8 @@ pub struct CounterDef {
     pub when: Cond,
     /// The condition as written.
     pub when_source: String,
+    /// The event kinds `when` can hold on.
+    pub kinds: u8,
 }
 
 /// The readiness status rule: `blocked` when its condition holds, else `ready` when
@@ -122,6 +126,8 @@ pub struct Rule {
     pub when_source: String,
     /// The finding's `detail`.
     pub detail: Template,
+    /// The event kinds on which `when` can hold ([`Cond::kinds`]).
+    pub kinds: u8,
 }
 
 /// A protected dashboard page and the roles the matrix lets in.

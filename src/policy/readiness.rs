@@ -1,7 +1,7 @@
 //! A tenant's readiness on a day (or over a window), by the policy's `[readiness]` rule.
 
 use super::attr::DayFacts;
-use super::cond::Tri;
+use super::cond::{Eval, Tri};
 use super::model::Policy;
 use crate::event::time::Day;
 use crate::state::{DayCounters, Readiness};
@@ -24,10 +24,15 @@ pub fn status(policy: &Policy, counters: &DayCounters, day: Day) -> Readiness {
         counters,
         enforced_gap: enforced_gap(policy, counters, day),
     };
-    let mut get = |a| facts.get(a);
-    if policy.readiness.blocked.eval(&mut get) == Tri::True {
+    let mut e = Eval {
+        get: |a| facts.get(a),
+        kind: u8::MAX,
+        memo: None,
+        tracing: false,
+    };
+    if policy.readiness.blocked.eval(&mut e) == Tri::True {
         Readiness::Blocked
-    } else if policy.readiness.ready.eval(&mut get) == Tri::True {
+    } else if policy.readiness.ready.eval(&mut e) == Tri::True {
         Readiness::Ready
     } else {
         Readiness::AtRisk

@@ -88,8 +88,15 @@ pub struct DayCounters {
     pub exceptions_approved: u32,
 }
 
-fn bits(mask: u64) -> impl Iterator<Item = usize> {
-    (0..64usize).filter(move |i| mask & (1u64 << i) != 0)
+/// The set bits of a mask, lowest first.
+fn bits(mut mask: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (mask != 0).then(|| {
+            let i = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            i
+        })
+    })
 }
 
 fn slot<T: Default + Clone>(v: &mut Vec<T>, i: usize) -> Option<&mut T> {
