@@ -4,55 +4,19 @@ use crate::cli::{
     Cli, Command, GenerateArgs, PolicyCommand, ProduceArgs, ReportArgs, RunArgs, SchemaArgs,
     SchemaCommand,
 };
-use crate::event::token::{JwksError, TokenReader};
+use crate::event::token::TokenReader;
 use crate::pipeline::{Origin, Processor, TenantReadiness};
-use crate::policy::{self, PolicyError};
+use crate::policy;
 use crate::sink::file::{FileSink, FileSinkError};
-use crate::source::file::{self as input, SourceError};
+use crate::source::file as input;
 use crate::telemetry::Metrics;
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use thiserror::Error;
 
-/// A command's failure, and its exit status.
-#[derive(Debug, Error)]
-pub enum AppError {
-    /// A policy could not be loaded or is invalid (exit 2).
-    #[error(transparent)]
-    Policy(#[from] PolicyError),
-    /// The key set could not be loaded (exit 2).
-    #[error(transparent)]
-    Jwks(#[from] JwksError),
-    /// A usage error (exit 2).
-    #[error("{0}")]
-    Usage(String),
-    /// An input could not be read (exit 1).
-    #[error(transparent)]
-    Source(#[from] SourceError),
-    /// An output could not be written (exit 1).
-    #[error(transparent)]
-    Sink(#[from] FileSinkError),
-    /// Another I/O failure (exit 1).
-    #[error("{0}")]
-    Io(String),
-    /// The stream mode stopped (exit per its cause).
-    #[error(transparent)]
-    Stream(#[from] crate::stream::StreamError),
-}
-
-impl AppError {
-    /// 2 for what the user can fix in the command, 1 for I/O.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            AppError::Policy(_) | AppError::Jwks(_) | AppError::Usage(_) => 2,
-            AppError::Source(_) | AppError::Sink(_) | AppError::Io(_) => 1,
-            AppError::Stream(e) => e.exit_code(),
-        }
-    }
-}
+pub use crate::cmd::{load_policies, AppError, LinePosition};
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
@@ -93,25 +57,6 @@ pub struct RunSummary {
     pub duplicates: u64,
     /// Input bytes.
     pub bytes: u64,
-}
-
-/// Loads the chosen policies; the same version twice is a usage error.
-pub fn load_policies(names: &[String]) -> Result<Vec<Arc<policy::Policy>>, AppError> {
-    let mut out: Vec<Arc<policy::Policy>> = Vec::with_capacity(names.len());
-    for name in names {
-        let p = policy::load(name)?;
-        if let Some(prev) = out.iter().find(|q| q.version == p.version) {
-            return Err(AppError::Usage(format!(
-                "policy version `{}` is chosen twice (`{name}`): each policy must have its own `version`",
-                prev.version
-            )));
-        }
-        out.push(Arc::new(p));
-    }
-    if out.is_empty() {
-        return Err(AppError::Usage("choose at least one `--policy`".into()));
-    }
-    Ok(out)
 }
 
 /// `mfa-audit run` on files: the embedded mode.
@@ -218,15 +163,6 @@ pub fn run_files(args: &RunArgs) -> Result<RunSummary, AppError> {
         eprint!("{text}");
     }
     Ok(summary)
-}
-
-/// `line N` of an input.
-pub struct LinePosition(pub u64);
-
-impl std::fmt::Display for LinePosition {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "line {}", self.0)
-    }
 }
 
 /// A progress line on stderr, only when stderr is a terminal.

@@ -4,7 +4,7 @@
 //! readiness changes.
 
 use super::{each_document, processor};
-use crate::app::{AppError, LinePosition};
+use super::{AppError, LinePosition};
 use crate::cli::DiffArgs;
 use crate::pipeline::Origin;
 use crate::policy::Finding;

@@ -2,8 +2,8 @@
 //! the attributes its condition read and their values, the state facts it used, and the
 //! rule's source clause. The evaluator is `run`'s, with a trace.
 
+use super::AppError;
 use super::{each_document, processor};
-use crate::app::AppError;
 use crate::cli::ExplainArgs;
 use crate::pipeline::Explained;
 use crate::policy::{Policy, RuleTrace};

@@ -646,75 +646,65 @@ fn op(
 }
 
 fn texts(v: &Value, at: &str, env: &Env<'_>, problems: &mut Vec<String>) -> Option<Arc<[String]>> {
-    match v {
-        Value::String(name) => match env.lists.get(name) {
-            Some(List::Texts(l)) => Some(Arc::clone(l)),
-            Some(List::Ints(_)) => {
-                problem(
-                    problems,
-                    at,
-                    format!("list `{name}` holds numbers, not texts"),
-                );
-                None
-            }
-            None => {
-                problem(
-                    problems,
-                    at,
-                    format!(
-                        "`{name}` is not a list of `[lists]` (there: {}); write values inline as [\"a\", \"b\"]",
-                        names(env.lists.keys())
-                    ),
-                );
-                None
-            }
-        },
-        Value::Array(items) => {
-            let mut out = Vec::with_capacity(items.len());
-            for (i, x) in items.iter().enumerate() {
-                match x {
-                    Value::String(s) => out.push(s.trim().to_owned()),
-                    other => problem(
-                        problems,
-                        &format!("{at}[{i}]"),
-                        format!("must be text, not {}", other.type_str()),
-                    ),
-                }
-            }
-            (out.len() == items.len()).then(|| Arc::from(out))
-        }
-        other => {
-            problem(
-                problems,
-                at,
-                format!(
-                    "must be a list name or a list of texts, not {}",
-                    other.type_str()
-                ),
-            );
-            None
-        }
-    }
+    let named = |l: &List| match l {
+        List::Texts(t) => Some(Arc::clone(t)),
+        List::Ints(_) => None,
+    };
+    let item = |x: &Value| x.as_str().map(|s| s.trim().to_owned());
+    list_value(v, at, env, problems, ("texts", "text"), named, item)
 }
 
 fn ints(v: &Value, at: &str, env: &Env<'_>, problems: &mut Vec<String>) -> Option<Arc<[i64]>> {
+    let named = |l: &List| match l {
+        List::Ints(i) => Some(Arc::clone(i)),
+        List::Texts(_) => None,
+    };
+    list_value(
+        v,
+        at,
+        env,
+        problems,
+        ("numbers", "a whole number"),
+        named,
+        Value::as_integer,
+    )
+}
+
+/// A list operand: a `[lists]` name, or the values inline; `what` names its items (plural,
+/// and one).
+fn list_value<T>(
+    v: &Value,
+    at: &str,
+    env: &Env<'_>,
+    problems: &mut Vec<String>,
+    what: (&str, &str),
+    named: impl Fn(&List) -> Option<Arc<[T]>>,
+    item: impl Fn(&Value) -> Option<T>,
+) -> Option<Arc<[T]>> {
     match v {
         Value::String(name) => match env.lists.get(name) {
-            Some(List::Ints(l)) => Some(Arc::clone(l)),
-            Some(List::Texts(_)) => {
-                problem(
-                    problems,
-                    at,
-                    format!("list `{name}` holds texts, not numbers"),
-                );
-                None
+            Some(l) => {
+                let got = named(l);
+                if got.is_none() {
+                    let other = if what.0 == "texts" {
+                        "numbers"
+                    } else {
+                        "texts"
+                    };
+                    problem(
+                        problems,
+                        at,
+                        format!("list `{name}` holds {other}, not {}", what.0),
+                    );
+                }
+                got
             }
             None => {
                 problem(
                     problems,
                     at,
                     format!(
-                        "`{name}` is not a list of `[lists]` (there: {})",
+                        "`{name}` is not a list of `[lists]` (there: {}); or write the values inline, as [...]",
                         names(env.lists.keys())
                     ),
                 );
@@ -724,12 +714,12 @@ fn ints(v: &Value, at: &str, env: &Env<'_>, problems: &mut Vec<String>) -> Optio
         Value::Array(items) => {
             let mut out = Vec::with_capacity(items.len());
             for (i, x) in items.iter().enumerate() {
-                match x {
-                    Value::Integer(n) => out.push(*n),
-                    other => problem(
+                match item(x) {
+                    Some(t) => out.push(t),
+                    None => problem(
                         problems,
                         &format!("{at}[{i}]"),
-                        format!("must be a whole number, not {}", other.type_str()),
+                        format!("must be {}, not {}", what.1, x.type_str()),
                     ),
                 }
             }
@@ -740,7 +730,8 @@ fn ints(v: &Value, at: &str, env: &Env<'_>, problems: &mut Vec<String>) -> Optio
                 problems,
                 at,
                 format!(
-                    "must be a list name or a list of numbers, not {}",
+                    "must be a list name or a list of {}, not {}",
+                    what.0,
                     other.type_str()
                 ),
             );

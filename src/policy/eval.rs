@@ -2,12 +2,13 @@
 //! the event: one evaluator, driven by the policy's data. `run`, `explain` and `diff` all
 //! call [`evaluate`] (`explain` with a [`Trace`] that records what each rule read).
 
-use super::attr::{self, Attr, Facts, Val};
+use super::attr::{self, Attr, Val};
 use super::cond::{Eval, Memo, Tri};
+use super::facts::{self, row_user, Facts};
 use super::model::{Policy, Rule};
 use super::Finding;
 use crate::event::{ApiCaller, Event};
-use crate::state::{Tally, TenantState, UserState};
+use crate::state::{Tally, TenantState};
 use std::sync::Arc;
 
 /// What evaluation returns: the findings, the counters the event adds, and the rules
@@ -72,43 +73,13 @@ pub struct Trace {
     pub rules: Vec<RuleTrace>,
 }
 
-/// The user id and UPN a finding of this event carries (and exceptions are matched on).
-pub fn row_user<'a>(event: &'a Event<'a>, user: Option<&'a UserState>) -> (&'a str, &'a str) {
-    match event {
-        Event::SignIn(s) => (
-            s.props.user_id.as_deref().unwrap_or(""),
-            s.props.user_principal_name.as_deref().unwrap_or(""),
-        ),
-        Event::Api(a) => match &a.caller {
-            ApiCaller::Token(t) => (
-                t.claims.oid.as_deref().unwrap_or(""),
-                t.claims.user_name().unwrap_or(""),
-            ),
-            ApiCaller::Report { object_id, upn, .. } => {
-                (&**object_id, upn.as_deref().unwrap_or(""))
-            }
-            ApiCaller::AppOnly => ("", ""),
-        },
-        Event::Dashboard(d) => (
-            d.user_id.as_deref().unwrap_or(""),
-            d.upn.as_deref().unwrap_or(""),
-        ),
-        Event::Registration(r) => (
-            &*r.user_id,
-            user.and_then(|u| u.upn.as_deref()).unwrap_or(""),
-        ),
-        Event::Role(r) => (&*r.user_id, r.upn.as_deref().unwrap_or("")),
-        Event::Exception(_) => ("", ""),
-    }
-}
-
 /// The fields every finding of one event shares.
 fn finding_base(facts: &Facts<'_>, version: &Arc<str>) -> Finding {
     let event = facts.event();
     let (user_id, upn) = row_user(event, facts.user());
     let (customer, app_id, client_app, sha) = match event {
         Event::SignIn(s) => (
-            if attr::into_customer_tenant(s) == Some(true) {
+            if facts::into_customer_tenant(s) == Some(true) {
                 s.props.resource_tenant_id.as_deref().unwrap_or("")
             } else {
                 ""

@@ -5,6 +5,7 @@
 pub mod attr;
 pub mod cond;
 pub mod eval;
+pub mod facts;
 pub mod load;
 pub mod model;
 pub mod readiness;

@@ -1,7 +1,7 @@
 //! A tenant's readiness on a day (or over a window), by the policy's `[readiness]` rule.
 
-use super::attr::DayFacts;
 use super::cond::{Eval, Tri};
+use super::facts::DayFacts;
 use super::model::Policy;
 use crate::event::time::Day;
 use crate::state::{DayCounters, Readiness};

@@ -12,9 +12,10 @@ pub mod load;
 
 use crate::event::time::Day;
 use crate::policy::Policy;
+use crate::sink::rows::{day_text, flag};
 use crate::sink::DayStats;
 use crate::state::ShareCount;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 
 pub use load::{from_clickhouse, from_folder, ReportError};
@@ -118,45 +119,8 @@ pub struct RolloutRecord {
     pub version: u64,
 }
 
-/// A `rollout_surfaces` row as written: one surface's share for (tenant, day, policy
-/// version).
-#[derive(Debug, Clone, Deserialize)]
-pub struct SurfaceRecord {
-    /// Partner tenant.
-    pub tenant_id: String,
-    /// UTC day (`YYYY-MM-DD`).
-    #[serde(deserialize_with = "day_text")]
-    pub day: Day,
-    /// Policy version.
-    pub policy_version: String,
-    /// The surface, as the policy names it.
-    pub surface: String,
-    /// Enforced at the day's start (`true`/`false` in files, 1/0 in ClickHouse).
-    #[serde(deserialize_with = "flag")]
-    pub enforced: bool,
-    /// Events counted.
-    pub total: u64,
-    /// Of those, with MFA.
-    pub mfa: u64,
-    /// Of those without, covered by an exception.
-    pub excepted: u64,
-    /// Of those, MFA unknown.
-    pub mfa_unknown: u64,
-    /// Row version (the higher replaces the lower).
-    pub version: u64,
-}
-
-impl SurfaceRecord {
-    /// The share's counts.
-    pub fn counts(&self) -> ShareCount {
-        ShareCount {
-            total: self.total,
-            mfa: self.mfa,
-            excepted: self.excepted,
-            mfa_unknown: self.mfa_unknown,
-        }
-    }
-}
+/// A `rollout_surfaces` row as written (read back with the row type the pipeline writes).
+pub type SurfaceRecord = crate::sink::SurfaceRow;
 
 /// The `agents` columns the report reads.
 #[derive(Debug, Clone, Deserialize)]
@@ -198,26 +162,6 @@ pub struct FindingCount {
 
 fn one() -> u64 {
     1
-}
-
-fn day_text<'de, D: Deserializer<'de>>(d: D) -> Result<Day, D::Error> {
-    let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-    crate::event::time::EventTime::parse(&text)
-        .map(|t| t.day())
-        .ok_or_else(|| serde::de::Error::custom(format!("not a date: {text:?}")))
-}
-
-fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Flag {
-        Bool(bool),
-        Int(u64),
-    }
-    Ok(match Flag::deserialize(d)? {
-        Flag::Bool(b) => b,
-        Flag::Int(i) => i != 0,
-    })
 }
 
 /// Gathers rows of one policy version and reduces them to a [`Report`].

@@ -164,18 +164,23 @@ fn share(part: u64, total: u64) -> Option<f64> {
 
 /// One `rollout_surfaces` row: one declared surface's MFA share for (tenant, day, policy
 /// version), absolute, replaced by a row of higher `version`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SurfaceRow {
     /// Partner tenant.
     pub tenant_id: String,
     /// UTC day.
-    #[serde(serialize_with = "crate::event::time::date_text")]
+    #[serde(
+        serialize_with = "crate::event::time::date_text",
+        deserialize_with = "day_text"
+    )]
     pub day: Day,
     /// Policy version.
     pub policy_version: String,
     /// The surface, as the policy names it.
     pub surface: String,
-    /// Whether the surface is enforced at the day's start.
+    /// Whether the surface is enforced at the day's start (`true`/`false` in files, 1/0
+    /// read back from ClickHouse).
+    #[serde(deserialize_with = "flag")]
     pub enforced: bool,
     /// Events counted.
     pub total: u64,
@@ -286,4 +291,26 @@ pub struct AgentRow {
     pub policy_version: String,
     /// Row version.
     pub version: u64,
+}
+
+/// A `YYYY-MM-DD` day, as the rows write it.
+pub(crate) fn day_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Day, D::Error> {
+    let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+    EventTime::parse(&text)
+        .map(|t| t.day())
+        .ok_or_else(|| serde::de::Error::custom(format!("not a date: {text:?}")))
+}
+
+/// A flag written as `true`/`false` (files) or `1`/`0` (ClickHouse `UInt8`).
+pub(crate) fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Flag {
+        Bool(bool),
+        Int(u64),
+    }
+    Ok(match Flag::deserialize(d)? {
+        Flag::Bool(b) => b,
+        Flag::Int(i) => i != 0,
+    })
 }

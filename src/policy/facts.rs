@@ -1,0 +1,497 @@
+//! What one event offers its rules under one policy ([`Facts`]), and what one tenant's
+//! day offers the readiness rule ([`DayFacts`]): every attribute of [`super::attr`], read
+//! from the event, the tenant's state before it, and the policy's data (its `[mfa]`
+//! lists, pages, partner roles and Partner Center apps).
+
+use super::attr::{Attr, Val};
+use super::model::{Page, Policy, Rule};
+use crate::event::token::Signature;
+use crate::event::wire::{device_flags, Text};
+use crate::event::{ApiCaller, Event, RoleSet, SignIn};
+use crate::state::{DayCounters, TenantState, UserState};
+
+fn text<'a>(t: &'a Option<Text<'a>>) -> Option<Val<'a>> {
+    t.as_deref().map(|s| Val::Text(s.trim()))
+}
+
+/// What one event offers its rules under one policy: the event, the tenant's state as it
+/// stood before the event, and what the policy derives from both (computed once).
+pub struct Facts<'a> {
+    event: &'a Event<'a>,
+    policy: &'a Policy,
+    state: &'a TenantState,
+    user: Option<&'a UserState>,
+    page: Option<&'a Page>,
+    sign_in_mfa: bool,
+    session_mfa: Option<bool>,
+    roles: RoleSet,
+}
+
+impl<'a> Facts<'a> {
+    /// Gathers the facts of `event` under `policy`.
+    pub fn new(event: &'a Event<'a>, policy: &'a Policy, state: &'a TenantState) -> Self {
+        let user_id = match event {
+            Event::SignIn(s) => s.props.user_id.as_deref(),
+            Event::Dashboard(d) => d.user_id.as_deref(),
+            Event::Registration(r) => Some(&*r.user_id),
+            Event::Role(r) => Some(&*r.user_id),
+            Event::Api(_) | Event::Exception(_) => None,
+        };
+        let user = user_id.and_then(|u| state.user(u));
+        let mut f = Facts {
+            event,
+            policy,
+            state,
+            user,
+            page: None,
+            sign_in_mfa: false,
+            session_mfa: None,
+            roles: RoleSet::default(),
+        };
+        match event {
+            Event::SignIn(s) => f.sign_in_mfa = sign_in_mfa(policy, s),
+            Event::Dashboard(d) => {
+                f.page = policy.protected_page(&d.url);
+                f.session_mfa = f.dashboard_session_mfa();
+                f.roles = if d.roles.is_empty() {
+                    user.map(|u| u.roles).unwrap_or_default()
+                } else {
+                    d.roles
+                };
+            }
+            _ => {}
+        }
+        f
+    }
+
+    /// The event.
+    pub fn event(&self) -> &'a Event<'a> {
+        self.event
+    }
+
+    /// The user's state before the event, if known.
+    pub fn user(&self) -> Option<&'a UserState> {
+        self.user
+    }
+
+    /// The sign-in's MFA verdict (`false` for other kinds).
+    pub fn sign_in_mfa(&self) -> bool {
+        self.sign_in_mfa
+    }
+
+    /// Whether the event starts a dashboard session: an interactive, successful Partner
+    /// Center sign-in.
+    pub fn starts_pc_session(&self) -> bool {
+        match self.event {
+            Event::SignIn(s) => {
+                s.props.is_interactive == Some(true)
+                    && s.succeeded() == Some(true)
+                    && is_partner_center(self.policy, s)
+            }
+            _ => false,
+        }
+    }
+
+    fn dashboard_session_mfa(&self) -> Option<bool> {
+        let Event::Dashboard(d) = self.event else {
+            return None;
+        };
+        if let Some(amr) = &d.session_amr {
+            return Some(amr.iter().any(|m| m == "mfa"));
+        }
+        let s = self.user?.pc_session.as_ref()?;
+        let age = d.time.0 - s.time.0;
+        let same_session = match (&s.session_id, d.session_id.as_deref()) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        };
+        (age >= 0 && age <= self.policy.session_max_age_secs * 1_000_000 && same_session)
+            .then_some(s.mfa)
+    }
+
+    /// Reads one attribute for `rule` (rule attributes need it; `None` reads them absent).
+    pub fn get(&self, attr: Attr, rule: Option<&Rule>) -> Option<Val<'a>> {
+        use Attr as A;
+        let ev = self.event;
+        match attr {
+            A::EventKind => Some(Val::Text(ev.kind())),
+            A::RuleEnforced => {
+                let r = rule?;
+                Some(Val::Bool(self.policy.is_enforced(r.surface, ev.time())))
+            }
+            A::RuleExcepted => {
+                let r = rule?;
+                Some(Val::Bool(self.covered(&r.id)))
+            }
+            A::UserRoles => self
+                .user_id()
+                .map(|_| Val::Roles(self.user.map(|u| u.roles).unwrap_or_default())),
+            A::UserPartnerRole => self.user_id().map(|_| {
+                Val::Bool(
+                    self.user
+                        .is_some_and(|u| u.roles.intersects(self.policy.partner_roles)),
+                )
+            }),
+            A::UserRegistered => self.user?.registered.map(Val::Bool),
+            _ => match ev {
+                Event::SignIn(s) => self.sign_in(attr, s),
+                Event::Api(a) => api(attr, a),
+                Event::Dashboard(d) => self.dashboard(attr, d),
+                Event::Registration(r) => match attr {
+                    A::RegistrationRegistered => Some(Val::Bool(r.registered)),
+                    A::RegistrationMethods => Some(Val::Texts(&r.methods)),
+                    _ => None,
+                },
+                Event::Role(r) => match attr {
+                    A::RoleName => Some(Val::Text(r.role.name())),
+                    A::RoleAction => Some(Val::Text(match r.action {
+                        crate::event::RoleAction::Add => "add",
+                        crate::event::RoleAction::Remove => "remove",
+                    })),
+                    _ => None,
+                },
+                Event::Exception(_) => None,
+            },
+        }
+    }
+
+    fn user_id(&self) -> Option<&'a str> {
+        let id = match self.event {
+            Event::SignIn(s) => s.props.user_id.as_deref(),
+            Event::Dashboard(d) => d.user_id.as_deref(),
+            Event::Registration(r) => Some(&*r.user_id),
+            Event::Role(r) => Some(&*r.user_id),
+            Event::Api(_) | Event::Exception(_) => None,
+        };
+        id.filter(|u| !u.trim().is_empty())
+    }
+
+    /// Whether an approved exception covers `rule_id` for this event's user now.
+    pub fn covered(&self, rule_id: &str) -> bool {
+        let (user_id, upn) = row_user(self.event, self.user);
+        let policy = self.policy;
+        self.state.exception_covers(
+            &|reason| policy.reason_covers(reason, rule_id),
+            user_id,
+            upn,
+            self.event.time(),
+        )
+    }
+
+    fn sign_in(&self, attr: Attr, s: &'a SignIn<'a>) -> Option<Val<'a>> {
+        use Attr as A;
+        let p = &s.props;
+        match attr {
+            A::SignInCategory => text(&s.category),
+            A::SignInInteractive => p.is_interactive.map(Val::Bool),
+            A::SignInSuccess => s.succeeded().map(Val::Bool),
+            A::SignInErrorCode => match p.status.as_ref().and_then(|st| st.error_code) {
+                Some(c) => Some(Val::Int(c)),
+                None => s
+                    .result_type
+                    .as_deref()
+                    .and_then(|r| r.trim().parse().ok())
+                    .map(Val::Int),
+            },
+            A::SignInAppId => text(&p.app_id),
+            A::SignInAppName => text(&p.app_display_name),
+            A::SignInResourceId => text(&p.resource_id),
+            A::SignInResourceName => text(&p.resource_display_name),
+            A::SignInClientApp => text(&p.client_app_used),
+            A::SignInProtocol => text(&p.authentication_protocol),
+            A::SignInUserAgent => text(&p.user_agent),
+            A::SignInUserType => text(&p.user_type),
+            A::SignInUserId => text(&p.user_id),
+            A::SignInCrossTenant => text(&p.cross_tenant_access_type),
+            A::SignInHomeTenant => text(&p.home_tenant_id),
+            A::SignInResourceTenant => text(&p.resource_tenant_id),
+            A::SignInTenantsDiffer => {
+                let home = p.home_tenant_id.as_deref()?;
+                let res = p.resource_tenant_id.as_deref()?;
+                Some(Val::Bool(!home.eq_ignore_ascii_case(res)))
+            }
+            A::SignInIntoCustomer => into_customer_tenant(s).map(Val::Bool),
+            A::SignInCustomerTenant => {
+                if into_customer_tenant(s) == Some(true) {
+                    text(&p.resource_tenant_id)
+                } else {
+                    None
+                }
+            }
+            A::SignInTokenIssuer => text(&p.token_issuer_type),
+            A::SignInIncomingToken => text(&p.incoming_token_type),
+            A::SignInCaStatus => text(&p.conditional_access_status),
+            A::SignInDeviceManaged => device_flags(p.device_detail?).is_managed.map(Val::Bool),
+            A::SignInDeviceCompliant => device_flags(p.device_detail?).is_compliant.map(Val::Bool),
+            A::SignInMfa => Some(Val::Bool(self.sign_in_mfa)),
+            A::SignInMfaRequirement => text(&p.authentication_requirement),
+            A::SignInMfaDetail => p
+                .status
+                .as_ref()
+                .and_then(|st| st.additional_details.as_deref())
+                .map(|d| Val::Text(d.trim())),
+            A::SignInMfaStep => p.authentication_details.as_ref().map(|steps| {
+                Val::Bool(steps.iter().any(|d| {
+                    d.succeeded == Some(true)
+                        && (d
+                            .authentication_step_requirement
+                            .as_deref()
+                            .is_some_and(is_mfa_step)
+                            || d.authentication_method.as_deref().is_some_and(|m| {
+                                contains_ci(&self.policy.second_factor_methods, m)
+                            }))
+                }))
+            }),
+            A::SignInMfaByClaim => {
+                let by_claim = |t: Option<&str>| {
+                    t.is_some_and(|t| {
+                        t.trim()
+                            .eq_ignore_ascii_case("MFA requirement satisfied by claim in the token")
+                    })
+                };
+                Some(Val::Bool(
+                    by_claim(
+                        p.status
+                            .as_ref()
+                            .and_then(|st| st.additional_details.as_deref()),
+                    ) || p
+                        .authentication_details
+                        .iter()
+                        .flatten()
+                        .any(|d| by_claim(d.authentication_step_result_detail.as_deref())),
+                ))
+            }
+            A::SignInMfaDemanded => {
+                let code = p.status.as_ref().and_then(|st| st.error_code)?;
+                Some(Val::Bool(
+                    self.policy.mfa_demanded_error_codes.contains(&code),
+                ))
+            }
+            A::SignInRequirementProviders => p
+                .authentication_requirement_policies
+                .as_deref()
+                .map(Val::Providers),
+            A::SignInPartnerCenter => Some(Val::Bool(is_partner_center(self.policy, s))),
+            _ => None,
+        }
+    }
+
+    fn dashboard(&self, attr: Attr, d: &'a crate::event::DashboardRequest<'a>) -> Option<Val<'a>> {
+        use Attr as A;
+        match attr {
+            A::DashboardUrl => Some(Val::Text(d.url.trim())),
+            A::DashboardStatus => d.status_code.map(Val::Int),
+            A::DashboardPage => self.page.map(|p| Val::Text(&p.id)),
+            A::DashboardPageName => self.page.map(|p| Val::Text(&p.name)),
+            A::DashboardPageRoles => self.page.map(|p| Val::Roles(p.roles)),
+            A::DashboardRoles => (!self.roles.is_empty()).then_some(Val::Roles(self.roles)),
+            A::DashboardRoleAllowed => {
+                let page = self.page?;
+                (!self.roles.is_empty()).then_some(Val::Bool(self.roles.intersects(page.roles)))
+            }
+            A::SessionMfa => self.session_mfa.map(Val::Bool),
+            _ => None,
+        }
+    }
+}
+
+fn api<'a>(attr: Attr, a: &'a crate::event::ApiRequest<'a>) -> Option<Val<'a>> {
+    use Attr as A;
+    let token = match &a.caller {
+        ApiCaller::Token(t) => Some(&**t),
+        _ => None,
+    };
+    match attr {
+        A::ApiStatus => a.status_code.map(Val::Int),
+        A::ApiStatusText => Some(Val::Status(a.status_code)),
+        A::ApiOperation => a.operation_name.as_deref().map(|o| Val::Text(o.trim())),
+        A::ApiMethod => a
+            .operation_name
+            .as_deref()
+            .and_then(|o| o.split_whitespace().next())
+            .map(Val::Text),
+        A::ApiAppId => a.application_id.as_deref().map(|s| Val::Text(s.trim())),
+        A::ApiCallerKind => Some(Val::Text(match &a.caller {
+            ApiCaller::Token(_) => "token",
+            ApiCaller::Report { .. } => "report",
+            ApiCaller::AppOnly => "app_only",
+        })),
+        A::ApiAppUser => Some(Val::Bool(match &a.caller {
+            ApiCaller::Token(t) => t.claims.is_app_user(),
+            ApiCaller::Report { .. } => true,
+            ApiCaller::AppOnly => false,
+        })),
+        A::ApiMfa => match &a.caller {
+            ApiCaller::Token(t) if t.claims.is_app_user() => Some(Val::Bool(t.claims.has_mfa())),
+            ApiCaller::Report { mfa_compliant, .. } => mfa_compliant.map(Val::Bool),
+            _ => None,
+        },
+        A::ApiMfaEvidence => Some(Val::Evidence(&a.caller)),
+        A::TokenAmr => token.map(|t| Val::Strings(t.claims.amr.as_deref().unwrap_or_default())),
+        A::TokenPublicClient => token.and_then(|t| {
+            t.claims
+                .appidacr
+                .as_deref()
+                .or(t.claims.azpacr.as_deref())
+                .map(|v| Val::Bool(v.trim() == "0"))
+        }),
+        A::TokenPasswordFlow => token.map(|t| Val::Bool(t.claims.is_password_flow())),
+        A::TokenSignature => token.map(|t| {
+            Val::Text(match t.signature {
+                Signature::NotChecked => "unchecked",
+                Signature::Valid => "valid",
+                Signature::Invalid(_) => "invalid",
+            })
+        }),
+        A::TokenSignatureError => token.and_then(|t| match &t.signature {
+            Signature::Invalid(why) => Some(Val::Text(why)),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
+
+/// The user id and UPN a finding of this event carries (and exceptions are matched on).
+pub fn row_user<'a>(event: &'a Event<'a>, user: Option<&'a UserState>) -> (&'a str, &'a str) {
+    match event {
+        Event::SignIn(s) => (
+            s.props.user_id.as_deref().unwrap_or(""),
+            s.props.user_principal_name.as_deref().unwrap_or(""),
+        ),
+        Event::Api(a) => match &a.caller {
+            ApiCaller::Token(t) => (
+                t.claims.oid.as_deref().unwrap_or(""),
+                t.claims.user_name().unwrap_or(""),
+            ),
+            ApiCaller::Report { object_id, upn, .. } => {
+                (&**object_id, upn.as_deref().unwrap_or(""))
+            }
+            ApiCaller::AppOnly => ("", ""),
+        },
+        Event::Dashboard(d) => (
+            d.user_id.as_deref().unwrap_or(""),
+            d.upn.as_deref().unwrap_or(""),
+        ),
+        Event::Registration(r) => (
+            &*r.user_id,
+            user.and_then(|u| u.upn.as_deref()).unwrap_or(""),
+        ),
+        Event::Role(r) => (&*r.user_id, r.upn.as_deref().unwrap_or("")),
+        Event::Exception(_) => ("", ""),
+    }
+}
+
+/// A sign-in into a customer tenant (EVENTS.md): `crossTenantAccessType` =
+/// `serviceProvider`; where that field is absent, home tenant differs from resource
+/// tenant; `None` when neither can be read.
+pub fn into_customer_tenant(s: &SignIn<'_>) -> Option<bool> {
+    match s.props.cross_tenant_access_type.as_deref() {
+        Some(c) => Some(c.trim().eq_ignore_ascii_case("serviceProvider")),
+        None => {
+            let home = s.props.home_tenant_id.as_deref()?;
+            let res = s.props.resource_tenant_id.as_deref()?;
+            Some(!home.eq_ignore_ascii_case(res))
+        }
+    }
+}
+
+fn contains_ci(list: &[String], v: &str) -> bool {
+    let v = v.trim();
+    list.iter().any(|x| x.eq_ignore_ascii_case(v))
+}
+
+/// Whether a sign-in satisfied MFA, by the policy's `[mfa]` lists (EVENTS.md, "MFA
+/// satisfied").
+pub fn sign_in_mfa(policy: &Policy, s: &SignIn<'_>) -> bool {
+    let p = &s.props;
+    let status = p.status.as_ref();
+    if status
+        .and_then(|st| st.error_code)
+        .is_some_and(|c| policy.mfa_demanded_error_codes.contains(&c))
+    {
+        return false;
+    }
+    let satisfied_text =
+        |t: Option<&str>| t.is_some_and(|t| contains_ci(&policy.mfa_satisfied_details, t));
+    if p.authentication_requirement
+        .as_deref()
+        .is_some_and(|r| r.eq_ignore_ascii_case("multiFactorAuthentication"))
+        && s.succeeded() == Some(true)
+    {
+        return true;
+    }
+    if satisfied_text(status.and_then(|st| st.additional_details.as_deref())) {
+        return true;
+    }
+    p.authentication_details.iter().flatten().any(|d| {
+        d.succeeded == Some(true)
+            && (d
+                .authentication_step_requirement
+                .as_deref()
+                .is_some_and(is_mfa_step)
+                || satisfied_text(d.authentication_step_result_detail.as_deref())
+                || d.authentication_method
+                    .as_deref()
+                    .is_some_and(|m| contains_ci(&policy.second_factor_methods, m)))
+    })
+}
+
+fn is_mfa_step(requirement: &str) -> bool {
+    requirement.eq_ignore_ascii_case("mfa")
+        || contains_ci_bytes(requirement, "multi-factor")
+        || contains_ci_bytes(requirement, "multifactor")
+}
+
+fn contains_ci_bytes(hay: &str, needle: &str) -> bool {
+    hay.as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+fn is_partner_center(policy: &Policy, s: &SignIn<'_>) -> bool {
+    let p = &s.props;
+    [
+        &p.app_id,
+        &p.app_display_name,
+        &p.resource_id,
+        &p.resource_display_name,
+    ]
+    .into_iter()
+    .flatten()
+    .any(|v| contains_ci(&policy.partner_center_apps, v))
+}
+
+/// A tenant's day (or window) as `[readiness]` reads it.
+pub struct DayFacts<'a> {
+    /// The counters.
+    pub counters: &'a DayCounters,
+    /// Whether an enforced surface has a gap that day.
+    pub enforced_gap: bool,
+}
+
+impl DayFacts<'_> {
+    /// Reads a day attribute.
+    pub fn get(&self, attr: Attr) -> Option<Val<'static>> {
+        use Attr as A;
+        let c = self.counters;
+        let int = |n: u64| Some(Val::Int(i64::try_from(n).unwrap_or(i64::MAX)));
+        match attr {
+            A::DayFindings => int(c.findings),
+            A::DayUncoveredLow => int(c.uncovered[0]),
+            A::DayUncoveredMedium => int(c.uncovered[1]),
+            A::DayUncoveredHigh => int(c.uncovered[2]),
+            A::DayUncoveredCritical => int(c.uncovered[3]),
+            A::DayEnforcedGap => Some(Val::Bool(self.enforced_gap)),
+            A::DayPartnerRoleUsers => int(u64::from(c.partner_role_users)),
+            A::DayAgentsRegistered => int(u64::from(c.partner_role_users_registered)),
+            A::DayAgentsUnregistered => int(u64::from(
+                c.partner_role_users
+                    .saturating_sub(c.partner_role_users_registered),
+            )),
+            A::DayExceptionsOpen => int(u64::from(c.exceptions_open)),
+            A::DayExceptionsOverdue => int(u64::from(c.exceptions_overdue)),
+            A::DayExceptionsApproved => int(u64::from(c.exceptions_approved)),
+            _ => None,
+        }
+    }
+}
