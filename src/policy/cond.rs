@@ -85,6 +85,8 @@ pub enum Cond {
     Not(Box<Cond>),
     /// Comparisons on one attribute, all of which must hold.
     Test(Attr, Vec<Op>),
+    /// The most common test, `{ attr = "<bool>", eq = true|false }`, compared directly.
+    Bool(Attr, bool),
     /// A test on `event.kind`, compiled to the kinds (bit `i`: `event::KINDS[i]`) it
     /// accepts: a bit test instead of text comparisons.
     Kind(u8, Vec<Op>),
@@ -179,6 +181,10 @@ impl Cond {
                 }
                 t
             }
+            Cond::Bool(attr, want) => match (e.get)(*attr) {
+                Some(Val::Bool(b)) => Tri::from_bool(b == *want),
+                _ => Tri::Unknown,
+            },
             Cond::Test(attr, ops) => {
                 let v = (e.get)(*attr);
                 let mut out = Tri::True;
@@ -201,7 +207,7 @@ impl Cond {
             Cond::Not(_) => ALL,
             Cond::Kind(mask, _) => *mask,
             Cond::Named(_, body) => body.kinds(),
-            Cond::Test(..) => ALL,
+            Cond::Test(..) | Cond::Bool(..) => ALL,
         }
     }
 
@@ -224,7 +230,7 @@ impl Cond {
                     out.push(Attr::EventKind)
                 }
             }
-            Cond::Test(a, _) => {
+            Cond::Test(a, _) | Cond::Bool(a, _) => {
                 if !out.contains(a) {
                     out.push(*a)
                 }
@@ -365,12 +371,11 @@ fn compile_in(
                         None => ok = false,
                     }
                 }
-                ok.then(|| {
-                    if key == "all" {
-                        Cond::All(parts)
-                    } else {
-                        Cond::Any(parts)
-                    }
+                ok.then(|| match (parts.len(), key) {
+                    // One part is that part.
+                    (1, _) => parts.pop().unwrap_or(Cond::All(Vec::new())),
+                    (_, "all") => Cond::All(parts),
+                    _ => Cond::Any(parts),
                 })
             }
             "not" => compile_in(inner, &here, env, problems, stack).map(|c| Cond::Not(Box::new(c))),
@@ -409,9 +414,10 @@ fn compile_in(
                     .keys()
                     .position(|k| k == name)
                     .filter(|i| *i < MEMO_SLOTS);
-                c.map(|c| {
-                    let slot = slot.filter(|_| !c.reads_rule());
-                    Cond::Named(slot, Box::new(c))
+                c.map(|c| match slot.filter(|_| !c.reads_rule()) {
+                    Some(slot) => Cond::Named(Some(slot), Box::new(c)),
+                    // Not remembered: as if written in place.
+                    None => c,
                 })
             }
         };
@@ -501,6 +507,9 @@ fn compile_in(
             }
         }
         return Some(Cond::Kind(mask, ops));
+    }
+    if let [Op::EqBool(b)] = ops.as_slice() {
+        return Some(Cond::Bool(attr, *b));
     }
     Some(Cond::Test(attr, ops))
 }
