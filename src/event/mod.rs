@@ -135,12 +135,45 @@ pub struct SignIn<'a> {
 }
 
 impl SignIn<'_> {
-    /// Succeeded (`status.errorCode = 0`, else `resultType = 0`); `None` when unknown.
+    /// Succeeded (`status.errorCode = 0`, else `resultType`: `0` or `Success`, as
+    /// Microsoft's 2019 schema wrote it; another number or `Failure` is a failure);
+    /// `None` when unknown or unreadable (never a guess from `resultSignature`).
     pub fn succeeded(&self) -> Option<bool> {
         match self.props.status.as_ref().and_then(|s| s.error_code) {
             Some(code) => Some(code == 0),
-            None => self.result_type.as_deref().map(|r| r.trim() == "0"),
+            None => {
+                let r = self.result_type.as_deref()?.trim();
+                if r.eq_ignore_ascii_case("success") {
+                    Some(true)
+                } else if r.eq_ignore_ascii_case("failure") {
+                    Some(false)
+                } else {
+                    r.parse::<i64>().ok().map(|code| code == 0)
+                }
+            }
         }
+    }
+
+    /// Whose sign-in: `workload` for the service-principal and managed-identity
+    /// categories (or a record with a `servicePrincipalId` and no user), `adfs` for AD FS
+    /// sign-ins Entra forwards, else `user`.
+    pub fn identity(&self) -> &'static str {
+        let category = self.category.as_deref().map(str::trim).unwrap_or("");
+        let is = |c: &str| category.eq_ignore_ascii_case(c);
+        if is("ServicePrincipalSignInLogs")
+            || is("MicrosoftServicePrincipalSignInLogs")
+            || is("ManagedIdentitySignInLogs")
+        {
+            return "workload";
+        }
+        if is("ADFSSignInLogs") {
+            return "adfs";
+        }
+        let has = |v: &Option<Text<'_>>| v.as_deref().is_some_and(|x| !x.trim().is_empty());
+        if has(&self.props.service_principal_id) && !has(&self.props.user_id) {
+            return "workload";
+        }
+        "user"
     }
 
     /// The customer tenant of a sign-in into another tenant than the home one.
@@ -406,11 +439,13 @@ pub enum Reason {
     TokenOversized,
     /// A document over the size limit.
     Oversized,
+    /// An object with the same key twice (which one to believe is a guess).
+    DuplicateKey,
 }
 
 impl Reason {
     /// Every reason, for metrics and docs.
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 11] = [
         Reason::NotJson,
         Reason::NotAnObject,
         Reason::UnknownShape,
@@ -421,6 +456,7 @@ impl Reason {
         Reason::BadToken,
         Reason::TokenOversized,
         Reason::Oversized,
+        Reason::DuplicateKey,
     ];
 
     /// The bounded code (metric label, start of the dead letter's `reason`).
@@ -436,6 +472,7 @@ impl Reason {
             Reason::BadToken => "bad_token",
             Reason::TokenOversized => "token_oversized",
             Reason::Oversized => "oversized",
+            Reason::DuplicateKey => "duplicate_key",
         }
     }
 }
@@ -568,6 +605,8 @@ fn json_error(doc: &str, e: &serde_json::Error) -> BadDocument {
             let trimmed = doc.trim_start();
             if !trimmed.starts_with('{') {
                 BadDocument::new(Reason::NotAnObject, "a document must be a JSON object")
+            } else if e.to_string().starts_with("duplicate field") {
+                BadDocument::new(Reason::DuplicateKey, e.to_string())
             } else {
                 BadDocument::new(Reason::WrongType, e.to_string())
             }

@@ -153,6 +153,8 @@ pub struct SignInProps<'a> {
     pub session_id: Option<Text<'a>>,
     #[serde(borrow)]
     pub conditional_access_status: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub service_principal_id: Option<Text<'a>>,
     /// Kept raw (validated, not decoded): its flags are read only when a rule asks
     /// ([`device_flags`]), so sign-ins pay nothing for them.
     #[serde(borrow)]

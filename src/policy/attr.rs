@@ -79,6 +79,7 @@ attributes! {
     RuleExcepted = "rule.excepted", Bool, Event, "an approved technical exception whose reason covers this rule covers this user at the event's time (state)";
 
     SignInCategory = "sign_in.category", Text, Event, "record `category` (`SignInLogs`, `NonInteractiveUserSignInLogs`, `ServicePrincipalSignInLogs`, `ManagedIdentitySignInLogs`, ...); absent for a Graph `signIn`";
+    SignInIdentity = "sign_in.identity", Text, Event, "`workload` (the service-principal and managed-identity categories, or a `servicePrincipalId` and no `userId`), `adfs` (`ADFSSignInLogs`: AD FS sign-ins Entra forwards) or `user`";
     SignInInteractive = "sign_in.interactive", Bool, Event, "`isInteractive`";
     SignInSuccess = "sign_in.success", Bool, Event, "`status.errorCode` = 0, else `resultType` = `0`";
     SignInErrorCode = "sign_in.error_code", Int, Event, "`status.errorCode`, else `resultType` when it is a number";
@@ -108,6 +109,7 @@ attributes! {
     SignInMfaStep = "sign_in.mfa_step_succeeded", Bool, Event, "a succeeded `authenticationDetails` step that is a second factor (its requirement names MFA, or its method is in `[mfa] second_factor_methods`); absent without `authenticationDetails`";
     SignInMfaByClaim = "sign_in.mfa_by_claim", Bool, Event, "`status.additionalDetails` or a step's `authenticationStepResultDetail` is \"MFA requirement satisfied by claim in the token\"";
     SignInMfaDemanded = "sign_in.mfa_demanded", Bool, Event, "`status.errorCode` is in `[mfa] demanded_error_codes` (MFA asked for, not performed)";
+    SignInMfaSkipped = "sign_in.mfa_skipped", Bool, Event, "`status.additionalDetails` or a step's `authenticationStepResultDetail` is in `[mfa] skipped_details` (the requirement was skipped, e.g. by IP or location: no MFA performed)";
     SignInRequirementProviders = "sign_in.requirement_providers", List, Event, "`authenticationRequirementPolicies[].requirementProvider` (`enforcedForCspAdmins`, `multiConditionalAccess`, `securityDefaults`, `user`, ...)";
     SignInPartnerCenter = "sign_in.partner_center", Bool, Event, "`appId`, `appDisplayName`, `resourceId` or `resourceDisplayName` is in `[session] partner_center_apps`";
 

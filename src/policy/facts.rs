@@ -183,6 +183,7 @@ impl<'a> Facts<'a> {
         let p = &s.props;
         match attr {
             A::SignInCategory => text(&s.category),
+            A::SignInIdentity => Some(Val::Text(s.identity())),
             A::SignInInteractive => p.is_interactive.map(Val::Bool),
             A::SignInSuccess => s.succeeded().map(Val::Bool),
             A::SignInErrorCode => match p.status.as_ref().and_then(|st| st.error_code) {
@@ -261,6 +262,7 @@ impl<'a> Facts<'a> {
                         .any(|d| by_claim(d.authentication_step_result_detail.as_deref())),
                 ))
             }
+            A::SignInMfaSkipped => Some(Val::Bool(mfa_skipped(self.policy, s))),
             A::SignInMfaDemanded => {
                 let code = p.status.as_ref().and_then(|st| st.error_code)?;
                 Some(Val::Bool(
@@ -411,6 +413,11 @@ pub fn sign_in_mfa(policy: &Policy, s: &SignIn<'_>) -> bool {
     {
         return false;
     }
+    // A requirement is not a performance: a requirement skipped (by IP, by location)
+    // is no MFA, whatever `authenticationRequirement` says.
+    if mfa_skipped(policy, s) {
+        return false;
+    }
     let satisfied_text =
         |t: Option<&str>| t.is_some_and(|t| contains_ci(&policy.mfa_satisfied_details, t));
     if p.authentication_requirement
@@ -434,6 +441,24 @@ pub fn sign_in_mfa(policy: &Policy, s: &SignIn<'_>) -> bool {
                     .as_deref()
                     .is_some_and(|m| contains_ci(&policy.second_factor_methods, m)))
     })
+}
+
+/// `status.additionalDetails` or a step's result detail is one of `[mfa] skipped_details`.
+pub fn mfa_skipped(policy: &Policy, s: &SignIn<'_>) -> bool {
+    if policy.mfa_skipped_details.is_empty() {
+        return false;
+    }
+    let p = &s.props;
+    let skipped = |t: Option<&str>| t.is_some_and(|t| contains_ci(&policy.mfa_skipped_details, t));
+    skipped(
+        p.status
+            .as_ref()
+            .and_then(|st| st.additional_details.as_deref()),
+    ) || p
+        .authentication_details
+        .iter()
+        .flatten()
+        .any(|d| skipped(d.authentication_step_result_detail.as_deref()))
 }
 
 fn is_mfa_step(requirement: &str) -> bool {

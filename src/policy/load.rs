@@ -503,12 +503,17 @@ fn build(t: &Table, cx: &mut Cx) -> Option<Policy> {
         &mfa,
         &[
             "satisfied_details",
+            "skipped_details",
             "second_factor_methods",
             "demanded_error_codes",
         ],
         "mfa",
     );
     let mfa_satisfied_details = lower(cx.strings(&mfa, "satisfied_details", "mfa"));
+    let mfa_skipped_details = match mfa.get("skipped_details") {
+        None => Vec::new(),
+        Some(_) => lower(cx.strings(&mfa, "skipped_details", "mfa")),
+    };
     let second_factor_methods = lower(cx.strings(&mfa, "second_factor_methods", "mfa"));
     let mfa_demanded_error_codes = error_codes(&mfa, cx);
     let (exception_response_business_days, exception_reasons) = exceptions(t, cx);
@@ -529,6 +534,7 @@ fn build(t: &Table, cx: &mut Cx) -> Option<Policy> {
         session_max_age_secs: session_max_age_secs?,
         partner_center_apps,
         mfa_satisfied_details,
+        mfa_skipped_details,
         second_factor_methods,
         mfa_demanded_error_codes,
         exception_response_business_days: exception_response_business_days?,
@@ -1373,7 +1379,10 @@ mod tests {
         .unwrap();
         let e = load(path.to_str().unwrap()).unwrap_err().to_string();
         assert!(
-            e.contains("`rules[12].surface`: `nowhere` is not a declared surface"),
+            e.contains(&format!(
+                "`rules[{}].surface`: `nowhere` is not a declared surface",
+                base.rules.len()
+            )),
             "{e}"
         );
         assert!(

@@ -183,6 +183,9 @@ pub struct Policy {
     pub partner_center_apps: Vec<String>,
     /// `status.additionalDetails` / step result texts that mean MFA was satisfied.
     pub mfa_satisfied_details: Vec<String>,
+    /// `status.additionalDetails` / step result texts that mean the MFA requirement was
+    /// skipped (no MFA performed), lower-cased.
+    pub mfa_skipped_details: Vec<String>,
     /// `authenticationMethod` values that are a second factor, lower-cased.
     pub second_factor_methods: Vec<String>,
     /// Error codes meaning MFA (or its registration) was demanded, not satisfied.
