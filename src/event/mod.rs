@@ -217,6 +217,10 @@ pub struct ApiRequest<'a> {
     pub application_id: Option<String>,
     /// The caller.
     pub caller: ApiCaller<'a>,
+    /// `errorCode`: Partner Center's error code in the response.
+    pub error_code: Option<String>,
+    /// `isMfaCompliant`: the MFA verdict the API returned.
+    pub mfa_verdict: Option<bool>,
 }
 
 /// A Partner Center dashboard request.
@@ -771,6 +775,8 @@ fn api_request<'a>(
         operation_name: wire.operation_name,
         application_id,
         caller,
+        error_code: wire.error_code,
+        mfa_verdict: wire.is_mfa_compliant,
     })
 }
 

@@ -64,6 +64,12 @@ pub struct Wire<'a> {
     pub upn: Option<Text<'a>>,
     #[serde(deserialize_with = "lenient_bool")]
     pub mfa_compliant: Option<bool>,
+    /// Partner Center's error code in the response (a number or text).
+    #[serde(deserialize_with = "lenient_text")]
+    pub error_code: Option<String>,
+    /// The API's own MFA verdict in its response (since October 2025).
+    #[serde(deserialize_with = "lenient_bool")]
+    pub is_mfa_compliant: Option<bool>,
 
     // dashboard_request
     #[serde(borrow)]

@@ -121,6 +121,8 @@ attributes! {
     ApiCallerKind = "api.caller", Text, Event, "`token` (a bearer token), `report` (a `partnerRequests` row: `objectId`, no token) or `app_only` (neither)";
     ApiAppUser = "api.app_user", Bool, Event, "an App+User call: a token with `scp` (or `idtyp` = `user`), or a report row";
     ApiMfa = "api.mfa", Bool, Event, "the token's `amr` holds the exact `mfa` (`ngcmfa` is not `mfa`); a report row's `mfaCompliant`; absent for app-only calls";
+    ApiErrorCode = "api.error_code", Text, Event, "`errorCode` of the response (a number or text: Partner Center's error code, e.g. `900421`)";
+    ApiMfaVerdict = "api.mfa_verdict", Bool, Event, "`isMfaCompliant`: the MFA verdict the API returned in its response";
     ApiMfaEvidence = "api.mfa_evidence", Text, Event, "`amr=[pwd,mfa]`, or `mfaCompliant=false` for a report row (for details)";
     TokenAmr = "token.amr", List, Event, "the token's `amr` claim";
     TokenPublicClient = "token.public_client", Bool, Event, "`appidacr`/`azpacr` = `0`";

@@ -307,6 +307,8 @@ fn api<'a>(attr: Attr, a: &'a crate::event::ApiRequest<'a>) -> Option<Val<'a>> {
         A::ApiStatus => a.status_code.map(Val::Int),
         A::ApiStatusText => Some(Val::Status(a.status_code)),
         A::ApiOperation => a.operation_name.as_deref().map(|o| Val::Text(o.trim())),
+        A::ApiErrorCode => a.error_code.as_deref().map(|c| Val::Text(c.trim())),
+        A::ApiMfaVerdict => a.mfa_verdict.map(Val::Bool),
         A::ApiMethod => a
             .operation_name
             .as_deref()
