@@ -243,25 +243,10 @@ impl<'a> Facts<'a> {
                             }))
                 }))
             }),
-            A::SignInMfaByClaim => {
-                let by_claim = |t: Option<&str>| {
-                    t.is_some_and(|t| {
-                        t.trim()
-                            .eq_ignore_ascii_case("MFA requirement satisfied by claim in the token")
-                    })
-                };
-                Some(Val::Bool(
-                    by_claim(
-                        p.status
-                            .as_ref()
-                            .and_then(|st| st.additional_details.as_deref()),
-                    ) || p
-                        .authentication_details
-                        .iter()
-                        .flatten()
-                        .any(|d| by_claim(d.authentication_step_result_detail.as_deref())),
-                ))
-            }
+            A::SignInMfaByClaim => Some(Val::Bool(any_detail(s, |t| {
+                t.trim()
+                    .eq_ignore_ascii_case("MFA requirement satisfied by claim in the token")
+            }))),
             A::SignInMfaSkipped => Some(Val::Bool(mfa_skipped(self.policy, s))),
             A::SignInMfaDemanded => {
                 let code = p.status.as_ref().and_then(|st| st.error_code)?;
@@ -447,20 +432,23 @@ pub fn sign_in_mfa(policy: &Policy, s: &SignIn<'_>) -> bool {
 
 /// `status.additionalDetails` or a step's result detail is one of `[mfa] skipped_details`.
 pub fn mfa_skipped(policy: &Policy, s: &SignIn<'_>) -> bool {
-    if policy.mfa_skipped_details.is_empty() {
-        return false;
-    }
+    !policy.mfa_skipped_details.is_empty()
+        && any_detail(s, |t| contains_ci(&policy.mfa_skipped_details, t))
+}
+
+/// Whether `status.additionalDetails`, or a step's `authenticationStepResultDetail`, says
+/// what `says` looks for.
+fn any_detail(s: &SignIn<'_>, says: impl Fn(&str) -> bool) -> bool {
     let p = &s.props;
-    let skipped = |t: Option<&str>| t.is_some_and(|t| contains_ci(&policy.mfa_skipped_details, t));
-    skipped(
-        p.status
-            .as_ref()
-            .and_then(|st| st.additional_details.as_deref()),
-    ) || p
-        .authentication_details
-        .iter()
-        .flatten()
-        .any(|d| skipped(d.authentication_step_result_detail.as_deref()))
+    p.status
+        .as_ref()
+        .and_then(|st| st.additional_details.as_deref())
+        .is_some_and(&says)
+        || p.authentication_details.iter().flatten().any(|d| {
+            d.authentication_step_result_detail
+                .as_deref()
+                .is_some_and(&says)
+        })
 }
 
 fn is_mfa_step(requirement: &str) -> bool {
