@@ -134,8 +134,9 @@ impl Processor {
     pub fn snapshot_json(&self, tenant_ids: &[String]) -> Result<String, serde_json::Error> {
         let mut parts = Vec::with_capacity(self.engines.len());
         for e in &self.engines {
-            let state: serde_json::Value =
-                serde_json::from_str(&e.state.snapshot_json(tenant_ids)?)?;
+            // Each engine's state is embedded as it was written, not parsed again.
+            let state =
+                serde_json::value::RawValue::from_string(e.state.snapshot_json(tenant_ids)?)?;
             parts.push((e.version.to_string(), state));
         }
         serde_json::to_string(&Snapshot {
@@ -147,7 +148,8 @@ impl Processor {
     /// Restores tenants from a snapshot; returns their ids. A snapshot without the state
     /// of one of the chosen policies fails: its rows would restart from nothing.
     pub fn restore_json(&self, json: &str) -> Result<Vec<String>, SnapshotError> {
-        let snap: Snapshot = serde_json::from_str(json).map_err(SnapshotError::Json)?;
+        let snap: Snapshot<&serde_json::value::RawValue> =
+            serde_json::from_str(json).map_err(SnapshotError::Json)?;
         if snap.format != SNAPSHOT_FORMAT {
             return Err(SnapshotError::Format(snap.format));
         }
@@ -156,8 +158,11 @@ impl Processor {
             let Some((_, state)) = snap.policies.iter().find(|(v, _)| **v == *e.version) else {
                 return Err(SnapshotError::MissingPolicy(e.version.to_string()));
             };
-            let text = serde_json::to_string(state).map_err(SnapshotError::Json)?;
-            ids.extend(e.state.restore_json(&text).map_err(SnapshotError::Json)?);
+            ids.extend(
+                e.state
+                    .restore_json(state.get())
+                    .map_err(SnapshotError::Json)?,
+            );
         }
         Ok(ids.into_iter().collect())
     }
@@ -587,10 +592,11 @@ fn next_enforcement(policy: &Policy, now: EventTime) -> Option<(Arc<str>, i64)> 
 /// The format of a stream-mode state snapshot (`state_snapshots.state`).
 const SNAPSHOT_FORMAT: u32 = 2;
 
+/// A stream-mode snapshot: every policy's state, each as its own JSON text.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct Snapshot {
+struct Snapshot<S> {
     format: u32,
-    policies: Vec<(String, serde_json::Value)>,
+    policies: Vec<(String, S)>,
 }
 
 /// Why a snapshot could not be restored.

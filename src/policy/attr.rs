@@ -179,20 +179,6 @@ impl Attr {
     pub fn parse(name: &str) -> Option<Attr> {
         ATTRS.iter().find(|d| d.name == name).map(|d| d.attr)
     }
-
-    /// The event kind whose events carry it (`None`: every kind, or a day attribute).
-    pub fn kind(self) -> Option<&'static str> {
-        let name = self.name();
-        let prefix = name.split('.').next().unwrap_or_default();
-        match prefix {
-            "sign_in" => Some("sign_in"),
-            "api" | "token" => Some("partner_api_request"),
-            "dashboard" | "session" => Some("dashboard_request"),
-            "registration" => Some("mfa_registration"),
-            "role" => Some("partner_role_assignment"),
-            _ => None,
-        }
-    }
 }
 
 /// The attributes as a table for people (`mfa-audit policy attributes`).

@@ -3,12 +3,14 @@
 //! error that stops the pipeline.
 
 pub mod attr;
+pub mod compile;
 pub mod cond;
 pub mod eval;
 pub mod facts;
 pub mod load;
 pub mod model;
 pub mod readiness;
+pub mod template;
 
 pub use eval::{evaluate, Evaluation, Outcome, RuleTrace, Trace};
 pub use load::{load, PolicyError, DEFAULT_POLICY, SHIPPED};

@@ -1,7 +1,8 @@
 //! A policy version, compiled from its file: what the evaluator reads.
 
 use super::attr::Attr;
-use super::cond::{Cond, Template};
+use super::cond::Cond;
+use super::template::Template;
 use crate::event::time::EventTime;
 use crate::event::RoleSet;
 use globset::GlobSet;

@@ -1,0 +1,525 @@
+//! Compiling conditions: the declarative form a policy file writes (`all`, `any`, `not`,
+//! tests on attributes, named lists and named conditions) checked, every problem with its
+//! place, and turned once at load into a [`Cond`] tree.
+
+use super::attr::{Attr, Scope, Type, Val};
+use super::cond::{test, Cond, Op, Tri, MEMO_SLOTS};
+use globset::GlobBuilder;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use toml::Value;
+
+/// A named list of the policy file (`[lists]`).
+#[derive(Debug, Clone)]
+pub enum List {
+    /// Texts (compared ignoring case and blanks).
+    Texts(Arc<[String]>),
+    /// Whole numbers.
+    Ints(Arc<[i64]>),
+}
+
+/// What a condition may refer to while it is compiled.
+pub struct Env<'a> {
+    /// Named lists.
+    pub lists: &'a BTreeMap<String, List>,
+    /// Named conditions (their source; compiled where used).
+    pub conditions: &'a BTreeMap<String, Value>,
+    /// The attributes' scope here (`None`: either; a named condition is checked for its
+    /// scope where it is used).
+    pub scope: Option<Scope>,
+}
+
+const COMPOSITE: [&str; 4] = ["all", "any", "not", "condition"];
+const OPS: [&str; 12] = [
+    "eq", "ne", "in", "not_in", "glob", "prefix", "lt", "le", "gt", "ge", "present", "contains",
+];
+
+/// Compiles a condition written at `at`, adding every problem to `problems`.
+pub fn compile(v: &Value, at: &str, env: &Env<'_>, problems: &mut Vec<String>) -> Option<Cond> {
+    compile_in(v, at, env, problems, &mut Vec::new())
+}
+
+pub(crate) fn problem(problems: &mut Vec<String>, at: &str, what: impl fmt::Display) {
+    problems.push(format!("`{at}`: {what}"));
+}
+
+fn compile_in(
+    v: &Value,
+    at: &str,
+    env: &Env<'_>,
+    problems: &mut Vec<String>,
+    stack: &mut Vec<String>,
+) -> Option<Cond> {
+    let Value::Table(t) = v else {
+        problem(
+            problems,
+            at,
+            format!(
+                "a condition must be a table (`{{ attr = ..., eq = ... }}`, `{{ all = [...] }}`), not {}",
+                v.type_str()
+            ),
+        );
+        return None;
+    };
+    let composite: Vec<&str> = COMPOSITE
+        .iter()
+        .copied()
+        .filter(|k| t.contains_key(*k))
+        .collect();
+    if !composite.is_empty() {
+        if composite.len() > 1 || t.len() > 1 {
+            problem(
+                problems,
+                at,
+                format!(
+                    "`{}` stands alone in its table (found keys: {})",
+                    composite.first().copied().unwrap_or_default(),
+                    t.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            );
+            return None;
+        }
+        let key = composite.first().copied().unwrap_or_default();
+        let inner = t.get(key)?;
+        let here = format!("{at}.{key}");
+        return match key {
+            "all" | "any" => {
+                let Value::Array(items) = inner else {
+                    problem(
+                        problems,
+                        &here,
+                        format!("must be a list of conditions, not {}", inner.type_str()),
+                    );
+                    return None;
+                };
+                if items.is_empty() {
+                    problem(problems, &here, "must hold at least one condition");
+                    return None;
+                }
+                let mut parts = Vec::with_capacity(items.len());
+                let mut ok = true;
+                for (i, item) in items.iter().enumerate() {
+                    match compile_in(item, &format!("{here}[{i}]"), env, problems, stack) {
+                        Some(c) => parts.push(c),
+                        None => ok = false,
+                    }
+                }
+                ok.then(|| match (parts.len(), key) {
+                    // One part is that part.
+                    (1, _) => parts.pop().unwrap_or(Cond::All(Vec::new())),
+                    (_, "all") => Cond::All(parts),
+                    _ => Cond::Any(parts),
+                })
+            }
+            "not" => compile_in(inner, &here, env, problems, stack).map(|c| Cond::Not(Box::new(c))),
+            _ => {
+                let Value::String(name) = inner else {
+                    problem(problems, &here, "must name a condition of `[conditions]`");
+                    return None;
+                };
+                let Some(src) = env.conditions.get(name) else {
+                    problem(
+                        problems,
+                        &here,
+                        format!(
+                            "`{name}` is not in `[conditions]` (there: {})",
+                            names(env.conditions.keys())
+                        ),
+                    );
+                    return None;
+                };
+                if stack.contains(name) {
+                    problem(
+                        problems,
+                        &here,
+                        format!(
+                            "`{name}` refers to itself ({} -> {name})",
+                            stack.join(" -> ")
+                        ),
+                    );
+                    return None;
+                }
+                stack.push(name.clone());
+                let c = compile_in(src, &format!("conditions.{name}"), env, problems, stack);
+                stack.pop();
+                let slot = env
+                    .conditions
+                    .keys()
+                    .position(|k| k == name)
+                    .filter(|i| *i < MEMO_SLOTS);
+                c.map(|c| match slot.filter(|_| !c.reads_rule()) {
+                    Some(slot) => Cond::Named(Some(slot), Box::new(c)),
+                    // Not remembered: as if written in place.
+                    None => c,
+                })
+            }
+        };
+    }
+    let Some(attr_v) = t.get("attr") else {
+        problem(
+            problems,
+            at,
+            format!(
+                "a condition needs `attr` and a comparison ({}), or one of {}",
+                OPS.join(", "),
+                COMPOSITE.join(", ")
+            ),
+        );
+        return None;
+    };
+    let Value::String(name) = attr_v else {
+        problem(problems, &format!("{at}.attr"), "must be an attribute name");
+        return None;
+    };
+    let Some(attr) = Attr::parse(name) else {
+        problem(
+            problems,
+            &format!("{at}.attr"),
+            format!(
+                "`{name}` is not an attribute (`mfa-audit policy attributes` lists them){}",
+                suggestion(name)
+            ),
+        );
+        return None;
+    };
+    let def = attr.def();
+    if let Some(scope) = env.scope.filter(|s| *s != def.scope) {
+        problem(
+            problems,
+            &format!("{at}.attr"),
+            match scope {
+                Scope::Event => format!("`{name}` describes a day: use it in `[readiness]`"),
+                Scope::Day => {
+                    format!("`{name}` describes an event: `[readiness]` reads `day.*` attributes")
+                }
+            },
+        );
+        return None;
+    }
+    let mut ops = Vec::new();
+    let mut ok = true;
+    for (key, val) in t {
+        if key == "attr" {
+            continue;
+        }
+        let here = format!("{at}.{key}");
+        if !OPS.contains(&key.as_str()) {
+            problem(
+                problems,
+                &here,
+                format!("unknown comparison (comparisons: {})", OPS.join(", ")),
+            );
+            ok = false;
+            continue;
+        }
+        match op(key, val, def.ty, name, &here, env, problems) {
+            Some(o) => ops.push(o),
+            None => ok = false,
+        }
+    }
+    if ops.is_empty() && ok {
+        problem(
+            problems,
+            at,
+            format!(
+                "`{name}` is read but compared with nothing (comparisons: {})",
+                OPS.join(", ")
+            ),
+        );
+        return None;
+    }
+    if !ok {
+        return None;
+    }
+    if attr == Attr::EventKind {
+        let mut mask = 0u8;
+        for (i, kind) in crate::event::KINDS.iter().enumerate() {
+            let v = Val::Text(kind);
+            if ops.iter().all(|op| test(op, Some(&v)) == Tri::True) {
+                mask |= 1 << i;
+            }
+        }
+        return Some(Cond::Kind(mask, ops));
+    }
+    if let [Op::EqBool(b)] = ops.as_slice() {
+        return Some(Cond::Bool(attr, *b));
+    }
+    Some(Cond::Test(attr, ops))
+}
+
+fn names<'x>(keys: impl Iterator<Item = &'x String>) -> String {
+    let v: Vec<&str> = keys.map(|k| k.as_str()).collect();
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+pub(crate) fn suggestion(name: &str) -> String {
+    let mut close: Vec<(f64, &str)> = super::attr::ATTRS
+        .iter()
+        .map(|d| (strsim::jaro_winkler(name, d.name), d.name))
+        .filter(|(score, _)| *score > 0.85)
+        .collect();
+    close.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let names: Vec<&str> = close.into_iter().take(3).map(|(_, n)| n).collect();
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean {}?", names.join(" or "))
+    }
+}
+
+fn wrong_type(problems: &mut Vec<String>, at: &str, attr: &str, ty: Type, want: &str, got: &Value) {
+    problem(
+        problems,
+        at,
+        format!(
+            "`{attr}` is {} {}: compare it with {want}, not {}",
+            if ty == Type::Int { "an" } else { "a" },
+            ty.name(),
+            got.type_str()
+        ),
+    );
+}
+
+fn op(
+    key: &str,
+    v: &Value,
+    ty: Type,
+    attr: &str,
+    at: &str,
+    env: &Env<'_>,
+    problems: &mut Vec<String>,
+) -> Option<Op> {
+    let bad = |problems: &mut Vec<String>, want: &str| {
+        wrong_type(problems, at, attr, ty, want, v);
+        None
+    };
+    match (key, ty) {
+        ("present", _) => match v {
+            Value::Boolean(b) => Some(Op::Present(*b)),
+            _ => bad(problems, "`true` or `false`"),
+        },
+        ("eq" | "ne", Type::Text) => match v {
+            Value::String(s) => Some(if key == "eq" {
+                Op::EqText(s.trim().to_owned())
+            } else {
+                Op::NeText(s.trim().to_owned())
+            }),
+            _ => bad(problems, "text"),
+        },
+        ("eq" | "ne", Type::Int) => match v {
+            Value::Integer(i) => Some(if key == "eq" {
+                Op::EqInt(*i)
+            } else {
+                Op::NeInt(*i)
+            }),
+            _ => bad(problems, "a whole number"),
+        },
+        ("eq" | "ne", Type::Bool) => match v {
+            Value::Boolean(b) => Some(if key == "eq" {
+                Op::EqBool(*b)
+            } else {
+                Op::NeBool(*b)
+            }),
+            _ => bad(problems, "`true` or `false`"),
+        },
+        ("in" | "not_in", Type::Text) => {
+            texts(v, at, env, problems).map(|l| Op::InText(l, key == "not_in"))
+        }
+        ("in" | "not_in", Type::Int) => {
+            ints(v, at, env, problems).map(|l| Op::InInt(l, key == "not_in"))
+        }
+        ("glob", Type::Text) => match v {
+            Value::String(s) => match GlobBuilder::new(s.trim())
+                .case_insensitive(true)
+                .literal_separator(false)
+                .build()
+            {
+                Ok(g) => Some(Op::Glob(Box::new(g.compile_matcher()))),
+                Err(e) => {
+                    problem(problems, at, format!("bad pattern: {e}"));
+                    None
+                }
+            },
+            _ => bad(problems, "a pattern (text)"),
+        },
+        ("prefix", Type::Text) => match v {
+            Value::String(s) => Some(Op::Prefix(s.trim().to_owned())),
+            _ => bad(problems, "text"),
+        },
+        ("lt" | "le" | "gt" | "ge", Type::Int) => match v {
+            Value::Integer(i) => Some(match key {
+                "lt" => Op::Lt(*i),
+                "le" => Op::Le(*i),
+                "gt" => Op::Gt(*i),
+                _ => Op::Ge(*i),
+            }),
+            _ => bad(problems, "a whole number"),
+        },
+        // A `[lists]` name or a list: any of its values; another text: that one value.
+        ("contains", Type::List) => match v {
+            Value::String(one) if !env.lists.contains_key(one) => {
+                Some(Op::Contains(Arc::from(vec![one.trim().to_owned()])))
+            }
+            _ => texts(v, at, env, problems).map(Op::Contains),
+        },
+        _ => {
+            problem(
+                problems,
+                at,
+                format!(
+                    "`{key}` does not apply to `{attr}`, {} {} (it takes: {})",
+                    if ty == Type::Int { "an" } else { "a" },
+                    ty.name(),
+                    match ty {
+                        Type::Text => "eq, ne, in, not_in, glob, prefix, present",
+                        Type::Int => "eq, ne, in, not_in, lt, le, gt, ge, present",
+                        Type::Bool => "eq, ne, present",
+                        Type::List => "contains, present",
+                    }
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn texts(v: &Value, at: &str, env: &Env<'_>, problems: &mut Vec<String>) -> Option<Arc<[String]>> {
+    let named = |l: &List| match l {
+        List::Texts(t) => Some(Arc::clone(t)),
+        List::Ints(_) => None,
+    };
+    let item = |x: &Value| x.as_str().map(|s| s.trim().to_owned());
+    list_value(v, at, env, problems, ("texts", "text"), named, item)
+}
+
+fn ints(v: &Value, at: &str, env: &Env<'_>, problems: &mut Vec<String>) -> Option<Arc<[i64]>> {
+    let named = |l: &List| match l {
+        List::Ints(i) => Some(Arc::clone(i)),
+        List::Texts(_) => None,
+    };
+    list_value(
+        v,
+        at,
+        env,
+        problems,
+        ("numbers", "a whole number"),
+        named,
+        Value::as_integer,
+    )
+}
+
+/// A list operand: a `[lists]` name, or the values inline; `what` names its items (plural,
+/// and one).
+fn list_value<T>(
+    v: &Value,
+    at: &str,
+    env: &Env<'_>,
+    problems: &mut Vec<String>,
+    what: (&str, &str),
+    named: impl Fn(&List) -> Option<Arc<[T]>>,
+    item: impl Fn(&Value) -> Option<T>,
+) -> Option<Arc<[T]>> {
+    match v {
+        Value::String(name) => match env.lists.get(name) {
+            Some(l) => {
+                let got = named(l);
+                if got.is_none() {
+                    let other = if what.0 == "texts" {
+                        "numbers"
+                    } else {
+                        "texts"
+                    };
+                    problem(
+                        problems,
+                        at,
+                        format!("list `{name}` holds {other}, not {}", what.0),
+                    );
+                }
+                got
+            }
+            None => {
+                problem(
+                    problems,
+                    at,
+                    format!(
+                        "`{name}` is not a list of `[lists]` (there: {}); or write the values inline, as [...]",
+                        names(env.lists.keys())
+                    ),
+                );
+                None
+            }
+        },
+        Value::Array(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for (i, x) in items.iter().enumerate() {
+                match item(x) {
+                    Some(t) => out.push(t),
+                    None => problem(
+                        problems,
+                        &format!("{at}[{i}]"),
+                        format!("must be {}, not {}", what.1, x.type_str()),
+                    ),
+                }
+            }
+            (out.len() == items.len()).then(|| Arc::from(out))
+        }
+        other => {
+            problem(
+                problems,
+                at,
+                format!(
+                    "must be a list name or a list of {}, not {}",
+                    what.0,
+                    other.type_str()
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// Reads the `[lists]` table: each entry a list of texts or of whole numbers.
+pub fn lists(t: Option<&Value>, problems: &mut Vec<String>) -> BTreeMap<String, List> {
+    let mut out = BTreeMap::new();
+    let Some(v) = t else {
+        return out;
+    };
+    let Value::Table(t) = v else {
+        problem(
+            problems,
+            "lists",
+            format!("must be a table, not {}", v.type_str()),
+        );
+        return out;
+    };
+    for (name, v) in t {
+        let at = format!("lists.{name}");
+        let Value::Array(items) = v else {
+            problem(
+                problems,
+                &at,
+                format!("must be a list, not {}", v.type_str()),
+            );
+            continue;
+        };
+        if items.iter().all(|x| matches!(x, Value::Integer(_))) && !items.is_empty() {
+            let ints: Vec<i64> = items.iter().filter_map(Value::as_integer).collect();
+            out.insert(name.clone(), List::Ints(Arc::from(ints)));
+        } else if items.iter().all(|x| matches!(x, Value::String(_))) {
+            let texts: Vec<String> = items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|s| s.trim().to_owned())
+                .collect();
+            out.insert(name.clone(), List::Texts(Arc::from(texts)));
+        } else {
+            problem(problems, &at, "must hold only texts or only whole numbers");
+        }
+    }
+    out
+}

@@ -1,0 +1,122 @@
+//! `extends = "NAME|FILE"`: a policy laid over its base.
+
+use super::{Format, SHIPPED};
+use std::collections::BTreeSet;
+use std::path::Path;
+use toml::{Table, Value};
+
+/// Resolves `extends = "NAME|FILE"`: the base policy's table with this one laid over it
+/// (tables merged key by key, lists of tables appended, anything else replaced). A
+/// relative file is found beside the extending one.
+pub(super) fn extend(mut table: Table, source_name: &str, depth: usize) -> Result<Table, String> {
+    let Some(base) = table.remove("extends") else {
+        return Ok(table);
+    };
+    let Value::String(base) = base else {
+        return Err("`extends`: must name a shipped policy or a policy file".into());
+    };
+    if depth >= 8 {
+        return Err(format!(
+            "`extends`: `{base}` is more than 8 levels deep (a loop?)"
+        ));
+    }
+    if !table.contains_key("version") {
+        return Err(format!(
+            "`version`: is missing: a policy that extends `{base}` needs a version of its own"
+        ));
+    }
+    let (text, name, format) = match SHIPPED.iter().find(|(n, _)| *n == base) {
+        Some((n, text)) => ((*text).to_owned(), (*n).to_owned(), Format::Toml),
+        None => {
+            let dir = Path::new(source_name).parent().unwrap_or(Path::new(""));
+            let path = dir.join(&base);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                format!(
+                    "`extends`: `{base}` is neither a shipped policy ({}) nor a readable file ({e})",
+                    SHIPPED.map(|(n, _)| n).join(", ")
+                )
+            })?;
+            (text, path.display().to_string(), Format::from_path(&path))
+        }
+    };
+    let parsed: Table = match format {
+        Format::Toml => {
+            toml::from_str(&text).map_err(|e| format!("`extends` `{base}`: {}", e.message()))?
+        }
+        Format::Json => {
+            serde_json::from_str(&text).map_err(|e| format!("`extends` `{base}`: {e}"))?
+        }
+    };
+    let mut merged = extend(parsed, &name, depth + 1)?;
+    overlay(&mut merged, table);
+    Ok(merged)
+}
+
+/// Lays an extending policy over its base. Top-level tables (`[lists]`, `[conditions]`,
+/// `[readiness]`, `[session]`, `[mfa]`, `[exceptions]`) are merged key by key, each key's
+/// value replaced whole; lists of tables are merged by their key (`name` of surfaces and
+/// counters, `id` of pages, rules and exception reasons): an entry whose key the base
+/// has replaces the base's entries of that key, in place; others are appended. Anything
+/// else is replaced.
+fn overlay(base: &mut Table, top: Table) {
+    for (k, v) in top {
+        match (base.get_mut(&k), v) {
+            (Some(Value::Table(b)), Value::Table(t)) => {
+                for (kk, vv) in t {
+                    match (b.get_mut(&kk), vv) {
+                        (Some(Value::Array(ba)), Value::Array(ta)) if kk == "reasons" => {
+                            merge_keyed(ba, ta, "id")
+                        }
+                        (_, vv) => {
+                            b.insert(kk, vv);
+                        }
+                    }
+                }
+            }
+            (Some(Value::Array(b)), Value::Array(t)) if is_tables(b) && is_tables(&t) => {
+                merge_keyed(
+                    b,
+                    t,
+                    if k == "surfaces" || k == "counters" {
+                        "name"
+                    } else {
+                        "id"
+                    },
+                )
+            }
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+fn is_tables(a: &[Value]) -> bool {
+    a.iter().all(|x| matches!(x, Value::Table(_)))
+}
+
+fn merge_keyed(base: &mut Vec<Value>, top: Vec<Value>, key: &str) {
+    let key_of = |v: &Value| v.get(key).and_then(Value::as_str).map(str::to_owned);
+    let top_keys: BTreeSet<String> = top.iter().filter_map(key_of).collect();
+    let mut pending: Vec<Option<Value>> = top.into_iter().map(Some).collect();
+    let mut placed = BTreeSet::new();
+    let mut out = Vec::with_capacity(base.len() + pending.len());
+    for b in base.drain(..) {
+        match key_of(&b) {
+            // The base's entries of a key the extending policy writes are dropped; the new
+            // ones take the place of the first.
+            Some(k) if top_keys.contains(&k) => {
+                if placed.insert(k.clone()) {
+                    for slot in pending.iter_mut() {
+                        if slot.as_ref().and_then(key_of).as_deref() == Some(k.as_str()) {
+                            out.extend(slot.take());
+                        }
+                    }
+                }
+            }
+            _ => out.push(b),
+        }
+    }
+    out.extend(pending.into_iter().flatten());
+    *base = out;
+}

@@ -1,0 +1,310 @@
+//! Loading a policy file (TOML, or JSON with the same structure): the whole file is
+//! checked and every problem is reported at once, each with its place in the file.
+//!
+//! Here: finding the file and the problem list ([`Cx`]); `extend.rs` lays an extending
+//! file over its base; `sections.rs` builds each section (surfaces, counters, readiness,
+//! exceptions); `rules.rs` the pages and rules.
+
+mod extend;
+mod rules;
+mod sections;
+#[cfg(test)]
+mod tests;
+
+pub use sections::{ROLLOUT_COUNTER_COLUMNS, ROLLOUT_SHARE_COLUMNS};
+
+use extend::extend;
+use sections::build;
+
+use super::model::Policy;
+use crate::event::{Role, RoleSet};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+use toml::{Table, Value};
+
+/// The policy versions that ship with the tool (the files in `policies/`), newest last.
+pub const SHIPPED: [(&str, &str); 2] = [
+    (
+        "partner-mfa-2019-09",
+        include_str!("../../../policies/partner-mfa-2019-09.toml"),
+    ),
+    (
+        "partner-mfa-2020-05",
+        include_str!("../../../policies/partner-mfa-2020-05.toml"),
+    ),
+];
+
+/// The default policy: the newest shipped.
+pub const DEFAULT_POLICY: &str = "partner-mfa-2020-05";
+
+/// Why a policy could not be loaded.
+#[derive(Debug, Error)]
+pub enum PolicyError {
+    /// Neither a shipped name nor a readable file.
+    #[error("no policy `{name}`: not a shipped policy ({shipped}) nor a readable file ({cause})")]
+    NotFound {
+        /// What was asked for.
+        name: String,
+        /// The shipped names.
+        shipped: String,
+        /// Why the file could not be read.
+        cause: String,
+    },
+    /// The file has problems; all of them are listed.
+    #[error("policy `{source_name}` has {} problem(s){note}:\n  - {}", problems.len(), problems.join("\n  - "))]
+    Invalid {
+        /// The file or shipped name.
+        source_name: String,
+        /// Said after the count (how places are counted in an extending policy).
+        note: String,
+        /// Every problem found.
+        problems: Vec<String>,
+    },
+}
+
+/// Loads a shipped policy by name, or a policy file by path.
+pub fn load(name_or_path: &str) -> Result<Policy, PolicyError> {
+    if let Some((name, text)) = SHIPPED.iter().find(|(n, _)| *n == name_or_path) {
+        return parse(text, name, Format::Toml);
+    }
+    let path = PathBuf::from(name_or_path);
+    let text = std::fs::read_to_string(&path).map_err(|e| PolicyError::NotFound {
+        name: name_or_path.to_owned(),
+        shipped: SHIPPED.map(|(n, _)| n).join(", "),
+        cause: e.to_string(),
+    })?;
+    parse(&text, name_or_path, Format::from_path(&path))
+}
+
+/// A policy file's syntax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// TOML.
+    Toml,
+    /// JSON.
+    Json,
+}
+
+impl Format {
+    /// By file extension (`.json` is JSON, anything else TOML).
+    pub fn from_path(p: &Path) -> Format {
+        match p.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("json") => Format::Json,
+            _ => Format::Toml,
+        }
+    }
+}
+
+/// Parses and validates policy text.
+pub fn parse(text: &str, source_name: &str, format: Format) -> Result<Policy, PolicyError> {
+    let invalid = |problems| PolicyError::Invalid {
+        source_name: source_name.to_owned(),
+        note: String::new(),
+        problems,
+    };
+    let table: Table = match format {
+        Format::Toml => toml::from_str(text).map_err(|e| invalid(vec![e.message().to_owned()]))?,
+        Format::Json => serde_json::from_str(text).map_err(|e| invalid(vec![e.to_string()]))?,
+    };
+    let base = table
+        .get("extends")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let table = extend(table, source_name, 0).map_err(|p| invalid(vec![p]))?;
+    let mut cx = Cx::default();
+    let policy = build(&table, &mut cx);
+    // A named condition used in several places reports its own problem once.
+    let mut seen = BTreeSet::new();
+    cx.problems.retain(|p| seen.insert(p.clone()));
+    match policy {
+        Some(p) if cx.problems.is_empty() => Ok(p),
+        _ => Err(PolicyError::Invalid {
+            source_name: source_name.to_owned(),
+            note: base
+                .map(|b| {
+                    format!(" (it extends `{b}`: list positions count the entries of `{b}` first)")
+                })
+                .unwrap_or_default(),
+            problems: cx.problems,
+        }),
+    }
+}
+
+#[derive(Default)]
+struct Cx {
+    problems: Vec<String>,
+}
+
+impl Cx {
+    fn problem(&mut self, at: &str, what: impl std::fmt::Display) {
+        self.problems.push(format!("`{at}`: {what}"));
+    }
+
+    fn string(&mut self, t: &Table, key: &str, at: &str) -> Option<String> {
+        match t.get(key) {
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+            Some(Value::String(_)) => {
+                self.problem(&join(at, key), "must not be empty");
+                None
+            }
+            Some(other) => {
+                self.problem(
+                    &join(at, key),
+                    format!("must be text, not {}", other.type_str()),
+                );
+                None
+            }
+            None => {
+                self.problem(&join(at, key), "is missing");
+                None
+            }
+        }
+    }
+
+    fn optional_string(&mut self, t: &Table, key: &str, at: &str) -> Option<String> {
+        t.get(key)?;
+        self.string(t, key, at)
+    }
+
+    fn strings(&mut self, t: &Table, key: &str, at: &str) -> Option<Vec<String>> {
+        let place = join(at, key);
+        match t.get(key) {
+            Some(Value::Array(a)) => {
+                let mut out = Vec::with_capacity(a.len());
+                for (i, v) in a.iter().enumerate() {
+                    match v {
+                        Value::String(s) => out.push(s.clone()),
+                        other => self.problem(
+                            &format!("{place}[{i}]"),
+                            format!("must be text, not {}", other.type_str()),
+                        ),
+                    }
+                }
+                Some(out)
+            }
+            Some(other) => {
+                self.problem(&place, format!("must be a list, not {}", other.type_str()));
+                None
+            }
+            None => {
+                self.problem(&place, "is missing");
+                None
+            }
+        }
+    }
+
+    fn integer(&mut self, t: &Table, key: &str, at: &str, min: i64) -> Option<i64> {
+        let place = join(at, key);
+        match t.get(key) {
+            Some(Value::Integer(i)) if *i >= min => Some(*i),
+            Some(Value::Integer(i)) => {
+                self.problem(&place, format!("{i} is below the minimum {min}"));
+                None
+            }
+            Some(other) => {
+                self.problem(
+                    &place,
+                    format!("must be a whole number, not {}", other.type_str()),
+                );
+                None
+            }
+            None => {
+                self.problem(&place, "is missing");
+                None
+            }
+        }
+    }
+
+    fn table<'t>(&mut self, t: &'t Table, key: &str, at: &str) -> Option<&'t Table> {
+        match t.get(key) {
+            Some(Value::Table(x)) => Some(x),
+            Some(other) => {
+                self.problem(
+                    &join(at, key),
+                    format!("must be a table, not {}", other.type_str()),
+                );
+                None
+            }
+            None => {
+                self.problem(&join(at, key), "is missing");
+                None
+            }
+        }
+    }
+
+    fn tables<'t>(&mut self, t: &'t Table, key: &str, at: &str) -> Vec<(String, &'t Table)> {
+        let place = join(at, key);
+        match t.get(key) {
+            Some(Value::Array(a)) => a
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| match v {
+                    Value::Table(x) => Some((format!("{place}[{i}]"), x)),
+                    other => {
+                        self.problem(
+                            &format!("{place}[{i}]"),
+                            format!("must be a table, not {}", other.type_str()),
+                        );
+                        None
+                    }
+                })
+                .collect(),
+            Some(other) => {
+                self.problem(
+                    &place,
+                    format!("must be a list of tables, not {}", other.type_str()),
+                );
+                Vec::new()
+            }
+            None => {
+                self.problem(&place, "is missing");
+                Vec::new()
+            }
+        }
+    }
+
+    fn unknown_keys(&mut self, t: &Table, known: &[&str], at: &str) {
+        for k in t.keys() {
+            if !known.contains(&k.as_str()) {
+                self.problem(
+                    &join(at, k),
+                    format!("unknown key (known here: {})", known.join(", ")),
+                );
+            }
+        }
+    }
+
+    fn roles(&mut self, names: &[String], at: &str) -> RoleSet {
+        let mut set = RoleSet::default();
+        for (i, n) in names.iter().enumerate() {
+            match Role::parse(n) {
+                Some(r) => set.insert(r),
+                None => self.problem(
+                    &format!("{at}[{i}]"),
+                    format!(
+                        "`{n}` is not a role (roles: {})",
+                        Role::ALL.map(Role::name).join(", ")
+                    ),
+                ),
+            }
+        }
+        set
+    }
+}
+
+fn join(at: &str, key: &str) -> String {
+    if at.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{at}.{key}")
+    }
+}
+
+/// Texts of a list, trimmed and lower-cased.
+fn lower(v: Option<Vec<String>>) -> Vec<String> {
+    v.unwrap_or_default()
+        .into_iter()
+        .map(|s| s.trim().to_ascii_lowercase())
+        .collect()
+}

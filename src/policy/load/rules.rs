@@ -1,0 +1,219 @@
+//! The protected pages and the rules of a policy file.
+
+use super::{lower, Cx};
+use crate::event::RoleSet;
+use crate::policy::attr::Attr;
+use crate::policy::compile::{self, Env};
+use crate::policy::model::{Page, Rule, Severity, SurfaceDef};
+use crate::policy::template::Template;
+use globset::{GlobBuilder, GlobSetBuilder};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use toml::{Table, Value};
+
+pub(super) fn pages(t: &Table, cx: &mut Cx, partner_roles: RoleSet) -> Vec<Page> {
+    let mut out = Vec::new();
+    let mut ids = BTreeSet::new();
+    let list = match t.get("pages") {
+        None => Vec::new(),
+        Some(_) => cx.tables(t, "pages", ""),
+    };
+    for (at, p) in list {
+        cx.unknown_keys(p, &["id", "name", "urls", "roles"], &at);
+        let id = cx.string(p, "id", &at);
+        let name = cx.string(p, "name", &at);
+        let urls = lower(cx.strings(p, "urls", &at));
+        let roles = cx
+            .strings(p, "roles", &at)
+            .map(|r| cx.roles(&r, &format!("{at}.roles")))
+            .unwrap_or_default();
+        for r in roles.iter() {
+            if !partner_roles.contains(r) {
+                cx.problem(
+                    &format!("{at}.roles"),
+                    format!("`{r}` is not among this version's `partner_roles`"),
+                );
+            }
+        }
+        if urls.is_empty() {
+            cx.problem(&format!("{at}.urls"), "must hold at least one URL pattern");
+        }
+        let mut set = GlobSetBuilder::new();
+        for (i, u) in urls.iter().enumerate() {
+            if !u.starts_with("https://") {
+                cx.problem(
+                    &format!("{at}.urls[{i}]"),
+                    format!("`{u}` must be an absolute https URL pattern"),
+                );
+            }
+            match GlobBuilder::new(u).literal_separator(false).build() {
+                Ok(g) => {
+                    set.add(g);
+                }
+                Err(e) => cx.problem(&format!("{at}.urls[{i}]"), format!("bad pattern: {e}")),
+            }
+        }
+        let matcher = match set.build() {
+            Ok(m) => m,
+            Err(e) => {
+                cx.problem(&format!("{at}.urls"), format!("bad patterns: {e}"));
+                continue;
+            }
+        };
+        if let (Some(id), Some(name)) = (id, name) {
+            if !ids.insert(id.clone()) {
+                cx.problem(&format!("{at}.id"), format!("page id `{id}` is used twice"));
+            }
+            out.push(Page {
+                id,
+                name,
+                urls,
+                matcher,
+                roles,
+            });
+        }
+    }
+    out
+}
+
+pub(super) fn rules(t: &Table, cx: &mut Cx, env: &Env<'_>, surfaces: &[SurfaceDef]) -> Vec<Rule> {
+    let mut all: Vec<Rule> = Vec::new();
+    let mut severities: BTreeMap<String, (Severity, String)> = BTreeMap::new();
+    for (at, r) in cx.tables(t, "rules", "") {
+        cx.unknown_keys(
+            r,
+            &["id", "when", "surface", "severity", "summary", "detail"],
+            &at,
+        );
+        let id = cx.string(r, "id", &at);
+        if let Some(id) = &id {
+            if !id
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            {
+                cx.problem(
+                    &format!("{at}.id"),
+                    format!("`{id}` must be UPPER_SNAKE_CASE"),
+                );
+            }
+        }
+        let when = match r.get("when") {
+            Some(Value::String(name)) => {
+                cx.problem(
+                    &format!("{at}.when"),
+                    format!(
+                        "`{name}` names a built-in condition, which no longer exist: write the condition as data, e.g. `when = {{ all = [{{ attr = \"event.kind\", eq = \"sign_in\" }}, ...] }}` (docs/rules.md)"
+                    ),
+                );
+                None
+            }
+            Some(v) => compile::compile(v, &format!("{at}.when"), env, &mut cx.problems)
+                .map(|c| (c, v.to_string())),
+            None => {
+                cx.problem(&format!("{at}.when"), "is missing");
+                None
+            }
+        };
+        let surface = cx.string(r, "surface", &at).and_then(|s| {
+            let x = surfaces.iter().position(|d| *d.name == *s);
+            if x.is_none() {
+                cx.problem(
+                    &format!("{at}.surface"),
+                    format!(
+                        "`{s}` is not a declared surface (surfaces: {})",
+                        surfaces
+                            .iter()
+                            .map(|d| &*d.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+            }
+            x
+        });
+        let severity = cx.string(r, "severity", &at).and_then(|s| {
+            let x = Severity::parse(&s);
+            if x.is_none() {
+                cx.problem(
+                    &format!("{at}.severity"),
+                    format!(
+                        "`{s}` is not a severity (severities: {})",
+                        Severity::ALL.map(Severity::name).join(", ")
+                    ),
+                );
+            }
+            x
+        });
+        let summary = cx.string(r, "summary", &at);
+        let detail = match r.get("detail") {
+            None => summary.as_deref().and_then(|s| {
+                Template::parse(
+                    &s.replace('{', "{{").replace('}', "}}"),
+                    &at,
+                    &mut cx.problems,
+                )
+            }),
+            Some(Value::String(d)) => Template::parse(d, &format!("{at}.detail"), &mut cx.problems),
+            Some(other) => {
+                cx.problem(
+                    &format!("{at}.detail"),
+                    format!("must be text, not {}", other.type_str()),
+                );
+                None
+            }
+        };
+        let (
+            Some(id),
+            Some((when, when_source)),
+            Some(surface),
+            Some(severity),
+            Some(summary),
+            Some(detail),
+        ) = (id, when, surface, severity, summary, detail)
+        else {
+            continue;
+        };
+        let Some(surface_def) = surfaces.get(surface) else {
+            continue;
+        };
+        let mut reads = Vec::new();
+        when.attrs(&mut reads);
+        if reads.contains(&Attr::RuleEnforced) && surface_def.enforced_from.is_none() {
+            cx.problem(
+                &format!("{at}.when"),
+                format!(
+                    "reads `rule.enforced`, but surface `{}` has no `enforced_from`",
+                    surface_def.name
+                ),
+            );
+        }
+        if let Some((prev, prev_at)) = severities.get(&id) {
+            if *prev != severity {
+                cx.problem(
+                    &format!("{at}.severity"),
+                    format!(
+                        "rule `{id}` is {} at `{prev_at}`: one id, one severity",
+                        prev.name()
+                    ),
+                );
+            }
+        } else {
+            severities.insert(id.clone(), (severity, at.clone()));
+        }
+        all.push(Rule {
+            kinds: when.kinds(),
+            id: Arc::from(id.as_str()),
+            surface,
+            surface_name: Arc::clone(&surface_def.name),
+            severity,
+            summary,
+            when,
+            when_source,
+            detail,
+        });
+    }
+    if all.is_empty() {
+        cx.problem("rules", "must hold at least one rule");
+    }
+    all
+}
