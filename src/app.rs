@@ -79,7 +79,8 @@ pub fn run_files(args: &RunArgs) -> Result<RunSummary, AppError> {
         .ok_or_else(|| AppError::Usage("`--out DIR` is needed with `--input`".into()))?;
     let metrics = Arc::new(Metrics::new());
     let processor = Processor::with_policies(policies, tokens, Arc::clone(&metrics))
-        .with_replay_window_days(args.replay_window_days);
+        .with_replay_window_days(args.replay_window_days)
+        .with_default_tenant(args.tenant.clone());
     let mut sink = FileSink::create(out)?;
     let mut summary = RunSummary::default();
     let mut progress = Progress::new();
@@ -500,7 +501,11 @@ fn policy_command(cmd: &PolicyCommand) -> Result<(), AppError> {
                     let from = s
                         .enforced_from
                         .map_or_else(|| "never (readiness only)".into(), |d| d.day().to_string());
-                    println!("    {:<20} enforced from {from}", s.name);
+                    let postpone = s
+                        .postpone_until
+                        .map(|d| format!("; a tenant may postpone it to {}", d.day()))
+                        .unwrap_or_default();
+                    println!("    {:<20} enforced from {from}{postpone}", s.name);
                 }
             }
             Ok(())

@@ -171,6 +171,11 @@ pub struct RunArgs {
     /// memory per event inside the window.
     #[arg(long, value_name = "DAYS", default_value_t = crate::state::DEFAULT_REPLAY_WINDOW_DAYS)]
     pub replay_window_days: i64,
+    /// The tenant of sign-in records that carry no tenant id: a Microsoft Graph `signIn`
+    /// export from one tenant's API has none (without it such records are dead letters
+    /// that say so). Records with their own tenant id keep it.
+    #[arg(long, value_name = "ID")]
+    pub tenant: Option<String>,
     /// Do not print the readiness table and the counters (only the one-line summary).
     #[arg(long, short)]
     pub quiet: bool,
@@ -195,6 +200,9 @@ pub struct ReplayArgs {
     /// Replay window in days (as `run --replay-window-days`).
     #[arg(long, value_name = "DAYS", default_value_t = crate::state::DEFAULT_REPLAY_WINDOW_DAYS)]
     pub replay_window_days: i64,
+    /// The tenant of sign-in records that carry none (as `run --tenant`).
+    #[arg(long, value_name = "ID")]
+    pub tenant: Option<String>,
 }
 
 /// `mfa-audit explain`.

@@ -57,6 +57,11 @@ impl Engine {
 /// decoded once and evaluated under every one.
 pub struct Processor {
     engines: Vec<Engine>,
+    /// The shipped policies not chosen: a `policy_override` naming one is checked against
+    /// it, counted, and has no effect.
+    others: Vec<Policy>,
+    /// The tenant of records that carry none (a Graph `signIn` export of one tenant).
+    default_tenant: Option<String>,
     tokens: TokenReader,
     metrics: Arc<Metrics>,
     replay_window_days: i64,
@@ -94,7 +99,7 @@ impl Processor {
                 }
             }
         }
-        let engines = policies
+        let engines: Vec<Engine> = policies
             .into_iter()
             .map(|policy| Engine {
                 version: Arc::from(policy.version.as_str()),
@@ -102,8 +107,15 @@ impl Processor {
                 state: State::new(),
             })
             .collect();
+        let others = policy::SHIPPED
+            .iter()
+            .filter(|(name, _)| !engines.iter().any(|e: &Engine| &*e.version == *name))
+            .filter_map(|(name, _)| policy::load(name).ok())
+            .collect();
         Self {
             engines,
+            others,
+            default_tenant: None,
             tokens,
             metrics,
             replay_window_days: crate::state::DEFAULT_REPLAY_WINDOW_DAYS,
@@ -114,6 +126,13 @@ impl Processor {
     /// Sets how many days back a repeated event id is recognised as a replay.
     pub fn with_replay_window_days(mut self, days: i64) -> Self {
         self.replay_window_days = days.max(0);
+        self
+    }
+
+    /// Sets the tenant of records that carry none (`--tenant`): a Microsoft Graph `signIn`
+    /// export from one tenant's API has no tenant id.
+    pub fn with_default_tenant(mut self, tenant: Option<String>) -> Self {
+        self.default_tenant = tenant.filter(|t| !t.trim().is_empty());
         self
     }
 
@@ -222,8 +241,11 @@ impl Processor {
                 return Ok(out);
             }
         };
-        for item in event::decode(text, &self.tokens) {
-            match item.event {
+        for item in event::decode_with(text, &self.tokens, self.default_tenant.as_deref()) {
+            let checked = item
+                .event
+                .and_then(|ev| self.check_override(&ev).map(|()| ev));
+            match checked {
                 Err(bad) => {
                     self.dead_letter(origin, item.record, &bad, &redact::excerpt(item.raw), sink)?;
                     out.dead_letters += 1;
@@ -254,10 +276,13 @@ impl Processor {
         let Ok(text) = std::str::from_utf8(bytes) else {
             return out;
         };
-        for item in event::decode(text, &self.tokens) {
+        for item in event::decode_with(text, &self.tokens, self.default_tenant.as_deref()) {
             let Ok(ev) = item.event else {
                 continue;
             };
+            if self.check_override(&ev).is_err() {
+                continue;
+            }
             let want = wanted(ev.event_id());
             let mut traces = Vec::new();
             let applied = self.apply_traced(&ev, want.then_some(&mut traces));
@@ -273,6 +298,63 @@ impl Processor {
             }
         }
         out
+    }
+
+    /// A `policy_override` is checked against its policy, chosen or shipped: the policy
+    /// and surface must exist, the surface must allow postponing, and the date must not
+    /// pass its `postpone_until`. Other events pass.
+    fn check_override(&self, ev: &Event<'_>) -> Result<(), event::BadDocument> {
+        let Event::Override(o) = ev else {
+            return Ok(());
+        };
+        let reject =
+            |detail: String| Err(event::BadDocument::new(Reason::OverrideRejected, detail));
+        let name = o.policy.trim();
+        let chosen = self.engines.iter().find(|e| &*e.version == name);
+        let Some(policy) = chosen
+            .map(|e| &*e.policy)
+            .or_else(|| self.others.iter().find(|p| p.version == name))
+        else {
+            let mut known: Vec<&str> = self.engines.iter().map(|e| &*e.version).collect();
+            known.extend(self.others.iter().map(|p| p.version.as_str()));
+            return reject(format!(
+                "unknown policy `{}` (known: {})",
+                shown(name),
+                known.join(", ")
+            ));
+        };
+        let Some(i) = policy.surface(o.surface.trim()) else {
+            let names: Vec<&str> = policy.surfaces.iter().map(|s| &*s.name).collect();
+            return reject(format!(
+                "policy `{name}` has no surface `{}` (surfaces: {})",
+                shown(&o.surface),
+                names.join(", ")
+            ));
+        };
+        let Some(surface) = policy.surfaces.get(i) else {
+            return reject(String::new());
+        };
+        let Some(limit) = surface.postpone_until else {
+            return reject(format!(
+                "surface `{}` of policy `{name}` cannot be postponed (no `postpone_until`)",
+                surface.name
+            ));
+        };
+        if o.enforced_from > limit {
+            return reject(format!(
+                "`enforcedFrom` {} is past the latest date policy `{name}` allows for surface `{}` ({})",
+                o.enforced_from.day(),
+                surface.name,
+                limit.day()
+            ));
+        }
+        let outcome = if chosen.is_some() {
+            "applied"
+        } else {
+            "not_chosen"
+        };
+        crate::telemetry::inc(&self.metrics.overrides, &[name, outcome]);
+        Ok(())
     }
 
     fn dead_letter<S: RowSink>(
@@ -326,6 +408,10 @@ impl Processor {
             if n == 0 {
                 if let Some(c) = self.metrics.event_counter(ev.kind_index()) {
                     c.inc();
+                }
+                if let Event::SignIn(s) = ev {
+                    self.metrics
+                        .count_sign_in(s.identity(), s.category.as_deref());
                 }
                 self.newest_event
                     .fetch_max(ev.time().0, std::sync::atomic::Ordering::Relaxed);
@@ -393,8 +479,8 @@ impl Processor {
                             *day,
                             &e.policy.version,
                             &DayStats::from_counters(&e.policy, counters),
-                            policy::readiness::status(&e.policy, counters, *day),
-                            policy::readiness::status(&e.policy, &window, *day),
+                            policy::readiness::status(&e.policy, t, counters, *day),
+                            policy::readiness::status(&e.policy, t, &window, *day),
                             t.applied,
                         ));
                     }
@@ -422,11 +508,12 @@ impl Processor {
                                 day: *day,
                                 policy_version: e.policy.version.clone(),
                                 surface: s.name.to_string(),
-                                enforced: e.policy.is_enforced(i, day.start()),
+                                enforced: e.policy.is_enforced_for(i, t, day.start()),
                                 total: c.total,
                                 mfa: c.mfa,
                                 excepted: c.excepted,
                                 mfa_unknown: c.mfa_unknown,
+                                demanded: c.demanded,
                                 version: t.applied,
                             });
                         }
@@ -527,9 +614,8 @@ impl Processor {
                 by_status[r.status_7d as usize] += 1;
                 overdue += i64::from(r.window.exceptions_overdue);
             }
-            let at = r.day.start();
             for (i, s) in e.policy.surfaces.iter().enumerate() {
-                if s.share.is_none() || !e.policy.is_enforced(i, at) {
+                if s.share.is_none() || r.enforced & (1 << i) == 0 {
                     continue;
                 }
                 if let Some(v) = r.window.share(i).share() {
@@ -563,14 +649,18 @@ impl Processor {
                         return;
                     };
                     let window = window_counters(t, day);
+                    let enforced = (0..e.policy.surfaces.len().min(64))
+                        .filter(|&i| e.policy.is_enforced_for(i, t, day.start()))
+                        .fold(0u64, |m, i| m | 1 << i);
                     out.push(TenantReadiness {
                         policy_version: Arc::clone(&e.version),
                         tenant_id: id.clone(),
                         day,
-                        status: policy::readiness::status(&e.policy, counters, day),
-                        status_7d: policy::readiness::status(&e.policy, &window, day),
+                        status: policy::readiness::status(&e.policy, t, counters, day),
+                        status_7d: policy::readiness::status(&e.policy, t, &window, day),
                         window,
-                        next_enforcement: next_enforcement(&e.policy, t.watermark),
+                        enforced,
+                        next_enforcement: next_enforcement(&e.policy, t),
                     });
                 });
             }
@@ -579,11 +669,13 @@ impl Processor {
     }
 }
 
-fn next_enforcement(policy: &Policy, now: EventTime) -> Option<(Arc<str>, i64)> {
+fn next_enforcement(policy: &Policy, t: &TenantState) -> Option<(Arc<str>, i64)> {
+    let now = t.watermark;
     policy
         .surfaces
         .iter()
-        .filter_map(|s| s.enforced_from.map(|d| (s, d)))
+        .enumerate()
+        .filter_map(|(i, s)| policy.enforced_from_for(i, t, now).map(|d| (s, d)))
         .filter(|(_, d)| *d > now)
         .min_by_key(|(_, d)| *d)
         .map(|(s, d)| (Arc::clone(&s.name), d.day().0 - now.day().0))
@@ -645,6 +737,8 @@ pub struct TenantReadiness {
     pub status_7d: Readiness,
     /// The 7 days' counters.
     pub window: DayCounters,
+    /// The surfaces enforced for the tenant that day (bit `i`: surface `i`).
+    pub enforced: u64,
     /// The next surface to be enforced after the newest event, and in how many days.
     pub next_enforcement: Option<(Arc<str>, i64)>,
 }
@@ -655,6 +749,11 @@ fn window_counters(t: &TenantState, day: Day) -> DayCounters {
         w.merge(s);
     }
     w
+}
+
+/// A value from the input, cut short for a dead letter's reason.
+fn shown(s: &str) -> String {
+    s.trim().chars().take(60).collect()
 }
 
 fn bool_label(b: bool) -> &'static str {
@@ -674,12 +773,13 @@ fn apply_to_state(policy: &Policy, ev: &Event<'_>, eval: &Evaluation, t: &mut Te
                 let session = eval
                     .starts_pc_session
                     .then_some(s.props.session_id.as_deref());
+                let success = s.succeeded() == Some(true) && s.identity() == "user";
                 t.apply_sign_in(
                     user,
                     s.props.user_principal_name.as_deref(),
                     s.props.user_type.as_deref(),
                     s.time,
-                    eval.sign_in_mfa,
+                    (success, eval.sign_in_mfa),
                     session,
                 );
             }
@@ -706,7 +806,11 @@ fn apply_to_state(policy: &Policy, ev: &Event<'_>, eval: &Evaluation, t: &mut Te
             e.expires_at,
             e.time,
         ),
-        Event::Api(_) | Event::Dashboard(_) => {}
+        // Checked before (`check_override`); it moves a date of its own policy only.
+        Event::Override(o) if o.policy.trim() == policy.version => {
+            t.apply_override(o.surface.trim(), o.time, o.enforced_from)
+        }
+        Event::Api(_) | Event::Dashboard(_) | Event::Override(_) => {}
     }
     t.tally(&dir, ev.time(), &eval.tally);
 }

@@ -9,12 +9,13 @@ mod common;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-const KINDS: [&str; 5] = [
+const KINDS: [&str; 6] = [
     "partner_api_request",
     "dashboard_request",
     "partner_role_assignment",
     "mfa_registration",
     "technical_exception",
+    "policy_override",
 ];
 
 fn validators() -> BTreeMap<&'static str, jsonschema::Validator> {
@@ -103,6 +104,10 @@ fn what_a_schema_requires_the_decoder_requires() {
             "technical_exception",
             json!({"type": "technical_exception", "time": "2020-05-02T00:00:00Z", "tenantId": "t", "exceptionId": "e", "status": "approved", "reason": "r"}),
         ),
+        (
+            "policy_override",
+            json!({"type": "policy_override", "time": "2025-09-01T00:00:00Z", "tenantId": "t", "policy": "azure-mandatory-mfa", "surface": "azure_management", "enforcedFrom": "2026-07-01"}),
+        ),
     ]);
     for (kind, doc) in &full {
         let schema: Value = serde_json::from_str(
@@ -151,9 +156,23 @@ fn what_a_schema_requires_the_decoder_requires() {
 
 /// The columns of every table `schemas/clickhouse/` creates, in order, from all migrations.
 fn clickhouse_tables() -> BTreeMap<String, Vec<String>> {
-    let mut tables = BTreeMap::new();
+    let mut tables: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (_, name, sql) in mfa_audit::sink::clickhouse::MIGRATIONS {
         for statement in mfa_audit::sink::clickhouse::statements(sql) {
+            if let Some(rest) = statement.trim().strip_prefix("ALTER TABLE ") {
+                // `ALTER TABLE t ADD COLUMN c TYPE ... [AFTER other]`
+                let words: Vec<&str> = rest.split_whitespace().collect();
+                assert_eq!(&words[1..3], ["ADD", "COLUMN"], "{name}: {statement}");
+                let columns: &mut Vec<String> = tables
+                    .get_mut(words[0])
+                    .unwrap_or_else(|| panic!("{name}: alters unknown table {}", words[0]));
+                let at = match words.iter().position(|w| *w == "AFTER") {
+                    Some(i) => columns.iter().position(|c| c == words[i + 1]).unwrap() + 1,
+                    None => columns.len(),
+                };
+                columns.insert(at, words[3].to_owned());
+                continue;
+            }
             let Some(rest) = statement.trim().strip_prefix("CREATE TABLE IF NOT EXISTS ") else {
                 continue;
             };

@@ -27,16 +27,20 @@ pub enum Role {
     GlobalAdmin,
     /// Billing admin (a partner role from the 2020 version on).
     BillingAdmin,
+    /// Security admin (a partner role on the current "Mandating MFA for your partner
+    /// tenant" page, where the 2020 text had global admin).
+    SecurityAdmin,
 }
 
 impl Role {
     /// Every role, in a fixed order.
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::AdminAgent,
         Role::SalesAgent,
         Role::HelpdeskAgent,
         Role::GlobalAdmin,
         Role::BillingAdmin,
+        Role::SecurityAdmin,
     ];
 
     /// The name used in events and policy files.
@@ -47,6 +51,7 @@ impl Role {
             Role::HelpdeskAgent => "HelpdeskAgent",
             Role::GlobalAdmin => "GlobalAdmin",
             Role::BillingAdmin => "BillingAdmin",
+            Role::SecurityAdmin => "SecurityAdmin",
         }
     }
 
@@ -337,6 +342,25 @@ pub struct TechnicalException<'a> {
     pub expires_at: Option<EventTime>,
 }
 
+/// A `policy_override` fact: a tenant moves one surface's enforcement date of one
+/// policy (Microsoft lets a tenant postpone a phase of Azure's mandatory MFA). Whether the
+/// policy and surface exist and allow that date is the pipeline's check: it knows the
+/// policies.
+pub struct PolicyOverride<'a> {
+    /// Derived from the content.
+    pub event_id: Text<'a>,
+    /// `time`: from when the override holds.
+    pub time: EventTime,
+    /// `tenantId`.
+    pub tenant_id: Text<'a>,
+    /// `policy`: the policy version it applies to.
+    pub policy: Text<'a>,
+    /// `surface`: the surface of that policy.
+    pub surface: Text<'a>,
+    /// `enforcedFrom`: the surface's new enforcement date for this tenant.
+    pub enforced_from: EventTime,
+}
+
 /// One decoded event. Not boxed: an event lives on the stack for the span of one
 /// document, and a box would cost an allocation per sign-in on the hot path.
 #[allow(clippy::large_enum_variant)]
@@ -353,16 +377,19 @@ pub enum Event<'a> {
     Registration(Registration<'a>),
     /// A technical exception.
     Exception(TechnicalException<'a>),
+    /// A tenant's own enforcement date for a surface.
+    Override(PolicyOverride<'a>),
 }
 
 /// Every event kind's name, in [`Event::kind_index`] order.
-pub const KINDS: [&str; 6] = [
+pub const KINDS: [&str; 7] = [
     "sign_in",
     "partner_api_request",
     "dashboard_request",
     "partner_role_assignment",
     "mfa_registration",
     "technical_exception",
+    "policy_override",
 ];
 
 impl Event<'_> {
@@ -375,6 +402,7 @@ impl Event<'_> {
             Event::Role(_) => 3,
             Event::Registration(_) => 4,
             Event::Exception(_) => 5,
+            Event::Override(_) => 6,
         }
     }
 
@@ -392,6 +420,7 @@ impl Event<'_> {
             Event::Role(e) => &e.tenant_id,
             Event::Registration(e) => &e.tenant_id,
             Event::Exception(e) => &e.tenant_id,
+            Event::Override(e) => &e.tenant_id,
         }
     }
 
@@ -404,6 +433,7 @@ impl Event<'_> {
             Event::Role(e) => &e.event_id,
             Event::Registration(e) => &e.event_id,
             Event::Exception(e) => &e.event_id,
+            Event::Override(e) => &e.event_id,
         }
     }
 
@@ -416,6 +446,7 @@ impl Event<'_> {
             Event::Role(e) => e.time,
             Event::Registration(e) => e.time,
             Event::Exception(e) => e.time,
+            Event::Override(e) => e.time,
         }
     }
 }
@@ -445,11 +476,14 @@ pub enum Reason {
     Oversized,
     /// An object with the same key twice (which one to believe is a guess).
     DuplicateKey,
+    /// A `policy_override` its policy does not allow (an unknown policy or surface, a
+    /// date past the postponement limit).
+    OverrideRejected,
 }
 
 impl Reason {
     /// Every reason, for metrics and docs.
-    pub const ALL: [Reason; 11] = [
+    pub const ALL: [Reason; 12] = [
         Reason::NotJson,
         Reason::NotAnObject,
         Reason::UnknownShape,
@@ -461,6 +495,7 @@ impl Reason {
         Reason::TokenOversized,
         Reason::Oversized,
         Reason::DuplicateKey,
+        Reason::OverrideRejected,
     ];
 
     /// The bounded code (metric label, start of the dead letter's `reason`).
@@ -477,6 +512,7 @@ impl Reason {
             Reason::TokenOversized => "token_oversized",
             Reason::Oversized => "oversized",
             Reason::DuplicateKey => "duplicate_key",
+            Reason::OverrideRejected => "override_rejected",
         }
     }
 }
@@ -491,7 +527,8 @@ pub struct BadDocument {
 }
 
 impl BadDocument {
-    fn new(reason: Reason, detail: impl Into<String>) -> Self {
+    /// A bad document with its reason and detail.
+    pub fn new(reason: Reason, detail: impl Into<String>) -> Self {
         Self {
             reason,
             detail: detail.into(),
@@ -541,7 +578,7 @@ fn decode_batch_fast<'a>(doc: &'a str, tokens: &TokenReader) -> Option<Vec<Item<
         if !has_id || w.records.is_some() || w.kind.is_some() {
             return None;
         }
-        let event = recognise(w, doc, tokens).ok()?;
+        let event = recognise(w, doc, tokens, None).ok()?;
         items.push(Item {
             record: Some(i),
             raw: doc,
@@ -553,6 +590,16 @@ fn decode_batch_fast<'a>(doc: &'a str, tokens: &TokenReader) -> Option<Vec<Item<
 
 /// Decodes one document into its items (one, or one per record of a batch).
 pub fn decode<'a>(doc: &'a str, tokens: &TokenReader) -> Vec<Item<'a>> {
+    decode_with(doc, tokens, None)
+}
+
+/// [`decode`], with the tenant of sign-in records that carry none (`--tenant`: a Graph
+/// `signIn` export of one tenant has no tenant id).
+pub fn decode_with<'a>(
+    doc: &'a str,
+    tokens: &TokenReader,
+    default_tenant: Option<&str>,
+) -> Vec<Item<'a>> {
     // An Event Hubs batch is parsed once, records typed; only when a record is malformed
     // is it parsed again record by record, so that the bad one alone is dead-lettered.
     if doc.trim_start().starts_with("{\"records\"") {
@@ -583,7 +630,7 @@ pub fn decode<'a>(doc: &'a str, tokens: &TokenReader) -> Vec<Item<'a>> {
                             if w.records.is_some() {
                                 Err(BadDocument::new(Reason::UnknownShape, "nested batch"))
                             } else {
-                                recognise(w, raw, tokens)
+                                recognise(w, raw, tokens, default_tenant)
                             }
                         });
                     Item {
@@ -598,7 +645,7 @@ pub fn decode<'a>(doc: &'a str, tokens: &TokenReader) -> Vec<Item<'a>> {
     vec![Item {
         record: None,
         raw: doc,
-        event: recognise(wire, doc, tokens),
+        event: recognise(wire, doc, tokens, default_tenant),
     }]
 }
 
@@ -653,6 +700,7 @@ fn recognise<'a>(
     wire: Wire<'a>,
     raw: &'a str,
     tokens: &TokenReader,
+    default_tenant: Option<&str>,
 ) -> Result<Event<'a>, BadDocument> {
     if let Some(kind) = wire.kind.as_deref() {
         return match kind {
@@ -661,6 +709,7 @@ fn recognise<'a>(
             "partner_role_assignment" => role(wire, raw).map(Event::Role),
             "mfa_registration" => registration(wire, raw).map(Event::Registration),
             "technical_exception" => exception(wire, raw).map(Event::Exception),
+            "policy_override" => policy_override(wire, raw).map(Event::Override),
             other => {
                 let shown: String = other.chars().take(40).collect();
                 Err(BadDocument::new(
@@ -671,12 +720,12 @@ fn recognise<'a>(
         };
     }
     if wire.properties.is_some() {
-        return azure_record(wire, raw).map(Event::SignIn);
+        return azure_record(wire, raw, default_tenant).map(Event::SignIn);
     }
     if wire.created_date_time.is_some() {
         // A flat Graph signIn: its fields are the `properties` ones, at the top.
         let props: SignInProps<'a> = serde_json::from_str(raw).map_err(|e| json_error(raw, &e))?;
-        return sign_in(props, None, None, None, raw).map(Event::SignIn);
+        return sign_in(props, None, None, None, raw, default_tenant).map(Event::SignIn);
     }
     Err(BadDocument::new(
         Reason::UnknownShape,
@@ -684,9 +733,21 @@ fn recognise<'a>(
     ))
 }
 
-fn azure_record<'a>(mut wire: Wire<'a>, raw: &'a str) -> Result<SignIn<'a>, BadDocument> {
+fn azure_record<'a>(
+    mut wire: Wire<'a>,
+    raw: &'a str,
+    default_tenant: Option<&str>,
+) -> Result<SignIn<'a>, BadDocument> {
     let props = wire.properties.take().unwrap_or_default();
-    sign_in(props, wire.time, wire.tenant_id, wire.result_type, raw).map(|s| SignIn {
+    sign_in(
+        props,
+        wire.time,
+        wire.tenant_id,
+        wire.result_type,
+        raw,
+        default_tenant,
+    )
+    .map(|s| SignIn {
         category: wire.category,
         ..s
     })
@@ -698,6 +759,7 @@ fn sign_in<'a>(
     record_tenant: Option<Text<'a>>,
     result_type: Option<String>,
     raw: &'a str,
+    default_tenant: Option<&str>,
 ) -> Result<SignIn<'a>, BadDocument> {
     let time_text = props
         .created_date_time
@@ -709,8 +771,15 @@ fn sign_in<'a>(
         .clone()
         .filter(|t| !t.trim().is_empty())
         .or(record_tenant)
-        .or_else(|| props.resource_tenant_id.clone());
-    let tenant_id = required(tenant_id, "homeTenantId` or `tenantId")?;
+        .or_else(|| props.resource_tenant_id.clone())
+        .filter(|t| !t.trim().is_empty())
+        .or_else(|| default_tenant.map(|t| Cow::Owned(t.to_owned())));
+    let Some(tenant_id) = tenant_id else {
+        return Err(BadDocument::new(
+            Reason::MissingField,
+            "`homeTenantId` or `tenantId` (a Microsoft Graph signIn export of one tenant carries neither: name the tenant with `--tenant ID`, or `pipeline.tenant` in the configuration)",
+        ));
+    };
     Ok(SignIn {
         event_id: id_or_derived(props.id.clone(), raw),
         time,
@@ -873,6 +942,17 @@ fn exception<'a>(wire: Wire<'a>, raw: &'a str) -> Result<TechnicalException<'a>,
         reason: required(wire.reason, "reason")?,
         users: wire.users,
         expires_at,
+    })
+}
+
+fn policy_override<'a>(wire: Wire<'a>, raw: &'a str) -> Result<PolicyOverride<'a>, BadDocument> {
+    Ok(PolicyOverride {
+        event_id: Cow::Owned(derived_id(raw)),
+        time: required_time(wire.time.as_deref(), "time")?,
+        tenant_id: required(wire.tenant_id, "tenantId")?,
+        policy: required(wire.policy, "policy")?,
+        surface: required(wire.surface, "surface")?,
+        enforced_from: required_time(wire.enforced_from.as_deref(), "enforcedFrom")?,
     })
 }
 

@@ -106,6 +106,14 @@ pub struct Wire<'a> {
     pub users: Option<Vec<Text<'a>>>,
     #[serde(borrow)]
     pub expires_at: Option<Text<'a>>,
+
+    // policy_override
+    #[serde(borrow)]
+    pub policy: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub surface: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub enforced_from: Option<Text<'a>>,
 }
 
 /// The sign-in fields the rules read: `properties` of an Azure Monitor record, or a flat

@@ -74,8 +74,8 @@ macro_rules! attributes {
 }
 
 attributes! {
-    EventKind = "event.kind", Text, Event, "the input kind: `sign_in`, `partner_api_request`, `dashboard_request`, `partner_role_assignment`, `mfa_registration`, `technical_exception`";
-    RuleEnforced = "rule.enforced", Bool, Event, "the rule's surface is enforced at the event's time (`[[surfaces]] enforced_from`)";
+    EventKind = "event.kind", Text, Event, "the input kind: `sign_in`, `partner_api_request`, `dashboard_request`, `partner_role_assignment`, `mfa_registration`, `technical_exception`, `policy_override`";
+    RuleEnforced = "rule.enforced", Bool, Event, "the rule's surface is enforced at the event's time (`[[surfaces]] enforced_from`, or the tenant's own date from a `policy_override`)";
     RuleExcepted = "rule.excepted", Bool, Event, "an approved technical exception whose reason covers this rule covers this user at the event's time (state)";
 
     SignInCategory = "sign_in.category", Text, Event, "record `category` (`SignInLogs`, `NonInteractiveUserSignInLogs`, `ServicePrincipalSignInLogs`, `ManagedIdentitySignInLogs`, ...); absent for a Graph `signIn`";
@@ -147,6 +147,8 @@ attributes! {
     UserRoles = "user.roles", List, Event, "the roles the event's user holds (state, before the event)";
     UserPartnerRole = "user.partner_role", Bool, Event, "the user holds one of the policy's `partner_roles` (state)";
     UserRegistered = "user.registered", Bool, Event, "the user's MFA registration (state); absent until a registration row says";
+    UserGuest = "user.guest", Bool, Event, "the user is a guest: `userType` = `Guest` of the event, else as last seen (state); absent when never seen";
+    UserLatestSuccessMfa = "user.latest_success_mfa", Bool, Event, "the user's latest successful sign-in satisfied MFA (this event, when it is one; else state); absent before any";
 
     DayFindings = "day.findings", Int, Day, "findings";
     DayUncoveredLow = "day.uncovered_low", Int, Day, "findings not covered by an exception, severity low";

@@ -198,7 +198,7 @@ pub fn evaluate(
         };
         let mut detail_text = None;
         if outcome == Outcome::Fired || tracing {
-            let enforced = policy.is_enforced(rule.surface, event.time());
+            let enforced = policy.is_enforced_for(rule.surface, state, event.time());
             let excepted = facts.covered(&rule.id);
             if outcome == Outcome::Fired {
                 let detail = rule.detail.render(&mut |a| facts.get(a, Some(rule)));
@@ -280,10 +280,15 @@ fn tally(
         let Some(share) = &s.share else {
             continue;
         };
+        let bit = 1u64 << i;
+        if let Some((demanded, kinds)) = &share.demanded {
+            if kinds & kind != 0 && demanded.eval(&mut e) == Tri::True {
+                t.demanded |= bit;
+            }
+        }
         if share.kinds & kind == 0 || share.counts.eval(&mut e) != Tri::True {
             continue;
         }
-        let bit = 1u64 << i;
         t.counted |= bit;
         match (e.get)(share.mfa) {
             Some(Val::Bool(true)) => t.mfa |= bit,

@@ -35,7 +35,7 @@ impl<'a> Facts<'a> {
             Event::Dashboard(d) => d.user_id.as_deref(),
             Event::Registration(r) => Some(&*r.user_id),
             Event::Role(r) => Some(&*r.user_id),
-            Event::Api(_) | Event::Exception(_) => None,
+            Event::Api(_) | Event::Exception(_) | Event::Override(_) => None,
         };
         let user = user_id.and_then(|u| state.user(u));
         let mut f = Facts {
@@ -72,6 +72,11 @@ impl<'a> Facts<'a> {
     /// The user's state before the event, if known.
     pub fn user(&self) -> Option<&'a UserState> {
         self.user
+    }
+
+    /// The tenant's state before the event.
+    pub fn state(&self) -> &'a TenantState {
+        self.state
     }
 
     /// The sign-in's MFA verdict (`false` for other kinds).
@@ -117,7 +122,11 @@ impl<'a> Facts<'a> {
             A::EventKind => Some(Val::Text(ev.kind())),
             A::RuleEnforced => {
                 let r = rule?;
-                Some(Val::Bool(self.policy.is_enforced(r.surface, ev.time())))
+                Some(Val::Bool(self.policy.is_enforced_for(
+                    r.surface,
+                    self.state,
+                    ev.time(),
+                )))
             }
             A::RuleExcepted => {
                 let r = rule?;
@@ -133,6 +142,22 @@ impl<'a> Facts<'a> {
                 )
             }),
             A::UserRegistered => self.user?.registered.map(Val::Bool),
+            A::UserGuest => {
+                let own = match ev {
+                    Event::SignIn(s) => s.props.user_type.as_deref(),
+                    Event::Role(r) => r.user_type.as_deref(),
+                    _ => None,
+                };
+                own.filter(|t| !t.trim().is_empty())
+                    .or_else(|| self.user?.user_type.as_deref())
+                    .map(|t| Val::Bool(t.trim().eq_ignore_ascii_case("guest")))
+            }
+            A::UserLatestSuccessMfa => match ev {
+                Event::SignIn(s) if s.succeeded() == Some(true) && s.identity() == "user" => {
+                    Some(Val::Bool(self.sign_in_mfa))
+                }
+                _ => self.user?.last_success_mfa.map(Val::Bool),
+            },
             _ => match ev {
                 Event::SignIn(s) => self.sign_in(attr, s),
                 Event::Api(a) => api(attr, a),
@@ -150,7 +175,7 @@ impl<'a> Facts<'a> {
                     })),
                     _ => None,
                 },
-                Event::Exception(_) => None,
+                Event::Exception(_) | Event::Override(_) => None,
             },
         }
     }
@@ -161,7 +186,7 @@ impl<'a> Facts<'a> {
             Event::Dashboard(d) => d.user_id.as_deref(),
             Event::Registration(r) => Some(&*r.user_id),
             Event::Role(r) => Some(&*r.user_id),
-            Event::Api(_) | Event::Exception(_) => None,
+            Event::Api(_) | Event::Exception(_) | Event::Override(_) => None,
         };
         id.filter(|u| !u.trim().is_empty())
     }
@@ -366,7 +391,7 @@ pub fn row_user<'a>(event: &'a Event<'a>, user: Option<&'a UserState>) -> (&'a s
             user.and_then(|u| u.upn.as_deref()).unwrap_or(""),
         ),
         Event::Role(r) => (&*r.user_id, r.upn.as_deref().unwrap_or("")),
-        Event::Exception(_) => ("", ""),
+        Event::Exception(_) | Event::Override(_) => ("", ""),
     }
 }
 

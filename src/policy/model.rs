@@ -65,6 +65,9 @@ pub struct SurfaceDef {
     /// The `rollout_daily` columns its share fills (`api_app_user_calls` fills that
     /// column and its `_mfa`, `_excepted`, `_mfa_unknown` companions).
     pub rollout_columns: Option<String>,
+    /// The latest enforcement date a tenant may move it to (`policy_override`); `None`:
+    /// it cannot be moved.
+    pub postpone_until: Option<EventTime>,
 }
 
 /// Which events count toward a surface's MFA share, and how.
@@ -81,6 +84,9 @@ pub struct ShareDef {
     /// Rule ids: an event without MFA whose finding of one of these is covered by an
     /// exception counts as excepted.
     pub excepted_by: Vec<Arc<str>>,
+    /// Events counted apart as "MFA demanded" (enforcement seen working), with the event
+    /// kinds it can hold on.
+    pub demanded: Option<(Cond, u8)>,
 }
 
 /// A named counter of `rollout_daily`: events for which its condition holds.
@@ -227,6 +233,34 @@ impl Policy {
     /// Whether `t` falls at or after the surface's enforcement start.
     pub fn is_enforced(&self, surface: usize, t: EventTime) -> bool {
         self.enforced_from(surface).is_some_and(|from| t >= from)
+    }
+
+    /// The surface's enforcement start for one tenant at `t`: its own date when a
+    /// `policy_override` moved it, else the policy's.
+    pub fn enforced_from_for(
+        &self,
+        surface: usize,
+        tenant: &crate::state::TenantState,
+        t: EventTime,
+    ) -> Option<EventTime> {
+        let s = self.surfaces.get(surface)?;
+        if tenant.overrides.is_empty() {
+            return s.enforced_from;
+        }
+        tenant
+            .enforced_from_override(&s.name, t)
+            .or(s.enforced_from)
+    }
+
+    /// Whether the surface is enforced for one tenant at `t` ([`Policy::enforced_from_for`]).
+    pub fn is_enforced_for(
+        &self,
+        surface: usize,
+        tenant: &crate::state::TenantState,
+        t: EventTime,
+    ) -> bool {
+        self.enforced_from_for(surface, tenant, t)
+            .is_some_and(|from| t >= from)
     }
 
     /// The protected page a URL falls under (first match in file order).

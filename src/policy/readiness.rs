@@ -4,25 +4,34 @@ use super::cond::{Eval, Tri};
 use super::facts::DayFacts;
 use super::model::Policy;
 use crate::event::time::Day;
-use crate::state::{DayCounters, Readiness};
+use crate::state::{DayCounters, Readiness, TenantState};
 
-/// Whether a surface with a share, enforced at the day's start, has known events neither
-/// with MFA nor covered by an exception.
-pub fn enforced_gap(policy: &Policy, counters: &DayCounters, day: Day) -> bool {
+/// Whether a surface with a share, enforced for the tenant at the day's start (its own
+/// date, when a `policy_override` moved it), has known events neither with MFA nor
+/// covered by an exception.
+pub fn enforced_gap(
+    policy: &Policy,
+    tenant: &TenantState,
+    counters: &DayCounters,
+    day: Day,
+) -> bool {
     let at = day.start();
-    policy
-        .surfaces
-        .iter()
-        .enumerate()
-        .any(|(i, s)| s.share.is_some() && policy.is_enforced(i, at) && counters.share(i).has_gap())
+    policy.surfaces.iter().enumerate().any(|(i, s)| {
+        s.share.is_some() && policy.is_enforced_for(i, tenant, at) && counters.share(i).has_gap()
+    })
 }
 
 /// The status: `blocked` when `[readiness] blocked` holds, else `ready` when
 /// `[readiness] ready` holds, else `at_risk` (an unknown counts as not holding).
-pub fn status(policy: &Policy, counters: &DayCounters, day: Day) -> Readiness {
+pub fn status(
+    policy: &Policy,
+    tenant: &TenantState,
+    counters: &DayCounters,
+    day: Day,
+) -> Readiness {
     let facts = DayFacts {
         counters,
-        enforced_gap: enforced_gap(policy, counters, day),
+        enforced_gap: enforced_gap(policy, tenant, counters, day),
     };
     let mut e = Eval {
         get: |a| facts.get(a),
@@ -55,29 +64,30 @@ mod tests {
         let api = p.surface("api").unwrap();
         let enforced = day("2020-05-02");
         let before = day("2020-04-20");
+        let t = TenantState::default();
         let mut s = DayCounters {
             partner_role_users: 2,
             partner_role_users_registered: 2,
             ..DayCounters::default()
         };
-        assert_eq!(status(&p, &s, enforced), Readiness::Ready);
+        assert_eq!(status(&p, &t, &s, enforced), Readiness::Ready);
         s.partner_role_users_registered = 1;
         assert_eq!(
-            status(&p, &s, enforced),
+            status(&p, &t, &s, enforced),
             Readiness::AtRisk,
             "an agent unregistered"
         );
         s.partner_role_users_registered = 2;
         s.uncovered[2] = 1;
         assert_eq!(
-            status(&p, &s, enforced),
+            status(&p, &t, &s, enforced),
             Readiness::AtRisk,
             "an uncovered high finding"
         );
         s.uncovered[2] = 0;
         s.uncovered[3] = 1;
         assert_eq!(
-            status(&p, &s, enforced),
+            status(&p, &t, &s, enforced),
             Readiness::Blocked,
             "an uncovered critical"
         );
@@ -90,10 +100,10 @@ mod tests {
             mfa: 3,
             ..ShareCount::default()
         };
-        assert_eq!(status(&p, &s, enforced), Readiness::Blocked);
-        assert_eq!(status(&p, &s, before), Readiness::Ready);
+        assert_eq!(status(&p, &t, &s, enforced), Readiness::Blocked);
+        assert_eq!(status(&p, &t, &s, before), Readiness::Ready);
         s.shares[api].excepted = 1;
-        assert_eq!(status(&p, &s, enforced), Readiness::Ready);
+        assert_eq!(status(&p, &t, &s, enforced), Readiness::Ready);
         assert_eq!(s.share(api).share(), Some(0.75));
         s.shares[api].mfa_unknown = 2;
         s.shares[api].total = 6;
@@ -105,7 +115,7 @@ mod tests {
         let p19 = crate::policy::load("partner-mfa-2019-09").unwrap();
         s.shares[api].excepted = 0;
         assert_eq!(
-            status(&p19, &s, enforced),
+            status(&p19, &t, &s, enforced),
             Readiness::Ready,
             "2019-09 enforces nothing"
         );

@@ -435,6 +435,7 @@ mod tests {
             mfa: mfa.1,
             excepted: 0,
             mfa_unknown: mfa.2,
+            demanded: 0,
             version,
         }
     }

@@ -17,7 +17,7 @@ pub const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations
 
 /// The migrations, in order: (version, name, SQL). Every file of `schemas/clickhouse/`
 /// is one (`tests/dashboards.rs` checks it).
-pub const MIGRATIONS: [(u32, &str, &str); 3] = [
+pub const MIGRATIONS: [(u32, &str, &str); 4] = [
     (
         1,
         "001_tables",
@@ -32,6 +32,11 @@ pub const MIGRATIONS: [(u32, &str, &str); 3] = [
         3,
         "003_rollout_surfaces",
         include_str!("../../schemas/clickhouse/003_rollout_surfaces.sql"),
+    ),
+    (
+        4,
+        "004_demanded",
+        include_str!("../../schemas/clickhouse/004_demanded.sql"),
     ),
 ];
 

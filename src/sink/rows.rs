@@ -190,6 +190,10 @@ pub struct SurfaceRow {
     pub excepted: u64,
     /// Of those, MFA unknown.
     pub mfa_unknown: u64,
+    /// Events apart from `total`: MFA demanded and not performed (enforcement seen
+    /// working; the share's `demanded` condition).
+    #[serde(default)]
+    pub demanded: u64,
     /// Row version (as `rollout_daily`'s).
     pub version: u64,
 }
@@ -202,6 +206,7 @@ impl SurfaceRow {
             mfa: self.mfa,
             excepted: self.excepted,
             mfa_unknown: self.mfa_unknown,
+            demanded: self.demanded,
         }
     }
 }

@@ -10,7 +10,8 @@ mod tenant;
 
 pub use rollout::{DayCounters, Readiness, ShareCount, Tally};
 pub use tenant::{
-    Directory, ExceptionState, PcSession, TenantState, UserState, DEFAULT_REPLAY_WINDOW_DAYS,
+    Directory, ExceptionState, PcSession, SurfaceOverride, TenantState, UserState,
+    DEFAULT_REPLAY_WINDOW_DAYS,
 };
 
 use dashmap::mapref::one::RefMut;

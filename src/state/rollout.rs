@@ -17,6 +17,10 @@ pub struct ShareCount {
     pub excepted: u64,
     /// Of those, MFA unknown (left out of the share).
     pub mfa_unknown: u64,
+    /// Events apart from those counted: MFA demanded and not performed (enforcement seen
+    /// working: a sign-in failed with 50074, an API call answered 401 / 900421).
+    #[serde(default)]
+    pub demanded: u64,
 }
 
 impl ShareCount {
@@ -26,6 +30,7 @@ impl ShareCount {
         self.mfa += o.mfa;
         self.excepted += o.excepted;
         self.mfa_unknown += o.mfa_unknown;
+        self.demanded += o.demanded;
     }
 
     /// Events whose MFA is known.
@@ -57,6 +62,8 @@ pub struct Tally {
     pub excepted: u64,
     /// Of those, where its MFA is unknown.
     pub unknown: u64,
+    /// Surfaces whose share counts it as MFA demanded.
+    pub demanded: u64,
     /// Counters it adds one to.
     pub counters: u64,
     /// Findings it raised.
@@ -120,6 +127,11 @@ impl DayCounters {
                 } else if t.unknown & bit != 0 {
                     s.mfa_unknown += 1;
                 }
+            }
+        }
+        for i in bits(t.demanded) {
+            if let Some(s) = slot(&mut self.shares, i) {
+                s.demanded += 1;
             }
         }
         for i in bits(t.counters) {
@@ -216,13 +228,19 @@ mod tests {
             unknown: 0b100,
             ..Tally::default()
         });
+        // MFA demanded is counted apart from the share's events.
+        d.add(&Tally {
+            demanded: 0b100,
+            ..Tally::default()
+        });
         assert_eq!(
             d.share(0),
             ShareCount {
                 total: 1,
                 mfa: 1,
                 excepted: 0,
-                mfa_unknown: 0
+                mfa_unknown: 0,
+                demanded: 0
             }
         );
         assert_eq!(d.share(1), ShareCount::default());
@@ -232,7 +250,8 @@ mod tests {
                 total: 2,
                 mfa: 0,
                 excepted: 1,
-                mfa_unknown: 1
+                mfa_unknown: 1,
+                demanded: 1
             }
         );
         assert_eq!(d.counter(1), 1);

@@ -24,6 +24,12 @@ pub struct UserState {
     pub last_sign_in: Option<EventTime>,
     /// Whether that sign-in satisfied MFA.
     pub last_sign_in_mfa: Option<bool>,
+    /// Whether the latest successful sign-in satisfied MFA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_success_mfa: Option<bool>,
+    /// Time of that successful sign-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_success: Option<EventTime>,
     /// Latest interactive Partner Center sign-in.
     pub pc_session: Option<PcSession>,
     /// Has held a partner role of the policy version (an `agents` row).
@@ -104,6 +110,21 @@ pub struct TenantState {
     /// Event ids already applied, by day (days older than the replay window behind the
     /// newest event are dropped).
     seen: BTreeMap<Day, HashSet<u64>>,
+    /// Enforcement dates this tenant moved (`policy_override` events), in arrival order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<SurfaceOverride>,
+}
+
+/// A tenant's own enforcement date for one surface of the policy the state is kept for
+/// (Microsoft lets a tenant postpone a phase of Azure's mandatory MFA).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SurfaceOverride {
+    /// The surface.
+    pub surface: String,
+    /// From when the override holds (the event's `time`).
+    pub since: EventTime,
+    /// The surface's enforcement date for this tenant from then on.
+    pub enforced_from: EventTime,
 }
 
 /// How many days back a repeated event id is recognised as a replay, by default: a month
@@ -244,7 +265,7 @@ impl TenantState {
         upn: Option<&str>,
         user_type: Option<&str>,
         t: EventTime,
-        mfa: bool,
+        (success, mfa): (bool, bool),
         pc_session: Option<Option<&str>>,
     ) {
         let u = self.user_mut(user_id);
@@ -253,6 +274,10 @@ impl TenantState {
         if u.last_sign_in.is_none_or(|prev| t >= prev) {
             u.last_sign_in = Some(t);
             u.last_sign_in_mfa = Some(mfa);
+        }
+        if success && u.last_success.is_none_or(|prev| t >= prev) {
+            u.last_success = Some(t);
+            u.last_success_mfa = Some(mfa);
         }
         if let Some(session_id) = pc_session {
             match &mut u.pc_session {
@@ -273,6 +298,27 @@ impl TenantState {
                 }
             }
         }
+    }
+
+    /// Moves a surface's enforcement date for this tenant, for events from `since` on.
+    pub fn apply_override(&mut self, surface: &str, since: EventTime, enforced_from: EventTime) {
+        self.overrides.push(SurfaceOverride {
+            surface: surface.to_owned(),
+            since,
+            enforced_from,
+        });
+    }
+
+    /// The tenant's own enforcement date for `surface` at `t`: of the overrides in force
+    /// by then, the latest (by `time`, then by arrival). `None`: the policy's date holds.
+    pub fn enforced_from_override(&self, surface: &str, t: EventTime) -> Option<EventTime> {
+        let mut best: Option<&SurfaceOverride> = None;
+        for o in &self.overrides {
+            if o.surface == surface && o.since <= t && best.is_none_or(|b| o.since >= b.since) {
+                best = Some(o);
+            }
+        }
+        best.map(|o| o.enforced_from)
     }
 
     /// Applies an exception's status change.

@@ -161,6 +161,10 @@ pub struct PipelineConfig {
     /// event inside the window, and the same in every snapshot).
     #[serde(default = "default_stream_replay_window_days")]
     pub replay_window_days: i64,
+    /// The tenant of sign-in records that carry no tenant id (a Microsoft Graph `signIn`
+    /// export of one tenant), as `run --tenant`.
+    #[serde(default)]
+    pub tenant: Option<String>,
     /// Largest document accepted.
     #[serde(default = "default_max_document_bytes")]
     pub max_document_bytes: usize,
@@ -191,6 +195,7 @@ impl Default for PipelineConfig {
             jwks: None,
             checkpoint_interval_ms: default_checkpoint_interval_ms(),
             replay_window_days: default_stream_replay_window_days(),
+            tenant: None,
             max_document_bytes: default_max_document_bytes(),
             retry_initial_ms: default_retry_initial_ms(),
             retry_max_ms: default_retry_max_ms(),

@@ -624,7 +624,8 @@ pub fn run(
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(crate::telemetry::http::Health::default());
     let processor = Processor::with_policies(policies, tokens, Arc::clone(&metrics))
-        .with_replay_window_days(config.pipeline.replay_window_days);
+        .with_replay_window_days(config.pipeline.replay_window_days)
+        .with_default_tenant(config.pipeline.tenant.clone());
     let rt = Arc::new(
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)

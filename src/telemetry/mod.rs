@@ -65,12 +65,33 @@ pub struct Metrics {
     pub tenant_mfa_share_min: GaugeVec,
     /// Technical exception requests open past the response time, all tenants.
     pub exceptions_overdue: IntGauge,
+    /// `policy_override` events accepted, by policy and outcome (`applied`, or
+    /// `not_chosen`: valid, for a policy this run does not judge by).
+    pub overrides: IntCounterVec,
+    /// Sign-in records by identity (`user`, `workload`, `adfs`) and log category
+    /// ([`SIGN_IN_CATEGORIES`], `other`, or `none` for a Graph `signIn`): workload
+    /// identities and AD FS records are counted here, never judged by user rules.
+    pub sign_ins: IntCounterVec,
+    sign_ins_resolved: Vec<IntCounter>,
     /// `events` by kind, resolved once (a label lookup per event costs more than the
     /// rule evaluation).
     events_by_kind: Vec<IntCounter>,
     seen_hits: AtomicU64,
     seen_misses: AtomicU64,
 }
+
+/// The sign-in log categories counted by name (Microsoft's diagnostic-settings
+/// categories); any other is `other`, none (a Graph `signIn`) is `none`.
+pub const SIGN_IN_CATEGORIES: [&str; 6] = [
+    "SignInLogs",
+    "NonInteractiveUserSignInLogs",
+    "ServicePrincipalSignInLogs",
+    "MicrosoftServicePrincipalSignInLogs",
+    "ManagedIdentitySignInLogs",
+    "ADFSSignInLogs",
+];
+
+const SIGN_IN_IDENTITIES: [&str; 3] = ["user", "workload", "adfs"];
 
 /// The registry being filled, and every metric's descriptor as declared.
 struct Declaring {
@@ -144,8 +165,28 @@ impl Metrics {
             .iter()
             .map(|k| events.with_label_values(&[k]))
             .collect();
+        let sign_ins = counter_vec(
+            &r,
+            "mfa_audit_sign_ins_total",
+            "Sign-in records decoded, by identity (user, workload, adfs) and log category.",
+            &["identity", "category"],
+        );
+        let mut sign_ins_resolved = Vec::new();
+        for identity in SIGN_IN_IDENTITIES {
+            for category in SIGN_IN_CATEGORIES.iter().chain(&["other", "none"]) {
+                sign_ins_resolved.push(sign_ins.with_label_values(&[identity, category]));
+            }
+        }
         let m = Self {
             events_by_kind,
+            sign_ins,
+            sign_ins_resolved,
+            overrides: counter_vec(
+                &r,
+                "mfa_audit_policy_overrides_total",
+                "policy_override events accepted, by policy and outcome (applied, or not_chosen: valid for a policy this run does not use).",
+                &["policy", "outcome"],
+            ),
             documents: counter(
                 &r,
                 "mfa_audit_documents_total",
@@ -292,6 +333,25 @@ impl Metrics {
     /// The `events` counter of a kind (by [`crate::event::Event::kind_index`]).
     pub fn event_counter(&self, kind_index: usize) -> Option<&IntCounter> {
         self.events_by_kind.get(kind_index)
+    }
+
+    /// Counts one sign-in record by its identity and category (both as decoded).
+    pub fn count_sign_in(&self, identity: &str, category: Option<&str>) {
+        let i = SIGN_IN_IDENTITIES
+            .iter()
+            .position(|x| *x == identity)
+            .unwrap_or(0);
+        let width = SIGN_IN_CATEGORIES.len() + 2;
+        let c = match category.map(str::trim) {
+            None | Some("") => width - 1,
+            Some(c) => SIGN_IN_CATEGORIES
+                .iter()
+                .position(|x| x.eq_ignore_ascii_case(c))
+                .unwrap_or(width - 2),
+        };
+        if let Some(counter) = self.sign_ins_resolved.get(i * width + c) {
+            counter.inc();
+        }
     }
 
     /// Brings the token-cache counters up to the reader's totals.

@@ -23,8 +23,9 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 use toml::{Table, Value};
 
-/// The policy versions that ship with the tool (the files in `policies/`), newest last.
-pub const SHIPPED: [(&str, &str); 2] = [
+/// The policy versions that ship with the tool (the files in `policies/`): the Partner
+/// Center versions oldest first, then Azure's mandatory MFA.
+pub const SHIPPED: [(&str, &str); 4] = [
     (
         "partner-mfa-2019-09",
         include_str!("../../../policies/partner-mfa-2019-09.toml"),
@@ -33,9 +34,18 @@ pub const SHIPPED: [(&str, &str); 2] = [
         "partner-mfa-2020-05",
         include_str!("../../../policies/partner-mfa-2020-05.toml"),
     ),
+    (
+        "partner-mfa-2026",
+        include_str!("../../../policies/partner-mfa-2026.toml"),
+    ),
+    (
+        "azure-mandatory-mfa",
+        include_str!("../../../policies/azure-mandatory-mfa.toml"),
+    ),
 ];
 
-/// The default policy: the newest shipped.
+/// The default policy: the 2020 text of the Partner Center rule (the seed this tool
+/// reproduces row for row); choose `partner-mfa-2026` for today's requirements.
 pub const DEFAULT_POLICY: &str = "partner-mfa-2020-05";
 
 /// Why a policy could not be loaded.

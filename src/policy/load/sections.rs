@@ -54,9 +54,8 @@ pub(super) fn build(t: &Table, cx: &mut Cx) -> Option<Policy> {
         .strings(t, "partner_roles", "")
         .map(|r| cx.roles(&r, "partner_roles"))
         .unwrap_or_default();
-    if partner_roles.is_empty() {
-        cx.problem("partner_roles", "must name at least one role");
-    }
+    // An empty list is a choice (Azure's mandatory MFA counts every user alike); a
+    // missing one is reported by `strings`.
     let lists = compile::lists(t.get("lists"), &mut cx.problems);
     let conditions: BTreeMap<String, Value> = match t.get("conditions") {
         None => BTreeMap::new(),
@@ -190,7 +189,14 @@ fn surfaces(t: &Table, cx: &mut Cx, env: &Env<'_>) -> Vec<SurfaceDef> {
     for (at, st) in cx.tables(t, "surfaces", "") {
         cx.unknown_keys(
             st,
-            &["name", "enforced_from", "note", "share", "rollout_columns"],
+            &[
+                "name",
+                "enforced_from",
+                "postpone_until",
+                "note",
+                "share",
+                "rollout_columns",
+            ],
             &at,
         );
         let Some(name) = cx.string(st, "name", &at) else {
@@ -210,6 +216,21 @@ fn surfaces(t: &Table, cx: &mut Cx, env: &Env<'_>) -> Vec<SurfaceDef> {
             continue;
         }
         let enforced_from = date(cx, st.get("enforced_from"), &format!("{at}.enforced_from"));
+        let postpone_until = date(
+            cx,
+            st.get("postpone_until"),
+            &format!("{at}.postpone_until"),
+        );
+        match (enforced_from, postpone_until) {
+            (None, Some(_)) => cx.problem(
+                &format!("{at}.postpone_until"),
+                "needs an `enforced_from` to postpone",
+            ),
+            (Some(from), Some(until)) if until < from => {
+                cx.problem(&format!("{at}.postpone_until"), "is before `enforced_from`")
+            }
+            _ => {}
+        }
         let share = match st.get("share") {
             None => None,
             Some(Value::Table(sh)) => share(cx, sh, &format!("{at}.share"), env),
@@ -248,6 +269,7 @@ fn surfaces(t: &Table, cx: &mut Cx, env: &Env<'_>) -> Vec<SurfaceDef> {
             enforced_from,
             share,
             rollout_columns,
+            postpone_until,
         });
     }
     if out.is_empty() {
@@ -260,7 +282,13 @@ fn surfaces(t: &Table, cx: &mut Cx, env: &Env<'_>) -> Vec<SurfaceDef> {
 }
 
 fn share(cx: &mut Cx, sh: &Table, at: &str, env: &Env<'_>) -> Option<ShareDef> {
-    cx.unknown_keys(sh, &["counts", "mfa", "excepted_by"], at);
+    cx.unknown_keys(sh, &["counts", "mfa", "excepted_by", "demanded"], at);
+    let demanded = sh.get("demanded").and_then(|v| {
+        let c = compile::compile(v, &format!("{at}.demanded"), env, &mut cx.problems)?;
+        no_rule_attrs(cx, &c, &format!("{at}.demanded"));
+        let kinds = c.kinds();
+        Some((c, kinds))
+    });
     let counts = match sh.get("counts") {
         Some(v) => compile::compile(v, &format!("{at}.counts"), env, &mut cx.problems)
             .map(|c| (c, v.to_string())),
@@ -302,6 +330,7 @@ fn share(cx: &mut Cx, sh: &Table, at: &str, env: &Env<'_>) -> Option<ShareDef> {
         counts_source,
         mfa,
         excepted_by: excepted_by.iter().map(|s| Arc::from(s.as_str())).collect(),
+        demanded,
     })
 }
 
