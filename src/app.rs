@@ -498,14 +498,15 @@ fn policy_command(cmd: &PolicyCommand) -> Result<(), AppError> {
                 };
                 println!("{name}{default}: {}, {} rules", p.title, p.rules.len());
                 for s in &p.surfaces {
-                    let from = s
-                        .enforced_from
-                        .map_or_else(|| "never (readiness only)".into(), |d| d.day().to_string());
+                    let from = s.enforced_from.map_or_else(
+                        || "never enforced (readiness only)".into(),
+                        |d| format!("enforced from {}", d.day()),
+                    );
                     let postpone = s
                         .postpone_until
                         .map(|d| format!("; a tenant may postpone it to {}", d.day()))
                         .unwrap_or_default();
-                    println!("    {:<20} enforced from {from}{postpone}", s.name);
+                    println!("    {:<20} {from}{postpone}", s.name);
                 }
             }
             Ok(())

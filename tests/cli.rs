@@ -221,10 +221,27 @@ fn policy_list_show_and_check_describe_the_shipped_versions() {
     assert!(o.status.success());
     let t = text(&o);
     assert!(t.contains("partner-mfa-2020-05 (default)"), "{t}");
-    assert!(t.contains("partner-mfa-2019-09"), "{t}");
+    for name in [
+        "partner-mfa-2019-09",
+        "partner-mfa-2026",
+        "azure-mandatory-mfa",
+    ] {
+        assert!(t.lines().any(|l| l.starts_with(&format!("{name}:"))), "{t}");
+    }
+    assert_eq!(
+        t.lines().filter(|l| !l.starts_with(' ')).count(),
+        4,
+        "four versions: {t}"
+    );
     assert!(
         t.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()
             == ["delegated_admin", "enforced", "from", "2019-11-18"]),
+        "{t}"
+    );
+    assert!(
+        t.contains(
+            "azure_management     enforced from 2025-10-01; a tenant may postpone it to 2026-07-01"
+        ),
         "{t}"
     );
     let shipped = common::root().join("policies/partner-mfa-2019-09.toml");
@@ -323,4 +340,56 @@ fn help_teaches_the_commands() {
     ] {
         assert!(t.contains(want), "report --help lacks {want}:\n{t}");
     }
+}
+
+/// A Microsoft Graph `signIn` export from one tenant's API carries no tenant id: without
+/// `--tenant` it is a dead letter that says to use it; with it, the tenant is named.
+#[test]
+fn tenant_names_the_tenant_of_a_graph_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("graph.json");
+    let sign_in = r#"{"id":"g-1","createdDateTime":"2026-05-02T10:00:00Z","userId":"00000000-0000-4000-8000-000000000001","userPrincipalName":"a@p.example","userType":"Member","appId":"c44b4083-3bb0-49c1-b47d-974e53cbdf3c","appDisplayName":"Azure Portal","clientAppUsed":"Browser","isInteractive":true,"authenticationRequirement":"singleFactorAuthentication","status":{"errorCode":0}}"#;
+    std::fs::write(&input, format!("{{\"value\":[{sign_in}]}}\n")).unwrap();
+    let input = input.to_str().unwrap();
+    let out = dir.path().join("without");
+    let o = mfa_audit(&[
+        "run",
+        "-q",
+        "--policy",
+        "azure-mandatory-mfa",
+        "--input",
+        input,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let dead = lines(&out.join("dead_letters.ndjson"));
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let reason = dead[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("missing_field") && reason.contains("--tenant ID"),
+        "{reason}"
+    );
+    let out = dir.path().join("with");
+    let o = mfa_audit(&[
+        "run",
+        "-q",
+        "--policy",
+        "azure-mandatory-mfa",
+        "--tenant",
+        "99999999-9999-4999-8999-999999999999",
+        "--input",
+        input,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(lines(&out.join("dead_letters.ndjson")).is_empty());
+    let findings = lines(&out.join("findings.ndjson"));
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(
+        findings[0]["tenant_id"],
+        "99999999-9999-4999-8999-999999999999"
+    );
+    assert_eq!(findings[0]["rule_id"], "AZURE_ADMIN_PORTAL_NO_MFA");
 }

@@ -62,13 +62,10 @@ fn rows(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-#[test]
-fn several_policies_in_one_pass_write_the_union_of_separate_runs() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    sample(dir, 6, 6000, 11);
-    let policies = ["partner-mfa-2019-09", "partner-mfa-2020-05", USER_POLICY];
-    run(dir, &policies, "all");
+/// Runs `policies` together and each alone over `dir/s.ndjson`; every file's rows of the
+/// joint run are the union of the separate runs' (a dead letter is written once).
+fn assert_union_of_separate_runs(dir: &Path, policies: &[&str]) {
+    run(dir, policies, "all");
     for (i, p) in policies.iter().enumerate() {
         run(dir, &[p], &format!("one-{i}"));
     }
@@ -92,12 +89,87 @@ fn several_policies_in_one_pass_write_the_union_of_separate_runs() {
         assert_eq!(together.len(), apart.len(), "{f}: row counts differ");
         assert!(together == apart, "{f}: rows differ from the separate runs");
     }
-    // Every row says which policy it is of.
+    // Every policy wrote findings, and every row says which policy it is of.
     let versions: std::collections::BTreeSet<String> = rows(&dir.join("all/findings.ndjson"))
         .iter()
         .map(|r| r["policy_version"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(versions.len(), 3, "{versions:?}");
+    assert_eq!(versions.len(), policies.len(), "{versions:?}");
+}
+
+#[test]
+fn several_policies_in_one_pass_write_the_union_of_separate_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    sample(dir, 6, 6000, 11);
+    assert_union_of_separate_runs(
+        dir,
+        &["partner-mfa-2019-09", "partner-mfa-2020-05", USER_POLICY],
+    );
+}
+
+/// The four shipped versions in one pass, over a generated sample and every conformance
+/// event (2026 API and dashboard events, Azure sign-ins, overrides valid and not).
+#[test]
+fn the_four_shipped_policies_in_one_pass_write_the_union_of_four_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    sample(dir, 4, 3000, 5);
+    let mut text = std::fs::read_to_string(dir.join("s.ndjson")).unwrap();
+    let mut cases: Vec<_> = std::fs::read_dir(common::root().join("tests/conformance"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    cases.sort();
+    for path in cases {
+        let case: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for e in case["events"].as_array().unwrap() {
+            let doc = common::document(e);
+            // A raw bad document may hold a newline: it stays one line of NDJSON.
+            text.push_str(&doc.replace('\n', " "));
+            text.push('\n');
+        }
+    }
+    std::fs::write(dir.join("s.ndjson"), text).unwrap();
+    let shipped: Vec<&str> = mfa_audit::policy::SHIPPED.iter().map(|(n, _)| *n).collect();
+    assert_eq!(shipped.len(), 4, "{shipped:?}");
+    assert_union_of_separate_runs(dir, &shipped);
+    // The new versions' surfaces reach rollout_surfaces, "MFA demanded" included.
+    let surfaces = rows(&dir.join("all/rollout_surfaces.ndjson"));
+    for (policy, surface) in [
+        ("partner-mfa-2026", "dashboard_all_pages"),
+        ("azure-mandatory-mfa", "azure_admin_portals"),
+        ("azure-mandatory-mfa", "azure_management"),
+    ] {
+        assert!(
+            surfaces.iter().any(|r| r["policy_version"] == policy
+                && r["surface"] == surface
+                && r["total"].as_u64() > Some(0)),
+            "{policy} {surface}: no share rows"
+        );
+    }
+    let demanded = |policy: &str, surface: &str| -> u64 {
+        surfaces
+            .iter()
+            .filter(|r| r["policy_version"] == policy && r["surface"] == surface)
+            .map(|r| r["demanded"].as_u64().unwrap())
+            .sum()
+    };
+    // azure_mandatory_mfa.json: two portal sign-ins failed with 50074/50076.
+    assert!(demanded("azure-mandatory-mfa", "azure_admin_portals") >= 2);
+    // Every call API_MFA_REJECTED names is counted as MFA demanded, and no other.
+    let rejected = rows(&dir.join("all/findings.ndjson"))
+        .iter()
+        .filter(|r| r["policy_version"] == "partner-mfa-2026" && r["rule_id"] == "API_MFA_REJECTED")
+        .count() as u64;
+    assert!(rejected >= 2, "{rejected}");
+    assert_eq!(demanded("partner-mfa-2026", "api"), rejected);
+    assert_eq!(
+        demanded("partner-mfa-2020-05", "api"),
+        0,
+        "2020 names no demand"
+    );
 }
 
 #[test]
@@ -485,5 +557,116 @@ fn policy_attributes_lists_every_attribute_and_the_guide_explains_each() {
             "docs/rules.md does not explain `{}`",
             d.name
         );
+    }
+}
+
+fn case_events(name: &str) -> Vec<Value> {
+    let path = common::root().join("tests/conformance").join(name);
+    let case: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    case["events"].as_array().unwrap().clone()
+}
+
+/// A postponement is state: a snapshot taken after it and restored elsewhere keeps the
+/// tenant's own date, and readiness follows that date (an enforced surface without MFA
+/// blocks; a postponed one does not).
+#[test]
+fn a_postponement_survives_a_snapshot_and_moves_readiness() {
+    let events = case_events("azure_mandatory_mfa.json");
+    let override_doc = common::document(&events[18]); // T2: azure_management to 2026-07-01
+    assert!(override_doc.contains("policy_override"), "{override_doc}");
+    let cli_sign_in = |id: &str, time: &str| {
+        let mut e = events[19].clone();
+        e["time"] = time.into();
+        e["properties"]["createdDateTime"] = time.into();
+        e["properties"]["id"] = id.into();
+        common::document(&e)
+    };
+    let tenant = events[19]["tenantId"].as_str().unwrap().to_owned();
+    let first = common::processor("azure-mandatory-mfa");
+    let sink = common::run_docs(&first, &[override_doc]);
+    assert!(sink.dead_letters.is_empty(), "{:?}", sink.dead_letters);
+    let snapshot = first.snapshot_json(std::slice::from_ref(&tenant)).unwrap();
+    assert!(snapshot.contains("overrides"), "the snapshot carries it");
+
+    let restored = common::processor("azure-mandatory-mfa");
+    restored.restore_json(&snapshot).unwrap();
+    let fresh = common::processor("azure-mandatory-mfa");
+    let doc = cli_sign_in("pp-1", "2025-11-03T10:00:00Z");
+    let after = common::run_docs(&restored, std::slice::from_ref(&doc));
+    let without = common::run_docs(&fresh, &[doc]);
+    let enforced = |s: &mfa_audit::sink::MemorySink| {
+        s.findings
+            .iter()
+            .map(|f| (f.rule_id.to_string(), f.enforced))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        enforced(&after),
+        [("AZURE_MANAGEMENT_NO_MFA".to_owned(), false)],
+        "postponed: readiness only"
+    );
+    assert_eq!(
+        enforced(&without),
+        [("AZURE_MANAGEMENT_NO_MFA".to_owned(), true)],
+        "without the postponement: enforced"
+    );
+    let status = |s: &mfa_audit::sink::MemorySink| {
+        // Rows are sorted by (tenant, day): the sign-in's day is the tenant's last.
+        s.rollout
+            .iter()
+            .rev()
+            .find(|r| r.tenant_id == tenant)
+            .unwrap()
+            .status
+    };
+    assert_eq!(status(&after), "at_risk", "a high finding, not enforced");
+    assert_eq!(
+        status(&without),
+        "blocked",
+        "an enforced surface under 100 %"
+    );
+    let surface = |s: &mfa_audit::sink::MemorySink| {
+        s.surfaces
+            .iter()
+            .find(|r| r.tenant_id == tenant && r.surface == "azure_management")
+            .map(|r| r.enforced)
+    };
+    assert_eq!(surface(&after), Some(false));
+    assert_eq!(surface(&without), Some(true));
+}
+
+/// The delegated-admin detail names where the MFA requirement came from; sign-ins are
+/// counted by identity and category, workload identities included, and an override for
+/// a policy not chosen is counted as such.
+#[test]
+fn details_and_counters_of_the_2026_versions() {
+    let p = common::processor("partner-mfa-2026");
+    let docs: Vec<String> = case_events("partner_2026.json")
+        .iter()
+        .chain(case_events("azure_mandatory_mfa.json").iter())
+        .map(common::document)
+        .collect();
+    let sink = common::run_docs(&p, &docs);
+    let delegated = sink
+        .findings
+        .iter()
+        .find(|f| &*f.rule_id == "DELEGATED_ADMIN_NO_MFA")
+        .unwrap();
+    assert!(
+        delegated
+            .detail
+            .ends_with("MFA required by: enforcedForCspAdmins"),
+        "{}",
+        delegated.detail
+    );
+    let summary = p.metrics().summary().join("\n");
+    for line in [
+        r#"mfa_audit_sign_ins_total{category="ServicePrincipalSignInLogs",identity="workload"} 1"#,
+        r#"mfa_audit_sign_ins_total{category="ManagedIdentitySignInLogs",identity="workload"} 1"#,
+        r#"mfa_audit_policy_overrides_total{outcome="not_chosen",policy="azure-mandatory-mfa"} 2"#,
+        r#"mfa_audit_dead_letters_total{reason="override_rejected"} 4"#,
+        r#"mfa_audit_events_total{kind="policy_override"} 2"#,
+    ] {
+        assert!(summary.contains(line), "{line} not in:\n{summary}");
     }
 }
