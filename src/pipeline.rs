@@ -57,9 +57,9 @@ impl Engine {
 /// decoded once and evaluated under every one.
 pub struct Processor {
     engines: Vec<Engine>,
-    /// The shipped policies not chosen: a `policy_override` naming one is checked against
-    /// it, counted, and has no effect.
-    others: Vec<Policy>,
+    /// The shipped policies not chosen, loaded at the first `policy_override`: one naming
+    /// them is checked against its policy, counted, and has no effect.
+    others: std::sync::OnceLock<Vec<Policy>>,
     /// The tenant of records that carry none (a Graph `signIn` export of one tenant).
     default_tenant: Option<String>,
     tokens: TokenReader,
@@ -107,14 +107,9 @@ impl Processor {
                 state: State::new(),
             })
             .collect();
-        let others = policy::SHIPPED
-            .iter()
-            .filter(|(name, _)| !engines.iter().any(|e: &Engine| &*e.version == *name))
-            .filter_map(|(name, _)| policy::load(name).ok())
-            .collect();
         Self {
             engines,
-            others,
+            others: std::sync::OnceLock::new(),
             default_tenant: None,
             tokens,
             metrics,
@@ -311,12 +306,19 @@ impl Processor {
             |detail: String| Err(event::BadDocument::new(Reason::OverrideRejected, detail));
         let name = o.policy.trim();
         let chosen = self.engines.iter().find(|e| &*e.version == name);
+        let others = self.others.get_or_init(|| {
+            policy::SHIPPED
+                .iter()
+                .filter(|(n, _)| !self.engines.iter().any(|e| &*e.version == *n))
+                .filter_map(|(n, _)| policy::load(n).ok())
+                .collect()
+        });
         let Some(policy) = chosen
             .map(|e| &*e.policy)
-            .or_else(|| self.others.iter().find(|p| p.version == name))
+            .or_else(|| others.iter().find(|p| p.version == name))
         else {
             let mut known: Vec<&str> = self.engines.iter().map(|e| &*e.version).collect();
-            known.extend(self.others.iter().map(|p| p.version.as_str()));
+            known.extend(others.iter().map(|p| p.version.as_str()));
             return reject(format!(
                 "unknown policy `{}` (known: {})",
                 shown(name),
