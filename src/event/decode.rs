@@ -1,0 +1,551 @@
+//! Recognising a document by its shape and decoding it, record by record for a batch,
+//! without copying the text the rules read.
+
+use super::facts::{
+    ApiCaller, ApiRequest, DashboardRequest, ExceptionStatus, PolicyOverride, Registration,
+    Role, RoleAction, RoleAssignment, SignIn, TechnicalException,
+};
+use super::reason::{BadDocument, Reason};
+use super::time::EventTime;
+use super::token::{TokenError, TokenReader};
+use super::wire::{SignInProps, Text, Wire};
+use super::Event;
+use sha2::{Digest, Sha256};
+use std::borrow::Cow;
+
+/// One item of a decoded document: a batch yields one per record.
+pub struct Item<'a> {
+    /// Index of the record in a batch (`None` for a lone document).
+    pub record: Option<usize>,
+    /// The record's own bytes (for the dead letter's excerpt).
+    pub raw: &'a str,
+    /// The event, or why not.
+    pub event: Result<Event<'a>, BadDocument>,
+}
+
+/// A batch parsed in one pass, each record typed: the fast path for a batch whose
+/// records are all well formed.
+#[derive(serde::Deserialize)]
+struct TypedBatch<'a> {
+    #[serde(borrow)]
+    records: Vec<Wire<'a>>,
+}
+
+/// The one-pass batch: `None` unless every record parses, has its own id and decodes, so
+/// that ids derived from a record's bytes and dead-letter excerpts come only from the
+/// record-by-record path.
+fn decode_batch_fast<'a>(doc: &'a str, tokens: &TokenReader) -> Option<Vec<Item<'a>>> {
+    let batch = serde_json::from_str::<TypedBatch<'a>>(doc).ok()?;
+    let mut items = Vec::with_capacity(batch.records.len());
+    for (i, w) in batch.records.into_iter().enumerate() {
+        let has_id = w
+            .properties
+            .as_ref()
+            .and_then(|p| p.id.as_deref())
+            .is_some_and(|id| !id.trim().is_empty());
+        if !has_id || w.records.is_some() || w.kind.is_some() {
+            return None;
+        }
+        let event = recognise(w, doc, tokens, None).ok()?;
+        items.push(Item {
+            record: Some(i),
+            raw: doc,
+            event: Ok(event),
+        });
+    }
+    Some(items)
+}
+
+/// Decodes one document into its items (one, or one per record of a batch).
+pub fn decode<'a>(doc: &'a str, tokens: &TokenReader) -> Vec<Item<'a>> {
+    decode_with(doc, tokens, None)
+}
+
+/// [`decode`], with the tenant of sign-in records that carry none (`--tenant`: a Graph
+/// `signIn` export of one tenant has no tenant id).
+pub fn decode_with<'a>(
+    doc: &'a str,
+    tokens: &TokenReader,
+    default_tenant: Option<&str>,
+) -> Vec<Item<'a>> {
+    // An Event Hubs batch is parsed once, records typed; only when a record is malformed
+    // is it parsed again record by record, so that the bad one alone is dead-lettered.
+    if doc.trim_start().starts_with("{\"records\"") {
+        if let Some(items) = decode_batch_fast(doc, tokens) {
+            return items;
+        }
+    }
+    let wire: Wire<'a> = match serde_json::from_str(doc) {
+        Ok(w) => w,
+        Err(e) => {
+            return vec![Item {
+                record: None,
+                raw: doc,
+                event: Err(json_error(doc, &e)),
+            }]
+        }
+    };
+    if let Some(batch) = wire.records.as_ref().or(wire.value.as_ref()) {
+        if wire.kind.is_none() && wire.properties.is_none() {
+            return batch
+                .iter()
+                .enumerate()
+                .map(|(i, rec)| {
+                    let raw = rec.get();
+                    let event = serde_json::from_str::<Wire<'a>>(raw)
+                        .map_err(|e| json_error(raw, &e))
+                        .and_then(|w| {
+                            if w.records.is_some() {
+                                Err(BadDocument::new(Reason::UnknownShape, "nested batch"))
+                            } else {
+                                recognise(w, raw, tokens, default_tenant)
+                            }
+                        });
+                    Item {
+                        record: Some(i),
+                        raw,
+                        event,
+                    }
+                })
+                .collect();
+        }
+    }
+    vec![Item {
+        record: None,
+        raw: doc,
+        event: recognise(wire, doc, tokens, default_tenant),
+    }]
+}
+
+fn json_error(doc: &str, e: &serde_json::Error) -> BadDocument {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Data => {
+            let trimmed = doc.trim_start();
+            if !trimmed.starts_with('{') {
+                BadDocument::new(Reason::NotAnObject, "a document must be a JSON object")
+            } else if e.to_string().starts_with("duplicate field") {
+                BadDocument::new(Reason::DuplicateKey, e.to_string())
+            } else {
+                BadDocument::new(Reason::WrongType, e.to_string())
+            }
+        }
+        Category::Syntax | Category::Eof | Category::Io => {
+            BadDocument::new(Reason::NotJson, e.to_string())
+        }
+    }
+}
+
+/// The stable id of a document without one: the first 128 bits of its SHA-256, in hex.
+pub fn derived_id(raw: &str) -> String {
+    let d = Sha256::digest(raw.trim().as_bytes());
+    hex::encode(&d[..16])
+}
+
+fn id_or_derived<'a>(id: Option<Text<'a>>, raw: &str) -> Text<'a> {
+    match id {
+        Some(id) if !id.trim().is_empty() => id,
+        _ => Cow::Owned(derived_id(raw)),
+    }
+}
+
+fn required<'a>(v: Option<Text<'a>>, field: &str) -> Result<Text<'a>, BadDocument> {
+    match v {
+        Some(s) if !s.trim().is_empty() => Ok(s),
+        _ => Err(BadDocument::new(Reason::MissingField, format!("`{field}`"))),
+    }
+}
+
+fn required_time(v: Option<&str>, field: &str) -> Result<EventTime, BadDocument> {
+    let s = v.ok_or_else(|| BadDocument::new(Reason::MissingField, format!("`{field}`")))?;
+    EventTime::parse(s).ok_or_else(|| {
+        let shown: String = s.chars().take(40).collect();
+        BadDocument::new(Reason::BadTime, format!("`{field}` = `{shown}`"))
+    })
+}
+
+fn recognise<'a>(
+    wire: Wire<'a>,
+    raw: &'a str,
+    tokens: &TokenReader,
+    default_tenant: Option<&str>,
+) -> Result<Event<'a>, BadDocument> {
+    if let Some(kind) = wire.kind.as_deref() {
+        return match kind {
+            "partner_api_request" => api_request(wire, raw, tokens).map(Event::Api),
+            "dashboard_request" => dashboard(wire, raw).map(Event::Dashboard),
+            "partner_role_assignment" => role(wire, raw).map(Event::Role),
+            "mfa_registration" => registration(wire, raw).map(Event::Registration),
+            "technical_exception" => exception(wire, raw).map(Event::Exception),
+            "policy_override" => policy_override(wire, raw).map(Event::Override),
+            other => {
+                let shown: String = other.chars().take(40).collect();
+                Err(BadDocument::new(
+                    Reason::UnknownShape,
+                    format!("unknown `type` `{shown}`"),
+                ))
+            }
+        };
+    }
+    if wire.properties.is_some() {
+        return azure_record(wire, raw, default_tenant).map(Event::SignIn);
+    }
+    if wire.created_date_time.is_some() {
+        // A flat Graph signIn: its fields are the `properties` ones, at the top.
+        let props: SignInProps<'a> = serde_json::from_str(raw).map_err(|e| json_error(raw, &e))?;
+        return sign_in(props, None, None, None, raw, default_tenant).map(Event::SignIn);
+    }
+    Err(BadDocument::new(
+        Reason::UnknownShape,
+        "neither `records`, `properties`, `createdDateTime` nor a known `type`",
+    ))
+}
+
+fn azure_record<'a>(
+    mut wire: Wire<'a>,
+    raw: &'a str,
+    default_tenant: Option<&str>,
+) -> Result<SignIn<'a>, BadDocument> {
+    let props = wire.properties.take().unwrap_or_default();
+    sign_in(
+        props,
+        wire.time,
+        wire.tenant_id,
+        wire.result_type,
+        raw,
+        default_tenant,
+    )
+    .map(|s| SignIn {
+        category: wire.category,
+        ..s
+    })
+}
+
+fn sign_in<'a>(
+    props: SignInProps<'a>,
+    record_time: Option<Text<'a>>,
+    record_tenant: Option<Text<'a>>,
+    result_type: Option<String>,
+    raw: &'a str,
+    default_tenant: Option<&str>,
+) -> Result<SignIn<'a>, BadDocument> {
+    let time_text = props
+        .created_date_time
+        .as_deref()
+        .or(record_time.as_deref());
+    let time = required_time(time_text, "createdDateTime")?;
+    let tenant_id = props
+        .home_tenant_id
+        .clone()
+        .filter(|t| !t.trim().is_empty())
+        .or(record_tenant)
+        .or_else(|| props.resource_tenant_id.clone())
+        .filter(|t| !t.trim().is_empty())
+        .or_else(|| default_tenant.map(|t| Cow::Owned(t.to_owned())));
+    let Some(tenant_id) = tenant_id else {
+        return Err(BadDocument::new(
+            Reason::MissingField,
+            "`homeTenantId` or `tenantId` (a Microsoft Graph signIn export of one tenant carries neither: name the tenant with `--tenant ID`, or `pipeline.tenant` in the configuration)",
+        ));
+    };
+    Ok(SignIn {
+        event_id: id_or_derived(props.id.clone(), raw),
+        time,
+        tenant_id,
+        result_type,
+        category: None,
+        props,
+    })
+}
+
+fn api_request<'a>(
+    wire: Wire<'a>,
+    raw: &'a str,
+    tokens: &TokenReader,
+) -> Result<ApiRequest<'a>, BadDocument> {
+    let time = required_time(wire.request_date_time.as_deref(), "requestDateTime")?;
+    let caller = match wire.authorization.as_deref() {
+        Some(auth) if !auth.trim().is_empty() => match tokens.read(auth) {
+            Ok(info) => ApiCaller::Token(info),
+            Err(TokenError::Oversized(n)) => {
+                return Err(BadDocument::new(
+                    Reason::TokenOversized,
+                    format!("`authorization` token of {n} bytes"),
+                ))
+            }
+            Err(e @ TokenError::Malformed(_)) => {
+                return Err(BadDocument::new(Reason::BadToken, e.to_string()))
+            }
+        },
+        _ => match wire.object_id {
+            Some(oid) if !oid.trim().is_empty() => ApiCaller::Report {
+                object_id: oid,
+                upn: wire.upn,
+                mfa_compliant: wire.mfa_compliant,
+            },
+            _ => ApiCaller::AppOnly,
+        },
+    };
+    let token_claims = match &caller {
+        ApiCaller::Token(t) => Some(&t.claims),
+        _ => None,
+    };
+    let tenant_id = wire
+        .tenant_id
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())
+        .or(token_claims.and_then(|c| c.tid.as_deref()))
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            BadDocument::new(Reason::MissingField, "`tenantId` (nor `tid` in a token)")
+        })?;
+    let application_id = wire
+        .application_id
+        .as_deref()
+        .or(token_claims.and_then(|c| c.client_id()))
+        .map(str::to_owned);
+    Ok(ApiRequest {
+        event_id: id_or_derived(wire.request_id, raw),
+        time,
+        tenant_id,
+        status_code: wire.status_code,
+        operation_name: wire.operation_name,
+        application_id,
+        caller,
+        error_code: wire.error_code,
+        mfa_verdict: wire.is_mfa_compliant,
+    })
+}
+
+fn dashboard<'a>(wire: Wire<'a>, raw: &'a str) -> Result<DashboardRequest<'a>, BadDocument> {
+    let time = required_time(wire.time.as_deref(), "time")?;
+    Ok(DashboardRequest {
+        event_id: id_or_derived(wire.request_id, raw),
+        time,
+        tenant_id: required(wire.tenant_id, "tenantId")?,
+        user_id: wire.user_id,
+        upn: wire.upn,
+        session_id: wire.session_id,
+        url: required(wire.url, "url")?,
+        status_code: wire.status_code,
+        roles: wire
+            .roles
+            .iter()
+            .flatten()
+            .filter_map(|r| Role::parse(r))
+            .collect(),
+        session_amr: wire.session_amr,
+    })
+}
+
+fn role<'a>(wire: Wire<'a>, raw: &'a str) -> Result<RoleAssignment<'a>, BadDocument> {
+    let time = required_time(wire.time.as_deref(), "time")?;
+    let role_text = required(wire.role, "role")?;
+    let role = Role::parse(&role_text).ok_or_else(|| {
+        let shown: String = role_text.chars().take(40).collect();
+        BadDocument::new(Reason::BadValue, format!("unknown `role` `{shown}`"))
+    })?;
+    let action = match wire
+        .action
+        .as_deref()
+        .map(|a| a.trim().to_ascii_lowercase())
+    {
+        None => RoleAction::Add,
+        Some(a) if a == "add" => RoleAction::Add,
+        Some(a) if a == "remove" => RoleAction::Remove,
+        Some(a) => {
+            let shown: String = a.chars().take(40).collect();
+            return Err(BadDocument::new(
+                Reason::BadValue,
+                format!("unknown `action` `{shown}`"),
+            ));
+        }
+    };
+    Ok(RoleAssignment {
+        event_id: Cow::Owned(derived_id(raw)),
+        time,
+        tenant_id: required(wire.tenant_id, "tenantId")?,
+        user_id: required(wire.user_id, "userId")?,
+        upn: wire.upn,
+        user_type: wire.user_type,
+        role,
+        action,
+    })
+}
+
+fn registration<'a>(wire: Wire<'a>, raw: &'a str) -> Result<Registration<'a>, BadDocument> {
+    let time = required_time(wire.time.as_deref(), "time")?;
+    let registered = wire
+        .is_mfa_registered
+        .ok_or_else(|| BadDocument::new(Reason::MissingField, "`isMfaRegistered`"))?;
+    Ok(Registration {
+        event_id: Cow::Owned(derived_id(raw)),
+        time,
+        tenant_id: required(wire.tenant_id, "tenantId")?,
+        user_id: required(wire.user_id, "userId")?,
+        registered,
+        methods: wire.methods_registered.unwrap_or_default(),
+    })
+}
+
+fn exception<'a>(wire: Wire<'a>, raw: &'a str) -> Result<TechnicalException<'a>, BadDocument> {
+    let time = required_time(wire.time.as_deref(), "time")?;
+    let status_text = wire
+        .status
+        .ok_or_else(|| BadDocument::new(Reason::MissingField, "`status`"))?;
+    let status = ExceptionStatus::parse(&status_text).ok_or_else(|| {
+        let shown: String = status_text.chars().take(40).collect();
+        BadDocument::new(Reason::BadValue, format!("unknown `status` `{shown}`"))
+    })?;
+    let expires_at = match wire.expires_at.as_deref() {
+        None => None,
+        Some(s) => Some(required_time(Some(s), "expiresAt")?),
+    };
+    Ok(TechnicalException {
+        event_id: Cow::Owned(derived_id(raw)),
+        time,
+        tenant_id: required(wire.tenant_id, "tenantId")?,
+        exception_id: required(wire.exception_id, "exceptionId")?,
+        status,
+        reason: required(wire.reason, "reason")?,
+        users: wire.users,
+        expires_at,
+    })
+}
+
+fn policy_override<'a>(wire: Wire<'a>, raw: &'a str) -> Result<PolicyOverride<'a>, BadDocument> {
+    Ok(PolicyOverride {
+        event_id: Cow::Owned(derived_id(raw)),
+        time: required_time(wire.time.as_deref(), "time")?,
+        tenant_id: required(wire.tenant_id, "tenantId")?,
+        policy: required(wire.policy, "policy")?,
+        surface: required(wire.surface, "surface")?,
+        enforced_from: required_time(wire.enforced_from.as_deref(), "enforcedFrom")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(doc: &str) -> Result<Event<'_>, BadDocument> {
+        let tokens = Box::leak(Box::new(TokenReader::new(8)));
+        let mut items = decode(doc, tokens);
+        assert_eq!(items.len(), 1);
+        items.remove(0).event
+    }
+
+    #[test]
+    fn recognises_each_kind_by_shape() {
+        let cases = [
+            (
+                r#"{"time":"2020-05-02T00:00:00Z","tenantId":"t","category":"SignInLogs","properties":{"id":"s1","userId":"u"}}"#,
+                "sign_in",
+            ),
+            (
+                r#"{"createdDateTime":"2020-05-02T00:00:00Z","id":"g1","homeTenantId":"t","status":{"errorCode":0}}"#,
+                "sign_in",
+            ),
+            (
+                r#"{"type":"dashboard_request","time":"2020-05-02T00:00:00Z","tenantId":"t","url":"https://partner.microsoft.com/commerce/x"}"#,
+                "dashboard_request",
+            ),
+            (
+                r#"{"type":"partner_role_assignment","time":"2020-05-02","tenantId":"t","userId":"u","role":"admin_agent","action":"add"}"#,
+                "partner_role_assignment",
+            ),
+            (
+                r#"{"type":"mfa_registration","time":"2020-05-02","tenantId":"t","userId":"u","isMfaRegistered":false}"#,
+                "mfa_registration",
+            ),
+            (
+                r#"{"type":"technical_exception","time":"2020-05-02","tenantId":"t","exceptionId":"e","status":"approved","reason":"x"}"#,
+                "technical_exception",
+            ),
+            (
+                r#"{"type":"partner_api_request","requestDateTime":"2020-05-02","tenantId":"t","objectId":"u","mfaCompliant":false}"#,
+                "partner_api_request",
+            ),
+        ];
+        for (doc, kind) in cases {
+            match one(doc) {
+                Ok(e) => assert_eq!(e.kind(), kind, "{doc}"),
+                Err(b) => panic!("{doc}: {b:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_batch_yields_one_item_per_record_and_isolates_a_bad_one() {
+        let doc = r#"{"records":[
+            {"time":"2020-05-02T00:00:00Z","tenantId":"t","properties":{"id":"a"}},
+            {"time":"2020-05-02T00:00:00Z","tenantId":"t","properties":{"id":5}},
+            {"time":"2020-05-02T00:00:00Z","tenantId":"t","properties":{"id":"c"}}]}"#;
+        let tokens = TokenReader::new(8);
+        let items = decode(doc, &tokens);
+        assert_eq!(items.len(), 3);
+        assert!(items[0].event.is_ok());
+        assert_eq!(
+            items[1].event.as_ref().err().map(|b| b.reason),
+            Some(Reason::WrongType)
+        );
+        assert_eq!(items[1].record, Some(1));
+        assert!(items[2].event.is_ok());
+    }
+
+    #[test]
+    fn bad_documents_get_bounded_reasons() {
+        let cases = [
+            ("not json", Reason::NotJson),
+            ("[1,2]", Reason::NotAnObject),
+            ("42", Reason::NotAnObject),
+            (r#"{"hello":"world"}"#, Reason::UnknownShape),
+            (r#"{"type":"nope"}"#, Reason::UnknownShape),
+            (
+                r#"{"type":"dashboard_request","time":"2020-05-02","url":"u"}"#,
+                Reason::MissingField,
+            ),
+            (
+                r#"{"type":"dashboard_request","time":"soon","tenantId":"t","url":"u"}"#,
+                Reason::BadTime,
+            ),
+            (
+                r#"{"type":"partner_role_assignment","time":"2020-05-02","tenantId":"t","userId":"u","role":"Boss"}"#,
+                Reason::BadValue,
+            ),
+            (
+                r#"{"type":"partner_api_request","requestDateTime":"2020-05-02","tenantId":"t","authorization":"Bearer x.y"}"#,
+                Reason::BadToken,
+            ),
+            (
+                r#"{"type":"dashboard_request","time":"2020-05-02","tenantId":"t","url":"u","statusCode":"two hundred"}"#,
+                Reason::WrongType,
+            ),
+        ];
+        for (doc, want) in cases {
+            match one(doc) {
+                Ok(e) => panic!("{doc} decoded as {}", e.kind()),
+                Err(b) => assert_eq!(b.reason, want, "{doc}: {}", b.reason_text()),
+            }
+        }
+    }
+
+    #[test]
+    fn messy_real_fields_are_read_leniently() {
+        let doc = r#"{"Level":"4","time":"2020-05-02 00:00:00.123","tenantid":"t","resultType":0,
+            "properties":{"isInteractive":"True","status":{"errorCode":"0"}}}"#;
+        let Ok(Event::SignIn(s)) = one(doc) else {
+            panic!("not a sign-in")
+        };
+        assert_eq!(s.succeeded(), Some(true));
+        assert_eq!(s.props.is_interactive, Some(true));
+        assert_eq!(s.event_id.len(), 32, "derived id");
+    }
+
+    #[test]
+    fn derived_ids_are_stable() {
+        assert_eq!(derived_id("{\"a\":1}"), derived_id(" {\"a\":1}\n"));
+        assert_ne!(derived_id("{\"a\":1}"), derived_id("{\"a\":2}"));
+    }
+}
+
