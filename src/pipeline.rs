@@ -57,9 +57,10 @@ impl Engine {
 /// decoded once and evaluated under every one.
 pub struct Processor {
     engines: Vec<Engine>,
-    /// The shipped policies not chosen, loaded at the first `policy_override`: one naming
-    /// them is checked against its policy, counted, and has no effect.
-    others: std::sync::OnceLock<Vec<Policy>>,
+    /// The shipped policies not chosen (parsed once per process, at the first
+    /// `policy_override`): one naming them is checked against its policy, counted, and
+    /// has no effect.
+    others: std::sync::OnceLock<Vec<&'static Policy>>,
     /// The tenant of records that carry none (a Graph `signIn` export of one tenant).
     default_tenant: Option<String>,
     tokens: TokenReader,
@@ -307,15 +308,14 @@ impl Processor {
         let name = o.policy.trim();
         let chosen = self.engines.iter().find(|e| &*e.version == name);
         let others = self.others.get_or_init(|| {
-            policy::SHIPPED
+            policy::shipped()
                 .iter()
-                .filter(|(n, _)| !self.engines.iter().any(|e| &*e.version == *n))
-                .filter_map(|(n, _)| policy::load(n).ok())
+                .filter(|p| !self.engines.iter().any(|e| *e.version == *p.version))
                 .collect()
         });
         let Some(policy) = chosen
             .map(|e| &*e.policy)
-            .or_else(|| others.iter().find(|p| p.version == name))
+            .or_else(|| others.iter().copied().find(|p| p.version == name))
         else {
             let mut known: Vec<&str> = self.engines.iter().map(|e| &*e.version).collect();
             known.extend(others.iter().map(|p| p.version.as_str()));

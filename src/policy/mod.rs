@@ -13,7 +13,7 @@ pub mod readiness;
 pub mod template;
 
 pub use eval::{evaluate, Evaluation, Outcome, RuleTrace, Trace};
-pub use load::{load, PolicyError, DEFAULT_POLICY, SHIPPED};
+pub use load::{load, shipped, PolicyError, DEFAULT_POLICY, SHIPPED};
 pub use model::{Policy, Rule, Severity, SurfaceDef};
 
 use crate::event::time::EventTime;

@@ -30,7 +30,7 @@ pub(super) fn extend(mut table: Table, source_name: &str, depth: usize) -> Resul
         None => {
             let dir = Path::new(source_name).parent().unwrap_or(Path::new(""));
             let path = dir.join(&base);
-            let text = std::fs::read_to_string(&path).map_err(|e| {
+            let text = super::read_policy_file(&path).map_err(|e| {
                 format!(
                     "`extends`: `{base}` is neither a shipped policy ({}) nor a readable file ({e})",
                     SHIPPED.map(|(n, _)| n).join(", ")

@@ -79,12 +79,48 @@ pub fn load(name_or_path: &str) -> Result<Policy, PolicyError> {
         return parse(text, name, Format::Toml);
     }
     let path = PathBuf::from(name_or_path);
-    let text = std::fs::read_to_string(&path).map_err(|e| PolicyError::NotFound {
+    let text = read_policy_file(&path).map_err(|cause| PolicyError::NotFound {
         name: name_or_path.to_owned(),
         shipped: SHIPPED.map(|(n, _)| n).join(", "),
-        cause: e.to_string(),
+        cause,
     })?;
     parse(&text, name_or_path, Format::from_path(&path))
+}
+
+/// The largest policy file read (the shipped ones are under 20 KiB).
+pub const MAX_POLICY_BYTES: u64 = 1 << 20;
+
+/// Reads a policy file: a regular file of at most [`MAX_POLICY_BYTES`] (a device such
+/// as `/dev/zero` or a pipe would block or never end).
+pub(super) fn read_policy_file(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.len() > MAX_POLICY_BYTES {
+        return Err(format!(
+            "{} bytes, over the {MAX_POLICY_BYTES}-byte limit",
+            meta.len()
+        ));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_POLICY_BYTES).read_to_string(&mut text))
+        .map_err(|e| e.to_string())?;
+    Ok(text)
+}
+
+/// The shipped policies, each parsed once per process (a processor checks a
+/// `policy_override` of a version it was not given against these).
+pub fn shipped() -> &'static [Policy] {
+    static SHIPPED_POLICIES: std::sync::OnceLock<Vec<Policy>> = std::sync::OnceLock::new();
+    SHIPPED_POLICIES.get_or_init(|| {
+        SHIPPED
+            .iter()
+            .filter_map(|(name, text)| parse(text, name, Format::Toml).ok())
+            .collect()
+    })
 }
 
 /// A policy file's syntax.

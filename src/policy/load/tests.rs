@@ -269,3 +269,27 @@ fn a_missing_file_names_the_shipped_policies() {
     let e = load("/nonexistent/policy.toml").unwrap_err().to_string();
     assert!(e.contains("partner-mfa-2020-05"), "{e}");
 }
+
+#[test]
+fn a_device_or_folder_is_refused_not_read() {
+    // `/dev/zero` would never end; a pipe would block. Found by fuzzing the loader.
+    let e = load("/dev/zero").unwrap_err().to_string();
+    assert!(e.contains("not a regular file"), "{e}");
+    let e = parse(
+        "extends = \"/dev/zero\"\nversion = \"x\"",
+        "x.toml",
+        Format::Toml,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("not a regular file"), "{e}");
+    let e = load("/tmp").unwrap_err().to_string();
+    assert!(e.contains("not a regular file"), "{e}");
+}
+
+#[test]
+fn every_shipped_policy_parses_once_for_the_process() {
+    let all = shipped();
+    assert_eq!(all.len(), SHIPPED.len(), "every shipped policy is valid");
+    assert!(std::ptr::eq(all, shipped()), "parsed once");
+}
