@@ -2,8 +2,8 @@
 //! without copying the text the rules read.
 
 use super::facts::{
-    ApiCaller, ApiRequest, DashboardRequest, ExceptionStatus, PolicyOverride, Registration,
-    Role, RoleAction, RoleAssignment, SignIn, TechnicalException,
+    ApiCaller, ApiRequest, DashboardRequest, ExceptionStatus, PolicyOverride, Registration, Role,
+    RoleAction, RoleAssignment, SignIn, TechnicalException,
 };
 use super::reason::{BadDocument, Reason};
 use super::time::EventTime;
@@ -548,4 +548,3 @@ mod tests {
         assert_ne!(derived_id("{\"a\":1}"), derived_id("{\"a\":2}"));
     }
 }
-

@@ -354,4 +354,3 @@ pub struct PolicyOverride<'a> {
     /// `enforcedFrom`: the surface's new enforcement date for this tenant.
     pub enforced_from: EventTime,
 }
-

@@ -16,8 +16,8 @@ pub mod wire;
 
 pub use decode::{decode, decode_with, derived_id, Item};
 pub use facts::{
-    ApiCaller, ApiRequest, DashboardRequest, ExceptionStatus, PolicyOverride, Registration,
-    Role, RoleAction, RoleAssignment, RoleSet, SignIn, TechnicalException,
+    ApiCaller, ApiRequest, DashboardRequest, ExceptionStatus, PolicyOverride, Registration, Role,
+    RoleAction, RoleAssignment, RoleSet, SignIn, TechnicalException,
 };
 pub use reason::{BadDocument, Reason};
 
@@ -112,4 +112,3 @@ impl Event<'_> {
         }
     }
 }
-
