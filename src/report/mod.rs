@@ -7,6 +7,7 @@
 //! come from `rollout_surfaces`, one per surface the policy declares, whatever its name:
 //! a policy's own surfaces show with no code.
 
+mod charts;
 pub mod html;
 pub mod load;
 
