@@ -1,7 +1,7 @@
 //! The command line. `--help` on every command explains what it does and what it writes.
 
-use crate::source::Framing;
 use clap::{Args, Parser, Subcommand};
+use mfa_audit::source::Framing;
 use std::path::PathBuf;
 
 /// Audits the Microsoft Partner Center rule "partner tenants must use MFA".
@@ -139,7 +139,7 @@ pub struct RunArgs {
         long = "policy",
         short = 'p',
         value_name = "NAME|FILE",
-        default_value = crate::policy::DEFAULT_POLICY
+        default_value = mfa_audit::policy::DEFAULT_POLICY
     )]
     pub policies: Vec<String>,
     /// The output folder (created if missing; its five files are replaced).
@@ -158,18 +158,18 @@ pub struct RunArgs {
     pub jwks: Option<PathBuf>,
     /// How inputs are cut into documents: `auto` reads NDJSON unless the first line
     /// holds only `{` or `[`.
-    #[arg(long, value_enum, default_value_t = Framing::Auto)]
-    pub framing: Framing,
+    #[arg(long, value_enum, default_value_t = FramingArg::Auto)]
+    pub framing: FramingArg,
     /// Documents longer than this are dead-lettered as `oversized`.
-    #[arg(long, value_name = "BYTES", default_value_t = crate::source::DEFAULT_MAX_DOCUMENT_BYTES)]
+    #[arg(long, value_name = "BYTES", default_value_t = mfa_audit::source::DEFAULT_MAX_DOCUMENT_BYTES)]
     pub max_document_bytes: usize,
     /// Decoded tokens kept in the cache.
-    #[arg(long, value_name = "N", default_value_t = crate::event::token::DEFAULT_TOKEN_CACHE_ENTRIES)]
+    #[arg(long, value_name = "N", default_value_t = mfa_audit::event::token::DEFAULT_TOKEN_CACHE_ENTRIES)]
     pub token_cache_entries: usize,
     /// An event whose id was already applied within this many days of the newest event
     /// is a replay and is skipped (so overlapping exports count once). About 16 bytes of
     /// memory per event inside the window.
-    #[arg(long, value_name = "DAYS", default_value_t = crate::state::DEFAULT_REPLAY_WINDOW_DAYS)]
+    #[arg(long, value_name = "DAYS", default_value_t = mfa_audit::state::DEFAULT_REPLAY_WINDOW_DAYS)]
     pub replay_window_days: i64,
     /// The tenant of sign-in records that carry no tenant id: a Microsoft Graph `signIn`
     /// export from one tenant's API has none (without it such records are dead letters
@@ -192,13 +192,13 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "FILE")]
     pub jwks: Option<PathBuf>,
     /// How inputs are cut into documents (as `run --framing`).
-    #[arg(long, value_enum, default_value_t = Framing::Auto)]
-    pub framing: Framing,
+    #[arg(long, value_enum, default_value_t = FramingArg::Auto)]
+    pub framing: FramingArg,
     /// Documents longer than this are dead-lettered as `oversized`.
-    #[arg(long, value_name = "BYTES", default_value_t = crate::source::DEFAULT_MAX_DOCUMENT_BYTES)]
+    #[arg(long, value_name = "BYTES", default_value_t = mfa_audit::source::DEFAULT_MAX_DOCUMENT_BYTES)]
     pub max_document_bytes: usize,
     /// Replay window in days (as `run --replay-window-days`).
-    #[arg(long, value_name = "DAYS", default_value_t = crate::state::DEFAULT_REPLAY_WINDOW_DAYS)]
+    #[arg(long, value_name = "DAYS", default_value_t = mfa_audit::state::DEFAULT_REPLAY_WINDOW_DAYS)]
     pub replay_window_days: i64,
     /// The tenant of sign-in records that carry none (as `run --tenant`).
     #[arg(long, value_name = "ID")]
@@ -213,7 +213,7 @@ pub struct ExplainArgs {
         long = "policy",
         short = 'p',
         value_name = "NAME|FILE",
-        default_value = crate::policy::DEFAULT_POLICY
+        default_value = mfa_audit::policy::DEFAULT_POLICY
     )]
     pub policies: Vec<String>,
     /// The input, as `run` reads it.
@@ -342,4 +342,26 @@ pub enum PolicyCommand {
     /// List the attributes a rule's condition can read: name, type, and the source
     /// field(s) it is read from (docs/rules.md explains them with examples).
     Attributes,
+}
+
+/// How inputs are cut into documents (`--framing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum FramingArg {
+    /// NDJSON, unless the first line holds only `{` or `[` (then `json`).
+    #[default]
+    Auto,
+    /// One document per line.
+    Ndjson,
+    /// JSON texts one after another, any layout.
+    Json,
+}
+
+impl From<FramingArg> for Framing {
+    fn from(f: FramingArg) -> Self {
+        match f {
+            FramingArg::Auto => Framing::Auto,
+            FramingArg::Ndjson => Framing::Ndjson,
+            FramingArg::Json => Framing::Json,
+        }
+    }
 }

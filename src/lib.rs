@@ -17,15 +17,13 @@
 //!
 //! - [`report`]: the rows read back into one self-contained HTML page.
 //!
-//! [`pipeline::Processor`] ties the stages together; [`app`] is the command line's
-//! implementation ([`cmd`]: `explain` and `diff`) and [`generate`] makes realistic
-//! sample streams.
+//! [`pipeline::Processor`] ties the stages together; [`stream`] runs it on Kafka with
+//! ClickHouse; [`generate`] makes realistic sample streams. The command line (clap, one
+//! file per command) is the binary's (`src/main.rs`, `src/cli.rs`, `src/cmd/`): the
+//! library takes plain options.
 
 #![recursion_limit = "256"]
 
-pub mod app;
-pub mod cli;
-pub mod cmd;
 pub mod event;
 pub mod generate;
 pub mod pipeline;

@@ -1,10 +1,14 @@
-//! The `mfa-audit` binary: parse the command line, set up logging, call the library.
+//! The `mfa-audit` binary: the command line ([`cli`], clap) and one file per command
+//! ([`cmd`]); everything they do is the library's (`mfa_audit`), which has no clap.
+
+mod cli;
+mod cmd;
 
 use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = mfa_audit::cli::Cli::parse();
+    let cli = cli::Cli::parse();
     mfa_audit::telemetry::init_logging(cli.verbose);
-    mfa_audit::app::run(cli)
+    cmd::run(cli)
 }

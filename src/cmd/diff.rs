@@ -6,9 +6,9 @@
 use super::{each_document, processor};
 use super::{AppError, LinePosition};
 use crate::cli::DiffArgs;
-use crate::pipeline::Origin;
-use crate::policy::Finding;
-use crate::sink::{AgentRow, DeadLetter, RolloutRow, RowSink, SurfaceRow};
+use mfa_audit::pipeline::Origin;
+use mfa_audit::policy::Finding;
+use mfa_audit::sink::{AgentRow, DeadLetter, RolloutRow, RowSink, SurfaceRow};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -127,7 +127,7 @@ pub fn run(args: &DiffArgs) -> Result<(), AppError> {
     Ok(())
 }
 
-fn rows(p: &crate::pipeline::Processor, counts: &Counts, a: &str) -> Vec<DiffRow> {
+fn rows(p: &mfa_audit::pipeline::Processor, counts: &Counts, a: &str) -> Vec<DiffRow> {
     let mut per_rule: BTreeMap<(String, String), [u64; 4]> = BTreeMap::new();
     for ((tenant, rule, version), (n, enforced)) in &counts.by {
         let e = per_rule.entry((tenant.clone(), rule.clone())).or_default();

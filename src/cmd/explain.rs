@@ -5,8 +5,8 @@
 use super::AppError;
 use super::{each_document, processor};
 use crate::cli::ExplainArgs;
-use crate::pipeline::Explained;
-use crate::policy::{Policy, RuleTrace};
+use mfa_audit::pipeline::Explained;
+use mfa_audit::policy::{Policy, RuleTrace};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -151,11 +151,11 @@ pub fn text(e: &Explained, policies: &[&Policy], only: &BTreeSet<&str>) -> Strin
                 continue;
             }
             // Quiet on the event kind alone: one line for all of them.
-            if t.outcome == crate::policy::Outcome::Quiet
+            if t.outcome == mfa_audit::policy::Outcome::Quiet
                 && t.reads.len() == 1
                 && t.reads
                     .first()
-                    .is_some_and(|(a, _)| *a == crate::policy::attr::Attr::EventKind)
+                    .is_some_and(|(a, _)| *a == mfa_audit::policy::attr::Attr::EventKind)
             {
                 other_kinds.push(format!("{} ({})", rule.id, rule.surface_name));
                 continue;

@@ -1,21 +1,52 @@
-//! Commands that replay an input under one or more policies and tell what the rules
-//! did: `explain` (why each rule fired or not, event by event) and `diff` (two policies
-//! over the same events). Both drive the same [`Processor`] as `run`.
+//! The commands, one file each, and what they share: the error type and its exit
+//! status, loading policies, replaying inputs. `run` on files and on Kafka, `explain`
+//! and `diff` all drive the library's `Processor`.
 
 pub mod diff;
 pub mod explain;
+pub mod generate;
+pub mod policy;
+pub mod produce;
+pub mod report;
+pub mod run;
+pub mod schema;
 
-use crate::cli::ReplayArgs;
-use crate::event::token::JwksError;
-use crate::event::token::TokenReader;
-use crate::pipeline::Processor;
-use crate::policy::{self, PolicyError};
-use crate::sink::file::FileSinkError;
-use crate::source::file as input;
-use crate::source::file::SourceError;
-use crate::telemetry::Metrics;
+use crate::cli::{Command, ReplayArgs, SchemaCommand};
+use mfa_audit::event::token::JwksError;
+use mfa_audit::event::token::TokenReader;
+use mfa_audit::pipeline::Processor;
+use mfa_audit::policy::PolicyError;
+use mfa_audit::sink::file::FileSinkError;
+use mfa_audit::source::file as input;
+use mfa_audit::source::file::SourceError;
+use mfa_audit::telemetry::Metrics;
+use std::process::ExitCode;
 use std::sync::Arc;
 use thiserror::Error;
+
+/// Runs a parsed command line.
+pub fn run(cli: crate::cli::Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Run(args) => match &args.config {
+            Some(path) => run::stream(path, args.until_end),
+            None => run::files(&args).map(|_| ()),
+        },
+        Command::Produce(args) => produce::run(&args),
+        Command::Schema(SchemaCommand::Apply(args)) => schema::apply(&args),
+        Command::Generate(args) => generate::run(&args),
+        Command::Policy(cmd) => policy::run(&cmd),
+        Command::Report(args) => report::run(&args),
+        Command::Explain(args) => explain::run(&args),
+        Command::Diff(args) => diff::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mfa-audit: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
 
 /// A command's failure, and its exit status.
 #[derive(Debug, Error)]
@@ -40,7 +71,7 @@ pub enum AppError {
     Io(String),
     /// The stream mode stopped (exit per its cause).
     #[error(transparent)]
-    Stream(#[from] crate::stream::StreamError),
+    Stream(#[from] mfa_audit::stream::StreamError),
 }
 
 impl AppError {
@@ -55,10 +86,10 @@ impl AppError {
 }
 
 /// Loads the chosen policies; the same version twice is a usage error.
-pub fn load_policies(names: &[String]) -> Result<Vec<Arc<policy::Policy>>, AppError> {
-    let mut out: Vec<Arc<policy::Policy>> = Vec::with_capacity(names.len());
+pub fn load_policies(names: &[String]) -> Result<Vec<Arc<mfa_audit::policy::Policy>>, AppError> {
+    let mut out: Vec<Arc<mfa_audit::policy::Policy>> = Vec::with_capacity(names.len());
     for name in names {
-        let p = policy::load(name)?;
+        let p = mfa_audit::policy::load(name)?;
         if let Some(prev) = out.iter().find(|q| q.version == p.version) {
             return Err(AppError::Usage(format!(
                 "policy version `{}` is chosen twice (`{name}`): each policy must have its own `version`",
@@ -87,9 +118,9 @@ pub fn processor(policies: &[String], replay: &ReplayArgs) -> Result<Processor, 
     let policies = load_policies(policies)?;
     let tokens = match &replay.jwks {
         Some(path) => {
-            TokenReader::with_jwks(crate::event::token::DEFAULT_TOKEN_CACHE_ENTRIES, path)?
+            TokenReader::with_jwks(mfa_audit::event::token::DEFAULT_TOKEN_CACHE_ENTRIES, path)?
         }
-        None => TokenReader::new(crate::event::token::DEFAULT_TOKEN_CACHE_ENTRIES),
+        None => TokenReader::new(mfa_audit::event::token::DEFAULT_TOKEN_CACHE_ENTRIES),
     };
     Ok(
         Processor::with_policies(policies, tokens, Arc::new(Metrics::new()))
@@ -101,7 +132,7 @@ pub fn processor(policies: &[String], replay: &ReplayArgs) -> Result<Processor, 
 /// Reads every input in order and hands each document to `on_doc(source, document)`.
 pub fn each_document(
     replay: &ReplayArgs,
-    on_doc: &mut dyn FnMut(&str, crate::source::Doc<'_>),
+    on_doc: &mut dyn FnMut(&str, mfa_audit::source::Doc<'_>),
 ) -> Result<(), AppError> {
     if replay.inputs.iter().filter(|i| *i == "-").count() > 1 {
         return Err(AppError::Usage(
@@ -110,14 +141,27 @@ pub fn each_document(
     }
     for path in input::expand(&replay.inputs)? {
         let source = input::source_name(&path).to_owned();
-        let mut docs = |d: crate::source::Doc<'_>| on_doc(&source, d);
+        let mut docs = |d: mfa_audit::source::Doc<'_>| on_doc(&source, d);
         input::read(
             &path,
-            replay.framing,
+            replay.framing.into(),
             replay.max_document_bytes,
             &mut docs,
             &mut |_| {},
         )?;
     }
     Ok(())
+}
+
+pub fn env_vars() -> Vec<(String, String)> {
+    std::env::vars()
+        .filter(|(k, _)| k.starts_with("MFA_AUDIT_"))
+        .collect()
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime, AppError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| AppError::Io(format!("cannot start the async runtime: {e}")))
 }

@@ -6,7 +6,6 @@
 
 mod shapes;
 
-use crate::cli::GenerateArgs;
 use crate::event::time::{EventTime, MICROS_PER_DAY};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -32,29 +31,36 @@ pub struct Options {
 }
 
 impl Options {
-    /// From the command line, checked.
-    pub fn from_args(a: &GenerateArgs) -> Result<Self, String> {
-        if a.tenants == 0 {
+    /// Checked options: at least one tenant and one day, a violation share in [0, 1], and
+    /// a start date (`YYYY-MM-DD` or an RFC 3339 time). The message names the flag.
+    pub fn checked(
+        tenants: u32,
+        events: u64,
+        seed: u64,
+        violations: f64,
+        start: &str,
+        days: u32,
+    ) -> Result<Self, String> {
+        if tenants == 0 {
             return Err("`--tenants` must be at least 1".into());
         }
-        if !(0.0..=1.0).contains(&a.violations) {
+        if !(0.0..=1.0).contains(&violations) {
             return Err(format!(
-                "`--violations` must be between 0 and 1, not {}",
-                a.violations
+                "`--violations` must be between 0 and 1, not {violations}"
             ));
         }
-        if a.days == 0 {
+        if days == 0 {
             return Err("`--days` must be at least 1".into());
         }
-        let start = EventTime::parse(&a.start)
-            .ok_or_else(|| format!("`--start` `{}` is not a date (YYYY-MM-DD)", a.start))?;
+        let start = EventTime::parse(start)
+            .ok_or_else(|| format!("`--start` `{start}` is not a date (YYYY-MM-DD)"))?;
         Ok(Self {
-            tenants: a.tenants,
-            events: a.events,
-            seed: a.seed,
-            violations: a.violations,
+            tenants,
+            events,
+            seed,
+            violations,
             start,
-            days: a.days,
+            days,
         })
     }
 

@@ -14,7 +14,7 @@ use memchr::{memchr, memchr3};
 pub const DEFAULT_MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
 
 /// How an input is cut into documents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Framing {
     /// NDJSON, unless the first line holds only `{` or `[` (then `json`).
     #[default]
