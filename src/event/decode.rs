@@ -139,7 +139,7 @@ fn json_error(doc: &str, e: &serde_json::Error) -> BadDocument {
 /// The stable id of a document without one: the first 128 bits of its SHA-256, in hex.
 pub fn derived_id(raw: &str) -> String {
     let d = Sha256::digest(raw.trim().as_bytes());
-    hex::encode(&d[..16])
+    hex::encode(d.get(..16).unwrap_or_default())
 }
 
 fn id_or_derived<'a>(id: Option<Text<'a>>, raw: &str) -> Text<'a> {

@@ -70,7 +70,7 @@ impl Event<'_> {
 
     /// The kind's name, for metrics (`kind` label).
     pub fn kind(&self) -> &'static str {
-        KINDS[self.kind_index()]
+        KINDS.get(self.kind_index()).copied().unwrap_or("unknown")
     }
 
     /// The partner tenant the event belongs to.

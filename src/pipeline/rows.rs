@@ -172,7 +172,9 @@ impl Processor {
                 continue;
             };
             if Some(&r.policy_version) == first.as_ref() {
-                by_status[r.status_7d as usize] += 1;
+                if let Some(n) = by_status.get_mut(r.status_7d as usize) {
+                    *n += 1;
+                }
                 overdue += i64::from(r.window.exceptions_overdue);
             }
             for (i, s) in e.policy.surfaces.iter().enumerate() {
@@ -185,11 +187,8 @@ impl Processor {
                 }
             }
         }
-        for (i, status) in ["ready", "at_risk", "blocked"].iter().enumerate() {
-            self.metrics
-                .tenants
-                .with_label_values(&[status])
-                .set(by_status[i]);
+        for (status, n) in ["ready", "at_risk", "blocked"].iter().zip(by_status) {
+            self.metrics.tenants.with_label_values(&[status]).set(n);
         }
         for (surface, v) in min_share {
             self.metrics

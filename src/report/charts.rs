@@ -258,8 +258,9 @@ pub(super) fn agents_chart(agents: &[AgentCount]) -> String {
             .then_with(|| a.tenant_id.cmp(&b.tenant_id))
     });
     let shown = sorted.len().min(MAX_AGENT_ROWS);
-    let rows: Vec<_> = sorted[..shown]
+    let rows: Vec<_> = sorted
         .iter()
+        .take(shown)
         .map(|a| Bar {
             label: a.tenant_id.clone(),
             hover: a.tenant_id.clone(),

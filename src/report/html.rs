@@ -22,7 +22,10 @@ const SURFACE_COLOURS: [&str; 8] = [
 ];
 
 pub(super) fn surface_colour(i: usize) -> &'static str {
-    SURFACE_COLOURS[i % SURFACE_COLOURS.len()]
+    SURFACE_COLOURS
+        .get(i % SURFACE_COLOURS.len())
+        .copied()
+        .unwrap_or(UNKNOWN)
 }
 
 /// Escapes text for HTML content and attribute values.

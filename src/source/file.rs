@@ -100,7 +100,7 @@ pub fn read(
                 })
             }
         };
-        framer.push(&buf[..n], on_doc);
+        framer.push(buf.get(..n).unwrap_or_default(), on_doc);
         on_bytes(n);
     }
     framer.finish(on_doc);

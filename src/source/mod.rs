@@ -97,8 +97,8 @@ impl Framer {
                     data = &[];
                 }
                 Some(i) => {
-                    self.first_line.extend_from_slice(&data[..=i]);
-                    data = &data[i + 1..];
+                    self.first_line.extend_from_slice(head(data, i + 1));
+                    data = tail(data, i + 1);
                 }
             }
             self.start_first_line(emit);
@@ -135,7 +135,7 @@ impl Framer {
         self.len += bytes.len();
         let room = self.max.saturating_sub(self.buf.len());
         if room > 0 {
-            self.buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
+            self.buf.extend_from_slice(head(bytes, room));
         }
     }
 
@@ -157,11 +157,11 @@ impl Framer {
                 Mode::Idle => {
                     if b == b'\n' {
                         self.line += 1;
-                        data = &data[1..];
+                        data = tail(data, 1);
                         continue;
                     }
                     if b.is_ascii_whitespace() {
-                        data = &data[1..];
+                        data = tail(data, 1);
                         continue;
                     }
                     self.start_line = self.line;
@@ -174,7 +174,7 @@ impl Framer {
                         self.mode = Mode::Line;
                         // The common case: the whole line is in this chunk.
                         if let Some(i) = memchr(b'\n', data) {
-                            let line = &data[..i];
+                            let line = head(data, i);
                             let line = line.strip_suffix(b"\r").unwrap_or(line);
                             if line.len() <= self.max {
                                 emit(Doc {
@@ -184,7 +184,7 @@ impl Framer {
                                     oversized: false,
                                 });
                                 self.mode = Mode::Idle;
-                                data = &data[i..];
+                                data = tail(data, i);
                                 continue;
                             }
                         }
@@ -196,13 +196,13 @@ impl Framer {
                         data = &[];
                     }
                     Some(i) => {
-                        self.append(&data[..i]);
+                        self.append(head(data, i));
                         if self.buf.last() == Some(&b'\r') && self.len <= self.max {
                             self.buf.pop();
                             self.len -= 1;
                         }
                         self.emit(emit);
-                        data = &data[i..];
+                        data = tail(data, i);
                     }
                 },
                 Mode::Text => data = self.scan_text(data, emit),
@@ -215,13 +215,13 @@ impl Framer {
         if self.in_string {
             if self.escape {
                 self.escape = false;
-                if data[0] == b'\n' {
+                if data.first() == Some(&b'\n') {
                     // A raw newline cannot be in a JSON string: the text is broken here.
                     self.emit(emit);
                     return data;
                 }
-                self.append(&data[..1]);
-                return &data[1..];
+                self.append(head(data, 1));
+                return tail(data, 1);
             }
             return match memchr3(b'"', b'\\', b'\n', data) {
                 None => {
@@ -229,38 +229,51 @@ impl Framer {
                     &[]
                 }
                 Some(i) => {
-                    match data[i] {
+                    match data.get(i).copied().unwrap_or(b'\n') {
                         b'\n' => {
-                            self.append(&data[..i]);
+                            self.append(head(data, i));
                             self.emit(emit);
-                            return &data[i..];
+                            return tail(data, i);
                         }
                         b'"' => self.in_string = false,
                         _ => self.escape = true,
                     }
-                    self.append(&data[..=i]);
-                    &data[i + 1..]
+                    self.append(head(data, i + 1));
+                    tail(data, i + 1)
                 }
             };
         }
-        let b = data[0];
+        let Some(&b) = data.first() else {
+            return data;
+        };
         match b {
             b'"' => self.in_string = true,
             b'{' | b'[' => self.depth += 1,
             b'}' | b']' => {
                 self.depth = self.depth.saturating_sub(1);
                 if self.depth == 0 {
-                    self.append(&data[..1]);
+                    self.append(head(data, 1));
                     self.emit(emit);
-                    return &data[1..];
+                    return tail(data, 1);
                 }
             }
             b'\n' => self.line += 1,
             _ => {}
         }
-        self.append(&data[..1]);
-        &data[1..]
+        self.append(head(data, 1));
+        tail(data, 1)
     }
+}
+
+/// The first `n` bytes (all of them when fewer): the scanner's cut points come from
+/// `memchr` and are always in range; this keeps them from ever panicking.
+fn head(d: &[u8], n: usize) -> &[u8] {
+    d.get(..n).unwrap_or(d)
+}
+
+/// The bytes after the first `n` (none when fewer).
+fn tail(d: &[u8], n: usize) -> &[u8] {
+    d.get(n..).unwrap_or_default()
 }
 
 #[cfg(test)]
