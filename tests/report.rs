@@ -449,6 +449,10 @@ fn own_policy_folder(dir: &Path) {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "integration"),
+    ignore = "needs ClickHouse: cargo test --features integration (scripts/test starts it)"
+)]
 fn a_surface_of_a_policys_own_shows_with_no_code() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("rows");
@@ -586,6 +590,10 @@ fn body(page: &str) -> &str {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "integration"),
+    ignore = "needs ClickHouse: cargo test --features integration (scripts/test starts it)"
+)]
 fn the_page_from_clickhouse_is_the_page_from_the_files() {
     let dir = sample();
     let db = Database::load(dir, "sample");
@@ -694,6 +702,10 @@ fn console_messages(o: &Output) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "integration"),
+    ignore = "needs Chromium: cargo test --features integration (scripts/test starts it)"
+)]
 fn the_page_loads_in_chromium_without_console_messages_and_is_captured() {
     let tmp = tempfile::tempdir().unwrap();
     let page = tmp.path().join("report.html");
