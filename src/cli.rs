@@ -111,72 +111,66 @@ pub struct ReportArgs {
     pub out: PathBuf,
 }
 
-/// `mfa-audit run`.
+/// `mfa-audit run`. Every setting comes from, in rising order: the defaults, the
+/// configuration file (`--config`), `MFA_AUDIT_<SECTION>_<KEY>` variables, these flags.
+/// A flag that does not apply to the mode the configuration chooses is refused.
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// An input: an NDJSON file, a file of (pretty-printed) JSON documents, a folder of
     /// such files, or `-` for stdin. Repeat for more; they are read in the order given.
-    #[arg(
-        long = "input",
-        short = 'i',
-        value_name = "PATH",
-        required_unless_present = "config",
-        conflicts_with = "config"
-    )]
+    /// File mode only (`files.inputs`).
+    #[arg(long = "input", short = 'i', value_name = "PATH")]
     pub inputs: Vec<String>,
-    /// Stream mode: a TOML configuration naming the Kafka topics and ClickHouse (see
-    /// `examples/stream.toml`); every key can be set by `MFA_AUDIT_<SECTION>_<KEY>`.
+    /// The output folder (created if missing; its five files are replaced). File mode
+    /// only (`files.out`).
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// A TOML configuration (see `examples/stream.toml`): one file for both modes. With
+    /// `kafka.brokers` and `kafka.topics` it runs the stream mode (Kafka in, ClickHouse
+    /// out); without, the file mode (`[files] inputs`, `out`). Every key can also be set
+    /// by `MFA_AUDIT_<SECTION>_<KEY>` (`MFA_AUDIT_PIPELINE_POLICIES=a,b`), with or
+    /// without a file.
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Stream mode: stop once every assigned partition reached its end (replays,
+    /// Stream mode only: stop once every assigned partition reached its end (replays,
     /// backfills, tests), after the final checkpoint.
-    #[arg(long, requires = "config")]
+    #[arg(long)]
     pub until_end: bool,
     /// The policy version: a shipped name (`mfa-audit policy list`) or a policy file.
     /// Repeat to evaluate several in one pass: each event is decoded once and judged
-    /// under every policy; every row carries its `policy_version`.
-    #[arg(
-        long = "policy",
-        short = 'p',
-        value_name = "NAME|FILE",
-        default_value = mfa_audit::policy::DEFAULT_POLICY
-    )]
+    /// under every policy; every row carries its `policy_version`. Default:
+    /// `pipeline.policies`, else `pipeline.policy`, else partner-mfa-2020-05.
+    #[arg(long = "policy", short = 'p', value_name = "NAME|FILE")]
     pub policies: Vec<String>,
-    /// The output folder (created if missing; its five files are replaced).
-    #[arg(
-        long,
-        short = 'o',
-        value_name = "DIR",
-        required_unless_present = "config",
-        conflicts_with = "config"
-    )]
-    pub out: Option<PathBuf>,
     /// Verify token signatures against this JSON Web Key Set; a token that fails is
     /// flagged (TOKEN_SIGNATURE_INVALID). Without it claims are read unverified, as the
-    /// API gateway already verified them.
+    /// API gateway already verified them (`pipeline.jwks`).
     #[arg(long, value_name = "FILE")]
     pub jwks: Option<PathBuf>,
-    /// How inputs are cut into documents: `auto` reads NDJSON unless the first line
-    /// holds only `{` or `[`.
-    #[arg(long, value_enum, default_value_t = FramingArg::Auto)]
-    pub framing: FramingArg,
-    /// Documents longer than this are dead-lettered as `oversized`.
-    #[arg(long, value_name = "BYTES", default_value_t = mfa_audit::source::DEFAULT_MAX_DOCUMENT_BYTES)]
-    pub max_document_bytes: usize,
-    /// Decoded tokens kept in the cache.
-    #[arg(long, value_name = "N", default_value_t = mfa_audit::event::token::DEFAULT_TOKEN_CACHE_ENTRIES)]
-    pub token_cache_entries: usize,
+    /// How inputs are cut into documents: `auto` (the default) reads NDJSON unless the
+    /// first line holds only `{` or `[`. File mode only (`files.framing`).
+    #[arg(long, value_enum)]
+    pub framing: Option<FramingArg>,
+    /// Documents longer than this are dead-lettered as `oversized` (default 1048576;
+    /// `pipeline.max_document_bytes`).
+    #[arg(long, value_name = "BYTES")]
+    pub max_document_bytes: Option<usize>,
+    /// Decoded tokens kept in the cache (default 100000; `pipeline.token_cache_entries`).
+    #[arg(long, value_name = "N")]
+    pub token_cache_entries: Option<usize>,
     /// An event whose id was already applied within this many days of the newest event
     /// is a replay and is skipped (so overlapping exports count once). About 16 bytes of
-    /// memory per event inside the window.
-    #[arg(long, value_name = "DAYS", default_value_t = mfa_audit::state::DEFAULT_REPLAY_WINDOW_DAYS)]
-    pub replay_window_days: i64,
+    /// memory per event inside the window. Default 31 in the file mode, 1 in the stream
+    /// mode (`pipeline.replay_window_days`, whose comment says why).
+    #[arg(long, value_name = "DAYS")]
+    pub replay_window_days: Option<i64>,
     /// The tenant of sign-in records that carry no tenant id: a Microsoft Graph `signIn`
     /// export from one tenant's API has none (without it such records are dead letters
-    /// that say so). Records with their own tenant id keep it.
+    /// that say so). Records with their own tenant id keep it (`pipeline.tenant`).
     #[arg(long, value_name = "ID")]
     pub tenant: Option<String>,
     /// Do not print the readiness table and the counters (only the one-line summary).
+    /// File mode only.
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -354,6 +348,16 @@ pub enum FramingArg {
     Ndjson,
     /// JSON texts one after another, any layout.
     Json,
+}
+
+impl From<FramingArg> for mfa_audit::config::FramingName {
+    fn from(f: FramingArg) -> Self {
+        match f {
+            FramingArg::Auto => Self::Auto,
+            FramingArg::Ndjson => Self::Ndjson,
+            FramingArg::Json => Self::Json,
+        }
+    }
 }
 
 impl From<FramingArg> for Framing {

@@ -24,6 +24,7 @@
 
 #![recursion_limit = "256"]
 
+pub mod config;
 pub mod event;
 pub mod generate;
 pub mod pipeline;

@@ -393,3 +393,108 @@ fn tenant_names_the_tenant_of_a_graph_export() {
     );
     assert_eq!(findings[0]["rule_id"], "AZURE_ADMIN_PORTAL_NO_MFA");
 }
+
+/// One configuration for both modes: the same file and `MFA_AUDIT_*` variables serve the
+/// file mode and the stream mode, flags override them, and a flag that does not apply to
+/// the chosen mode, or a variable that names no key, is refused with its reason.
+#[test]
+fn one_configuration_serves_both_modes_and_refuses_what_does_not_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let sample = d.join("s.ndjson");
+    let o = mfa_audit(&[
+        "generate",
+        "--tenants",
+        "2",
+        "--events",
+        "300",
+        "--seed",
+        "3",
+        "--out",
+        sample.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    // The file mode from a configuration file, as the stream mode reads its own.
+    let config = d.join("files.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[files]\ninputs = [{:?}]\nout = {:?}\n[pipeline]\npolicies = [\"partner-mfa-2019-09\"]\n",
+            sample.to_str().unwrap(),
+            d.join("out-a").to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let o = mfa_audit(&["run", "-q", "--config", config.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let versions = |dir: &str| -> std::collections::BTreeSet<String> {
+        lines(&d.join(dir).join("rollout_daily.ndjson"))
+            .iter()
+            .map(|r| r["policy_version"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(versions("out-a"), ["partner-mfa-2019-09".to_owned()].into());
+    // A flag overrides the file; an MFA_AUDIT_* variable overrides the file too.
+    let o = mfa_audit(&[
+        "run",
+        "-q",
+        "--config",
+        config.to_str().unwrap(),
+        "--policy",
+        "partner-mfa-2026",
+        "--out",
+        d.join("out-b").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(versions("out-b"), ["partner-mfa-2026".to_owned()].into());
+    let o = Command::new(env!("CARGO_BIN_EXE_mfa-audit"))
+        .env("MFA_AUDIT_PIPELINE_POLICIES", "azure-mandatory-mfa")
+        .env("MFA_AUDIT_FILES_OUT", d.join("out-c"))
+        .args(["run", "-q", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(versions("out-c"), ["azure-mandatory-mfa".to_owned()].into());
+
+    // Refused, each with a one-line reason, exit 2.
+    let stream = common::root().join("examples/stream.toml");
+    let stream = stream.to_str().unwrap();
+    for (args, env, want) in [
+        (
+            vec!["run", "--config", stream, "--input", "x.ndjson"],
+            None,
+            "`--input` does not apply to the stream mode",
+        ),
+        (
+            vec!["run", "--config", stream, "--quiet"],
+            None,
+            "`--quiet` does not apply to the stream mode",
+        ),
+        (
+            vec!["run", "--input", "x.ndjson", "--out", "o", "--until-end"],
+            None,
+            "`--until-end` does not apply to the file mode",
+        ),
+        (
+            vec!["run", "--config", stream],
+            Some(("MFA_AUDIT_KAFKA_PORT", "9092")),
+            "MFA_AUDIT_KAFKA_PORT",
+        ),
+        (
+            vec!["run", "--out", "o"],
+            None,
+            "no input: give `--input PATH`",
+        ),
+    ] {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_mfa-audit"));
+        c.args(&args);
+        if let Some((k, v)) = env {
+            c.env(k, v);
+        }
+        let o = c.output().unwrap();
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {t}");
+        assert!(t.contains(want), "{args:?}: want {want:?} in {t}");
+        assert_eq!(t.trim().lines().count(), 1, "one line: {t}");
+    }
+}

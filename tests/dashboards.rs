@@ -224,7 +224,7 @@ impl Drop for Db {
 
 /// The venv `scripts/services tools` installs chDB into.
 fn chdb_python() -> PathBuf {
-    std::env::var_os("MFA_AUDIT_SERVICES_DIR")
+    std::env::var_os("MFA_SERVICES_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| common::root().join(".services"))
         .join("chdb-venv/bin/python")

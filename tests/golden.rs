@@ -20,11 +20,11 @@ const FILES: [&str; 4] = [
 ];
 const POLICIES: [&str; 2] = ["partner-mfa-2019-09", "partner-mfa-2020-05"];
 
-/// The binary under test; `MFA_AUDIT_GOLDEN_BIN` names another build (to take the
-/// digests of a release: `MFA_AUDIT_GOLDEN_BIN=/path/to/old/mfa-audit cargo test --test
+/// The binary under test; `MFA_TEST_GOLDEN_BIN` names another build (to take the
+/// digests of a release: `MFA_TEST_GOLDEN_BIN=/path/to/old/mfa-audit cargo test --test
 /// golden`, then copy the digests the failures print).
 fn bin() -> std::process::Command {
-    match std::env::var_os("MFA_AUDIT_GOLDEN_BIN") {
+    match std::env::var_os("MFA_TEST_GOLDEN_BIN") {
         Some(p) => std::process::Command::new(p),
         None => common::bin(),
     }

@@ -11,9 +11,9 @@ fn public_real_records_decode_without_dead_letters() {
     let dir = common::root().join("../shared/realdata");
     if !dir.is_dir() {
         assert!(
-            std::env::var_os("MFA_AUDIT_NO_SHARED").is_some(),
+            std::env::var_os("MFA_TEST_NO_SHARED").is_some(),
             "{} is missing: these tests read the public records beside the project \
-             (set MFA_AUDIT_NO_SHARED=1 to run without them)",
+             (set MFA_TEST_NO_SHARED=1 to run without them)",
             dir.display()
         );
         return;

@@ -356,13 +356,13 @@ fn explain_of_conformance_events_matches_its_golden_file() {
     }
     let got = common::ok(c.output().unwrap(), "explain");
     let golden = common::root().join("tests/golden/explain_delegated_admin.ndjson");
-    if std::env::var_os("MFA_AUDIT_UPDATE_GOLDEN").is_some() {
+    if std::env::var_os("MFA_TEST_UPDATE_GOLDEN").is_some() {
         std::fs::write(&golden, &got).unwrap();
     }
     let want = std::fs::read_to_string(&golden).unwrap();
     assert!(
         got == want,
-        "explain output changed; if that is meant, run with MFA_AUDIT_UPDATE_GOLDEN=1 and review the diff of {}\n--- got ---\n{got}",
+        "explain output changed; if that is meant, run with MFA_TEST_UPDATE_GOLDEN=1 and review the diff of {}\n--- got ---\n{got}",
         golden.display()
     );
     // And in words: the four chosen events' verdicts.

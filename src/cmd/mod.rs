@@ -27,10 +27,7 @@ use thiserror::Error;
 /// Runs a parsed command line.
 pub fn run(cli: crate::cli::Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Run(args) => match &args.config {
-            Some(path) => run::stream(path, args.until_end),
-            None => run::files(&args).map(|_| ()),
-        },
+        Command::Run(args) => run::run(&args),
         Command::Produce(args) => produce::run(&args),
         Command::Schema(SchemaCommand::Apply(args)) => schema::apply(&args),
         Command::Generate(args) => generate::run(&args),
@@ -69,6 +66,9 @@ pub enum AppError {
     /// Another I/O failure (exit 1).
     #[error("{0}")]
     Io(String),
+    /// The configuration is unusable (exit 2).
+    #[error(transparent)]
+    Config(#[from] mfa_audit::config::ConfigError),
     /// The stream mode stopped (exit per its cause).
     #[error(transparent)]
     Stream(#[from] mfa_audit::stream::StreamError),
@@ -78,7 +78,7 @@ impl AppError {
     /// 2 for what the user can fix in the command, 1 for I/O.
     pub fn exit_code(&self) -> u8 {
         match self {
-            AppError::Policy(_) | AppError::Jwks(_) | AppError::Usage(_) => 2,
+            AppError::Policy(_) | AppError::Jwks(_) | AppError::Usage(_) | AppError::Config(_) => 2,
             AppError::Source(_) | AppError::Sink(_) | AppError::Io(_) => 1,
             AppError::Stream(e) => e.exit_code(),
         }

@@ -1,7 +1,10 @@
-//! `mfa-audit run`: on files (the embedded mode) or, with `--config`, on Kafka.
+//! `mfa-audit run`: one configuration (defaults, `--config FILE`, `MFA_AUDIT_*`
+//! variables, then flags) chooses the mode: files in and out, or Kafka in and ClickHouse
+//! out. A flag that does not apply to that mode is refused with its reason.
 
 use super::{env_vars, load_policies, AppError, LinePosition};
 use crate::cli::RunArgs;
+use mfa_audit::config::{Config, ConfigError, Mode};
 use mfa_audit::event::token::TokenReader;
 use mfa_audit::pipeline::{Origin, Processor, TenantReadiness};
 use mfa_audit::policy;
@@ -12,6 +15,97 @@ use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Runs `mfa-audit run`: builds the configuration, then runs its mode.
+pub fn run(args: &RunArgs) -> Result<(), AppError> {
+    let env = env_vars();
+    let (mut config, shown) = match &args.config {
+        Some(path) => (Config::load(path, &env)?, path.display().to_string()),
+        None => (Config::from_env(&env)?, "(no file)".to_owned()),
+    };
+    apply_flags(&mut config, args)?;
+    config.check().map_err(|message| {
+        AppError::Config(ConfigError::Invalid {
+            path: shown.clone(),
+            message,
+        })
+    })?;
+    match config.mode() {
+        Mode::Files => files(&config, args.quiet).map(|_| ()),
+        Mode::Stream => stream(&config, &shown, args.until_end),
+    }
+}
+
+/// Lays the flags over the configuration; refuses one that does not apply to its mode.
+fn apply_flags(c: &mut Config, a: &RunArgs) -> Result<(), AppError> {
+    let mode = c.mode();
+    let refuse = |flag: &str, why: &str| {
+        Err(AppError::Usage(format!(
+            "`{flag}` does not apply to {}: {why}",
+            mode.name()
+        )))
+    };
+    match mode {
+        Mode::Stream => {
+            if !a.inputs.is_empty() {
+                return refuse(
+                    "--input",
+                    "the configuration names Kafka (`kafka.brokers`, `kafka.topics`), which is the input",
+                );
+            }
+            if a.out.is_some() {
+                return refuse("--out", "rows go to ClickHouse (`[clickhouse]`)");
+            }
+            if a.framing.is_some() {
+                return refuse("--framing", "a Kafka message is one document");
+            }
+            if a.quiet {
+                return refuse("--quiet", "it prints no readiness table");
+            }
+        }
+        Mode::Files => {
+            if a.until_end {
+                return refuse(
+                    "--until-end",
+                    "it stops a Kafka consumer; the file mode ends with its inputs",
+                );
+            }
+        }
+    }
+    if !a.inputs.is_empty() {
+        c.files.inputs = a.inputs.clone();
+    }
+    if let Some(out) = &a.out {
+        c.files.out = Some(out.clone());
+    }
+    if let Some(f) = a.framing {
+        c.files.framing = f.into();
+    }
+    if !a.policies.is_empty() {
+        c.pipeline.policies = a.policies.clone();
+    }
+    if let Some(jwks) = &a.jwks {
+        c.pipeline.jwks = Some(jwks.clone());
+    }
+    if let Some(n) = a.max_document_bytes {
+        c.pipeline.max_document_bytes = n;
+    }
+    if let Some(n) = a.token_cache_entries {
+        c.pipeline.token_cache_entries = n;
+    }
+    if let Some(days) = a.replay_window_days {
+        if days < 0 {
+            return Err(AppError::Usage(
+                "`--replay-window-days` must not be negative".into(),
+            ));
+        }
+        c.pipeline.replay_window_days = days;
+    }
+    if let Some(t) = &a.tenant {
+        c.pipeline.tenant = Some(t.clone());
+    }
+    Ok(())
+}
 
 /// What a file run did.
 #[derive(Debug, Default, Clone, Copy)]
@@ -30,33 +124,30 @@ pub struct RunSummary {
     pub bytes: u64,
 }
 
-/// `mfa-audit run` on files: the embedded mode.
-pub fn files(args: &RunArgs) -> Result<RunSummary, AppError> {
-    let policies = load_policies(&args.policies)?;
-    let tokens = match &args.jwks {
-        Some(path) => TokenReader::with_jwks(args.token_cache_entries, path)?,
-        None => TokenReader::new(args.token_cache_entries),
+/// `mfa-audit run` on files: the embedded mode (a configuration `check`ed for it).
+pub fn files(config: &Config, quiet: bool) -> Result<RunSummary, AppError> {
+    let p = &config.pipeline;
+    let chosen = p.chosen_policies();
+    let policies = load_policies(&chosen)?;
+    let tokens = match &p.jwks {
+        Some(path) => TokenReader::with_jwks(p.token_cache_entries, path)?,
+        None => TokenReader::new(p.token_cache_entries),
     };
-    let stdin_count = args.inputs.iter().filter(|i| *i == "-").count();
-    if stdin_count > 1 {
-        return Err(AppError::Usage(
-            "`--input -` (stdin) can be given only once".into(),
-        ));
-    }
-    let inputs = input::expand(&args.inputs)?;
-    let out = args
+    let inputs = input::expand(&config.files.inputs)?;
+    let out = config
+        .files
         .out
         .as_deref()
         .ok_or_else(|| AppError::Usage("`--out DIR` is needed with `--input`".into()))?;
     let metrics = Arc::new(Metrics::new());
     let processor = Processor::with_policies(policies, tokens, Arc::clone(&metrics))
-        .with_replay_window_days(args.replay_window_days)
-        .with_default_tenant(args.tenant.clone());
+        .with_replay_window_days(p.replay_window_days)
+        .with_default_tenant(p.tenant.clone());
     let mut sink = FileSink::create(out)?;
     let mut summary = RunSummary::default();
     let mut progress = Progress::new();
     let started = Instant::now();
-    tracing::info!(policies = ?args.policies, inputs = inputs.len(), "run started");
+    tracing::info!(policies = ?chosen, inputs = inputs.len(), "run started");
 
     for path in &inputs {
         let source = input::source_name(path);
@@ -92,8 +183,8 @@ pub fn files(args: &RunArgs) -> Result<RunSummary, AppError> {
         };
         input::read(
             path,
-            args.framing.into(),
-            args.max_document_bytes,
+            config.files.framing.into(),
+            p.max_document_bytes,
             &mut on_doc,
             &mut on_bytes,
         )?;
@@ -107,7 +198,7 @@ pub fn files(args: &RunArgs) -> Result<RunSummary, AppError> {
     let elapsed = started.elapsed();
     tracing::info!(?elapsed, events = summary.events, "run finished");
 
-    if !args.quiet {
+    if !quiet {
         let policies: Vec<&policy::Policy> =
             processor.engines().iter().map(|e| e.policy()).collect();
         let table = readiness_table(&processor.readiness(), &policies);
@@ -126,7 +217,7 @@ pub fn files(args: &RunArgs) -> Result<RunSummary, AppError> {
         elapsed.as_secs_f64(),
         out.display()
     );
-    if !args.quiet {
+    if !quiet {
         // The counters the stream mode serves on /metrics, non-zero ones only.
         let mut text = String::from("counters (as /metrics names them):\n");
         for line in metrics.summary() {
@@ -258,14 +349,11 @@ fn short_surface(name: &str) -> &str {
     }
 }
 
-/// `mfa-audit run --config FILE`: the stream mode.
-pub fn stream(path: &std::path::Path, until_end: bool) -> Result<(), AppError> {
-    let shown = path.display().to_string();
-    let config = mfa_audit::stream::config::Config::load(path, &env_vars())
-        .map_err(mfa_audit::stream::StreamError::from)?;
+/// `mfa-audit run` on Kafka: the stream mode (a configuration `check`ed for it).
+pub fn stream(config: &Config, shown: &str, until_end: bool) -> Result<(), AppError> {
     let started = Instant::now();
     let shutdown = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let s = mfa_audit::stream::run(&config, &shown, until_end, shutdown)?;
+    let s = mfa_audit::stream::run(config, shown, until_end, shutdown)?;
     eprintln!(
         "mfa-audit: {} messages, {} events, {} findings, {} dead letters, {} skipped (already in a restored snapshot), {} checkpoints, {} retries in {:.2}s",
         s.messages,

@@ -10,15 +10,12 @@ pub fn connection(args: &SchemaArgs) -> Result<mfa_audit::sink::clickhouse::Conn
     Ok(match &args.config {
         Some(path) => {
             let shown = path.display().to_string();
-            let c = mfa_audit::stream::config::Config::load(path, &env_vars())
-                .map_err(mfa_audit::stream::StreamError::from)?;
+            let c = mfa_audit::config::Config::load(path, &env_vars())?;
             Connection {
                 url: c.clickhouse.url.clone(),
                 database: c.clickhouse.database.clone(),
                 user: c.clickhouse.user.clone(),
-                password: c
-                    .clickhouse_password(&shown)
-                    .map_err(mfa_audit::stream::StreamError::from)?,
+                password: c.clickhouse_password(&shown)?,
                 validation: c.clickhouse.validation,
                 timeout: Duration::from_millis(c.clickhouse.request_timeout_ms),
             }

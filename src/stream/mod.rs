@@ -11,7 +11,8 @@
 //! doubled. ClickHouse unreachable: the partitions are paused (the consumer keeps polling,
 //! so the group keeps it), the write retried with backoff, and consumption resumes.
 
-pub mod config;
+// The configuration is one for both modes (`crate::config`); kept reachable here.
+pub use crate::config;
 
 use crate::event::token::TokenReader;
 use crate::pipeline::{Origin, Processor};

@@ -1,6 +1,15 @@
-//! The stream mode's configuration: a TOML file, every key overridable by an
-//! `MFA_AUDIT_<SECTION>_<KEY>` environment variable (`MFA_AUDIT_KAFKA_GROUP_ID`), secrets
-//! only from the environment or a file path, never printed.
+//! One configuration for both modes of `run`: a TOML file (optional), every key
+//! overridable by an `MFA_AUDIT_<SECTION>_<KEY>` environment variable
+//! (`MFA_AUDIT_KAFKA_GROUP_ID`), then by the command line's flags. Secrets come only from
+//! the environment or a file path and are never printed.
+//!
+//! The mode follows from the configuration: `kafka.brokers` (or `kafka.topics`) set means
+//! the stream mode (Kafka in, ClickHouse out); otherwise the file mode (`files.inputs` in,
+//! NDJSON files in `files.out`). Every default is the same in both modes but one,
+//! `pipeline.replay_window_days`, whose comment says why.
+//!
+//! Only known keys are taken from the environment: an `MFA_AUDIT_*` variable that names
+//! no key is an error that names it (the scripts' own variables use `MFA_SERVICES_*`).
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -37,13 +46,37 @@ pub enum ConfigError {
     },
 }
 
+/// Which way `run` reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Files or stdin in, NDJSON files out (the embedded default).
+    Files,
+    /// A Kafka consumer group in, ClickHouse out.
+    Stream,
+}
+
+impl Mode {
+    /// The mode's name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Files => "the file mode",
+            Mode::Stream => "the stream mode",
+        }
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Where events come from.
+    /// The file mode's inputs and output folder.
+    #[serde(default)]
+    pub files: FilesConfig,
+    /// Where events come from in the stream mode.
+    #[serde(default)]
     pub kafka: KafkaConfig,
-    /// Where rows go.
+    /// Where rows go in the stream mode (and what `report` and `schema apply` read).
+    #[serde(default)]
     pub clickhouse: ClickHouseConfig,
     /// The engine.
     #[serde(default)]
@@ -51,6 +84,44 @@ pub struct Config {
     /// The metrics listener.
     #[serde(default)]
     pub metrics: MetricsConfig,
+}
+
+/// `[files]`: the file mode's inputs and output.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesConfig {
+    /// Inputs, read in order: NDJSON files, files of JSON documents, folders, `-` (stdin).
+    #[serde(default)]
+    pub inputs: Vec<String>,
+    /// The output folder (its five files are replaced).
+    #[serde(default)]
+    pub out: Option<PathBuf>,
+    /// How inputs are cut into documents: `auto`, `ndjson` or `json`.
+    #[serde(default)]
+    pub framing: FramingName,
+}
+
+/// `files.framing` as written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FramingName {
+    /// NDJSON, unless the first line holds only `{` or `[`.
+    #[default]
+    Auto,
+    /// One document per line.
+    Ndjson,
+    /// JSON texts one after another.
+    Json,
+}
+
+impl From<FramingName> for crate::source::Framing {
+    fn from(f: FramingName) -> Self {
+        match f {
+            FramingName::Auto => crate::source::Framing::Auto,
+            FramingName::Ndjson => crate::source::Framing::Ndjson,
+            FramingName::Json => crate::source::Framing::Json,
+        }
+    }
 }
 
 /// `[metrics]`.
@@ -78,9 +149,11 @@ fn default_metrics_listen() -> String {
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaConfig {
-    /// `host:port[,host:port]` of the bootstrap brokers.
+    /// `host:port[,host:port]` of the bootstrap brokers (set: the stream mode).
+    #[serde(default)]
     pub brokers: String,
     /// Topics to consume.
+    #[serde(default)]
     pub topics: Vec<String>,
     /// Consumer group: instances with the same group split the partitions.
     #[serde(default = "default_group_id")]
@@ -158,9 +231,14 @@ pub struct PipelineConfig {
     #[serde(default = "default_checkpoint_interval_ms")]
     pub checkpoint_interval_ms: u64,
     /// Days back a repeated event id is recognised as a replay (memory: ~16 bytes per
-    /// event inside the window, and the same in every snapshot).
+    /// event inside the window). The one default that differs by mode (see
+    /// [`default_replay_window_days`]); when the file and the environment leave it out,
+    /// the loader fills in the mode's.
     #[serde(default = "default_stream_replay_window_days")]
     pub replay_window_days: i64,
+    /// Decoded bearer tokens kept in the cache.
+    #[serde(default = "default_token_cache_entries")]
+    pub token_cache_entries: usize,
     /// The tenant of sign-in records that carry no tenant id (a Microsoft Graph `signIn`
     /// export of one tenant), as `run --tenant`.
     #[serde(default)]
@@ -195,10 +273,42 @@ impl Default for PipelineConfig {
             jwks: None,
             checkpoint_interval_ms: default_checkpoint_interval_ms(),
             replay_window_days: default_stream_replay_window_days(),
+            token_cache_entries: default_token_cache_entries(),
             tenant: None,
             max_document_bytes: default_max_document_bytes(),
             retry_initial_ms: default_retry_initial_ms(),
             retry_max_ms: default_retry_max_ms(),
+        }
+    }
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: String::new(),
+            topics: Vec::new(),
+            group_id: default_group_id(),
+            instance_id: None,
+            dead_letter_topic: None,
+            properties: BTreeMap::new(),
+            properties_env: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        Self {
+            url: default_clickhouse_url(),
+            database: default_database(),
+            user: default_user(),
+            password_env: None,
+            password_file: None,
+            batch_rows: default_batch_rows(),
+            batch_bytes: default_batch_bytes(),
+            flush_interval_ms: default_flush_interval_ms(),
+            request_timeout_ms: default_request_timeout_ms(),
+            validation: false,
         }
     }
 }
@@ -234,7 +344,23 @@ fn default_checkpoint_interval_ms() -> u64 {
     10_000
 }
 fn default_stream_replay_window_days() -> i64 {
-    1
+    default_replay_window_days(Mode::Stream)
+}
+
+/// The replay window's default, the one default that differs by mode. Files: a month
+/// covers overlapping daily or monthly exports read again. Stream: Kafka redelivers only
+/// what followed the last committed checkpoint (seconds to minutes), and the window's ids
+/// are in every state snapshot, so a day keeps snapshots small (a month would hold ~16
+/// bytes per event of the month in each).
+pub fn default_replay_window_days(mode: Mode) -> i64 {
+    match mode {
+        Mode::Files => crate::state::DEFAULT_REPLAY_WINDOW_DAYS,
+        Mode::Stream => 1,
+    }
+}
+
+fn default_token_cache_entries() -> usize {
+    crate::event::token::DEFAULT_TOKEN_CACHE_ENTRIES
 }
 fn default_max_document_bytes() -> usize {
     crate::source::DEFAULT_MAX_DOCUMENT_BYTES
@@ -274,12 +400,60 @@ impl fmt::Debug for ClickHouseConfig {
     }
 }
 
-/// The sections and keys an `MFA_AUDIT_*` variable may set, to split `KAFKA_GROUP_ID` into
+/// The sections an `MFA_AUDIT_*` variable may set, to split `KAFKA_GROUP_ID` into
 /// `kafka.group_id` without guessing.
-const SECTIONS: [&str; 4] = ["kafka", "clickhouse", "pipeline", "metrics"];
+const SECTIONS: [&str; 5] = ["files", "kafka", "clickhouse", "pipeline", "metrics"];
 
-/// Environment variables that are not configuration keys.
-const NOT_CONFIG: [&str; 2] = ["MFA_AUDIT_NO_SHARED", "MFA_AUDIT_CONFIG"];
+/// Every key of every section, as the environment may set it (tables such as
+/// `kafka.properties` only from the file).
+const KEYS: [(&str, &[&str]); 5] = [
+    ("files", &["inputs", "out", "framing"]),
+    (
+        "kafka",
+        &[
+            "brokers",
+            "topics",
+            "group_id",
+            "instance_id",
+            "dead_letter_topic",
+        ],
+    ),
+    (
+        "clickhouse",
+        &[
+            "url",
+            "database",
+            "user",
+            "password_env",
+            "password_file",
+            "batch_rows",
+            "batch_bytes",
+            "flush_interval_ms",
+            "request_timeout_ms",
+            "validation",
+        ],
+    ),
+    (
+        "pipeline",
+        &[
+            "policy",
+            "policies",
+            "jwks",
+            "checkpoint_interval_ms",
+            "replay_window_days",
+            "token_cache_entries",
+            "tenant",
+            "max_document_bytes",
+            "retry_initial_ms",
+            "retry_max_ms",
+        ],
+    ),
+    ("metrics", &["listen"]),
+];
+
+/// `MFA_AUDIT_*` variables that are not configuration keys: the configuration file's
+/// path, and the password `schema apply` and `report` use without a file.
+const NOT_CONFIG: [&str; 2] = ["MFA_AUDIT_CONFIG", "MFA_AUDIT_CLICKHOUSE_PASSWORD"];
 
 impl Config {
     /// Reads the file and applies `MFA_AUDIT_*` variables from `env`.
@@ -290,6 +464,11 @@ impl Config {
             source,
         })?;
         Self::parse(&text, &shown, env)
+    }
+
+    /// No file: the defaults with `MFA_AUDIT_*` variables from `env` applied.
+    pub fn from_env(env: &[(String, String)]) -> Result<Config, ConfigError> {
+        Self::parse("", "(no file: defaults and MFA_AUDIT_* variables)", env)
     }
 
     /// Parses configuration text and applies the environment overrides.
@@ -304,40 +483,89 @@ impl Config {
             let Some(rest) = name.strip_prefix("MFA_AUDIT_") else {
                 continue;
             };
-            if NOT_CONFIG.contains(&name.as_str()) || rest.starts_with("SERVICES") {
+            if NOT_CONFIG.contains(&name.as_str()) {
                 continue;
             }
-            let lower = rest.to_ascii_lowercase();
-            let Some(section) = SECTIONS
-                .iter()
-                .find(|s| lower.starts_with(&format!("{s}_")))
-            else {
-                continue;
-            };
-            let key = &lower[section.len() + 1..];
+            let (section, key) = env_key(rest)
+                .map_err(|e| invalid(format!("environment variable `{name}`: {e}")))?;
             let entry = table
-                .entry(section.to_string())
+                .entry(section.to_owned())
                 .or_insert_with(|| toml::Value::Table(toml::Table::new()));
             let Some(t) = entry.as_table_mut() else {
                 return Err(invalid(format!("`{section}` must be a table")));
             };
             t.insert(key.to_owned(), env_value(key, value));
         }
+        // The replay window's default is the mode's, when nothing set it.
+        let stream = ["brokers", "topics"].iter().any(|k| {
+            table
+                .get("kafka")
+                .and_then(|k2| k2.get(k))
+                .is_some_and(|v| v.as_str().is_none_or(|s| !s.trim().is_empty()))
+        });
+        let mode = if stream { Mode::Stream } else { Mode::Files };
+        if let Some(p) = table
+            .entry("pipeline")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+        {
+            p.entry("replay_window_days")
+                .or_insert(toml::Value::Integer(default_replay_window_days(mode)));
+        }
         let config: Config = toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| invalid(e.message().to_owned()))?;
-        config.check().map_err(invalid)?;
+        config.check_values().map_err(invalid)?;
         Ok(config)
     }
 
-    fn check(&self) -> Result<(), String> {
+    /// The mode the configuration chooses: the stream mode when it names Kafka.
+    pub fn mode(&self) -> Mode {
+        if !self.kafka.brokers.trim().is_empty() || !self.kafka.topics.is_empty() {
+            Mode::Stream
+        } else {
+            Mode::Files
+        }
+    }
+
+    /// Whether the configuration is complete for its mode (after the command line's
+    /// flags were applied): every problem, in one message.
+    pub fn check(&self) -> Result<(), String> {
         let mut problems = Vec::new();
-        if self.kafka.topics.is_empty() {
-            problems.push("`kafka.topics` must name at least one topic".to_owned());
+        match self.mode() {
+            Mode::Stream => {
+                if self.kafka.topics.is_empty() {
+                    problems.push("`kafka.topics` must name at least one topic".to_owned());
+                }
+                if self.kafka.brokers.trim().is_empty() {
+                    problems.push("`kafka.brokers` must not be empty".to_owned());
+                }
+            }
+            Mode::Files => {
+                if self.files.inputs.is_empty() {
+                    problems.push(
+                        "no input: give `--input PATH` (or `files.inputs`), or name Kafka (`kafka.brokers`, `kafka.topics`) for the stream mode"
+                            .to_owned(),
+                    );
+                }
+                if self.files.out.is_none() {
+                    problems.push("no output folder: give `--out DIR` (or `files.out`)".to_owned());
+                }
+                if self.files.inputs.iter().filter(|i| *i == "-").count() > 1 {
+                    problems.push("`--input -` (stdin) can be given only once".to_owned());
+                }
+            }
         }
-        if self.kafka.brokers.trim().is_empty() {
-            problems.push("`kafka.brokers` must not be empty".to_owned());
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
         }
+    }
+
+    /// Values wrong in any mode.
+    fn check_values(&self) -> Result<(), String> {
+        let mut problems = Vec::new();
         for k in self.kafka.properties.keys() {
             if k.contains("password") || k.contains("secret") || k == "sasl.oauthbearer.config" {
                 problems.push(format!(
@@ -350,6 +578,9 @@ impl Config {
         }
         if self.pipeline.checkpoint_interval_ms == 0 {
             problems.push("`pipeline.checkpoint_interval_ms` must be above 0".to_owned());
+        }
+        if self.pipeline.replay_window_days < 0 {
+            problems.push("`pipeline.replay_window_days` must not be negative".to_owned());
         }
         if problems.is_empty() {
             Ok(())
@@ -397,10 +628,37 @@ impl Config {
     }
 }
 
+/// Splits `KAFKA_GROUP_ID` into (`kafka`, `group_id`), or says what the known keys are.
+fn env_key(rest: &str) -> Result<(&'static str, &'static str), String> {
+    let lower = rest.to_ascii_lowercase();
+    let Some(section) = SECTIONS
+        .iter()
+        .find(|s| lower.starts_with(&format!("{s}_")))
+    else {
+        return Err(format!(
+            "names no configuration section ({}); MFA_AUDIT_<SECTION>_<KEY> sets a key, and the services scripts' own variables are MFA_SERVICES_*",
+            SECTIONS.join(", ")
+        ));
+    };
+    let key = lower.get(section.len() + 1..).unwrap_or_default();
+    let known = KEYS
+        .iter()
+        .find(|(s, _)| s == section)
+        .map(|(_, k)| *k)
+        .unwrap_or_default();
+    match known.iter().find(|k| **k == key) {
+        Some(k) => Ok((section, k)),
+        None => Err(format!(
+            "`{section}.{key}` is not a key ({section} keys: {})",
+            known.join(", ")
+        )),
+    }
+}
+
 /// An environment value as the key's TOML type: lists split on commas, numbers and
 /// booleans parsed, the rest text.
 fn env_value(key: &str, value: &str) -> toml::Value {
-    if key == "topics" || key == "policies" {
+    if key == "topics" || key == "policies" || key == "inputs" {
         return toml::Value::Array(
             value
                 .split(',')
@@ -453,8 +711,8 @@ mod tests {
                 "MFA_AUDIT_PIPELINE_POLICY".to_owned(),
                 "partner-mfa-2019-09".to_owned(),
             ),
-            ("MFA_AUDIT_NO_SHARED".to_owned(), "1".to_owned()),
-            ("MFA_AUDIT_SERVICES_DIR".to_owned(), "/x".to_owned()),
+            ("MFA_AUDIT_CONFIG".to_owned(), "/x.toml".to_owned()),
+            ("MFA_SERVICES_KAFKA_PORT".to_owned(), "9092".to_owned()),
         ];
         let c = Config::parse(BASE, "t", &env).unwrap();
         assert_eq!(c.kafka.group_id, "g2");
@@ -490,17 +748,77 @@ mod tests {
     #[test]
     fn unknown_keys_and_bad_values_are_refused() {
         assert!(Config::parse(&format!("{BASE}\n[pipeline]\ncolour = 1\n"), "t", &[]).is_err());
+        // Brokers without topics: the stream mode, incomplete.
         let e = Config::parse(
             &BASE.replace("topics = [\"events\"]", "topics = []"),
             "t",
             &[],
         )
+        .unwrap()
+        .check()
         .unwrap_err();
-        assert!(e.to_string().contains("kafka.topics"), "{e}");
+        assert!(e.contains("kafka.topics"), "{e}");
         let env = vec![(
             "MFA_AUDIT_CLICKHOUSE_BATCH_ROWS".to_owned(),
             "2000000".to_owned(),
         )];
         assert!(Config::parse(BASE, "t", &env).is_err());
+    }
+
+    #[test]
+    fn an_unknown_environment_key_is_named_not_taken() {
+        for (name, want) in [
+            (
+                "MFA_AUDIT_KAFKA_PORT",
+                "`kafka.port` is not a key (kafka keys: brokers",
+            ),
+            ("MFA_AUDIT_SERVICES_DIR", "names no configuration section"),
+            ("MFA_AUDIT_NO_SHARED", "MFA_SERVICES_*"),
+        ] {
+            let env = vec![(name.to_owned(), "1".to_owned())];
+            let e = Config::parse(BASE, "t", &env).unwrap_err().to_string();
+            assert!(e.contains(name) && e.contains(want), "{name}: {e}");
+        }
+    }
+
+    #[test]
+    fn one_configuration_for_both_modes_with_the_same_defaults() {
+        let files = Config::from_env(&[
+            (
+                "MFA_AUDIT_FILES_INPUTS".to_owned(),
+                "a.ndjson, b.ndjson".to_owned(),
+            ),
+            ("MFA_AUDIT_FILES_OUT".to_owned(), "out".to_owned()),
+        ])
+        .unwrap();
+        assert_eq!(files.mode(), Mode::Files);
+        assert_eq!(files.files.inputs, ["a.ndjson", "b.ndjson"]);
+        assert!(files.check().is_ok());
+        let stream = Config::parse(BASE, "t", &[]).unwrap();
+        assert_eq!(stream.mode(), Mode::Stream);
+        // Every default is the same in both modes but the replay window (see
+        // `default_replay_window_days`).
+        assert_eq!(files.pipeline.replay_window_days, 31);
+        assert_eq!(stream.pipeline.replay_window_days, 1);
+        assert_eq!(files.pipeline.policy, stream.pipeline.policy);
+        assert_eq!(
+            files.pipeline.max_document_bytes,
+            stream.pipeline.max_document_bytes
+        );
+        assert_eq!(
+            files.pipeline.token_cache_entries,
+            stream.pipeline.token_cache_entries
+        );
+        // A window set anywhere is kept whatever the mode.
+        let set = Config::parse(
+            &format!("{BASE}\n[pipeline]\nreplay_window_days = 7\n"),
+            "t",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(set.pipeline.replay_window_days, 7);
+        // A file-mode configuration without inputs says what to give.
+        let e = Config::from_env(&[]).unwrap().check().unwrap_err();
+        assert!(e.contains("--input PATH") && e.contains("--out DIR"), "{e}");
     }
 }
