@@ -1,0 +1,321 @@
+//! The sections of the configuration, their keys and defaults.
+
+use super::Mode;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+/// `[files]`: the file mode's inputs and output.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesConfig {
+    /// Inputs, read in order: NDJSON files, files of JSON documents, folders, `-` (stdin).
+    #[serde(default)]
+    pub inputs: Vec<String>,
+    /// The output folder (its five files are replaced).
+    #[serde(default)]
+    pub out: Option<PathBuf>,
+    /// How inputs are cut into documents: `auto`, `ndjson` or `json`.
+    #[serde(default)]
+    pub framing: FramingName,
+}
+
+/// `files.framing` as written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FramingName {
+    /// NDJSON, unless the first line holds only `{` or `[`.
+    #[default]
+    Auto,
+    /// One document per line.
+    Ndjson,
+    /// JSON texts one after another.
+    Json,
+}
+
+impl From<FramingName> for crate::source::Framing {
+    fn from(f: FramingName) -> Self {
+        match f {
+            FramingName::Auto => crate::source::Framing::Auto,
+            FramingName::Ndjson => crate::source::Framing::Ndjson,
+            FramingName::Json => crate::source::Framing::Json,
+        }
+    }
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Where `/metrics`, `/healthz` and `/readyz` listen (empty: no listener).
+    #[serde(default = "default_metrics_listen")]
+    pub listen: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_metrics_listen(),
+        }
+    }
+}
+
+fn default_metrics_listen() -> String {
+    "127.0.0.1:9464".into()
+}
+
+/// `[kafka]`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// `host:port[,host:port]` of the bootstrap brokers (set: the stream mode).
+    #[serde(default)]
+    pub brokers: String,
+    /// Topics to consume.
+    #[serde(default)]
+    pub topics: Vec<String>,
+    /// Consumer group: instances with the same group split the partitions.
+    #[serde(default = "default_group_id")]
+    pub group_id: String,
+    /// A stable id for this instance, unique in the group (static membership,
+    /// `group.instance.id`): after a crash, the restarted instance takes its partitions
+    /// back at once instead of waiting for the coordinator to expire the dead member.
+    #[serde(default)]
+    pub instance_id: Option<String>,
+    /// Where bad documents are also sent (raw), besides the `dead_letters` table.
+    #[serde(default)]
+    pub dead_letter_topic: Option<String>,
+    /// Passed to librdkafka as they are (SASL, TLS, Azure Event Hubs' Kafka endpoint,
+    /// fetch sizes). Secrets do not belong here: use `properties_env`.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+    /// librdkafka properties whose values come from environment variables
+    /// (`"sasl.password" = "EVENTHUBS_CONNECTION_STRING"`).
+    #[serde(default)]
+    pub properties_env: BTreeMap<String, String>,
+}
+
+/// `[clickhouse]`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClickHouseConfig {
+    /// HTTP endpoint.
+    #[serde(default = "default_clickhouse_url")]
+    pub url: String,
+    /// Database holding the tables (`mfa-audit schema apply` creates it).
+    #[serde(default = "default_database")]
+    pub database: String,
+    /// User.
+    #[serde(default = "default_user")]
+    pub user: String,
+    /// Environment variable holding the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// File holding the password (first line).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Rows buffered before a flush.
+    #[serde(default = "default_batch_rows")]
+    pub batch_rows: usize,
+    /// Bytes buffered before a flush.
+    #[serde(default = "default_batch_bytes")]
+    pub batch_bytes: usize,
+    /// Longest time rows wait before a flush.
+    #[serde(default = "default_flush_interval_ms")]
+    pub flush_interval_ms: u64,
+    /// Longest wait for one ClickHouse request.
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// Check row types against the server's (needs ClickHouse 23.x or later; 18.16 lacks
+    /// what the check uses).
+    #[serde(default)]
+    pub validation: bool,
+}
+
+/// `[pipeline]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Shipped policy name or policy file (one policy; `policies` for several).
+    #[serde(default = "default_policy")]
+    pub policy: String,
+    /// Several policies evaluated in one pass (each event decoded once); when set, it
+    /// replaces `policy`.
+    #[serde(default)]
+    pub policies: Vec<String>,
+    /// JSON Web Key Set to verify token signatures with.
+    #[serde(default)]
+    pub jwks: Option<PathBuf>,
+    /// Time between checkpoints (flush, state snapshot, offset commit).
+    #[serde(default = "default_checkpoint_interval_ms")]
+    pub checkpoint_interval_ms: u64,
+    /// Days back a repeated event id is recognised as a replay (memory: ~16 bytes per
+    /// event inside the window). The one default that differs by mode (see
+    /// [`default_replay_window_days`]); when the file and the environment leave it out,
+    /// the loader fills in the mode's.
+    #[serde(default = "default_stream_replay_window_days")]
+    pub replay_window_days: i64,
+    /// Decoded bearer tokens kept in the cache.
+    #[serde(default = "default_token_cache_entries")]
+    pub token_cache_entries: usize,
+    /// The tenant of sign-in records that carry no tenant id (a Microsoft Graph `signIn`
+    /// export of one tenant), as `run --tenant`.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// Largest document accepted.
+    #[serde(default = "default_max_document_bytes")]
+    pub max_document_bytes: usize,
+    /// First wait after a failed ClickHouse write; doubles up to `retry_max_ms`.
+    #[serde(default = "default_retry_initial_ms")]
+    pub retry_initial_ms: u64,
+    /// Longest wait between retries.
+    #[serde(default = "default_retry_max_ms")]
+    pub retry_max_ms: u64,
+}
+
+impl PipelineConfig {
+    /// The policies chosen: `policies` when given, else `policy`.
+    pub fn chosen_policies(&self) -> Vec<String> {
+        if self.policies.is_empty() {
+            vec![self.policy.clone()]
+        } else {
+            self.policies.clone()
+        }
+    }
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            policy: default_policy(),
+            policies: Vec::new(),
+            jwks: None,
+            checkpoint_interval_ms: default_checkpoint_interval_ms(),
+            replay_window_days: default_stream_replay_window_days(),
+            token_cache_entries: default_token_cache_entries(),
+            tenant: None,
+            max_document_bytes: default_max_document_bytes(),
+            retry_initial_ms: default_retry_initial_ms(),
+            retry_max_ms: default_retry_max_ms(),
+        }
+    }
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: String::new(),
+            topics: Vec::new(),
+            group_id: default_group_id(),
+            instance_id: None,
+            dead_letter_topic: None,
+            properties: BTreeMap::new(),
+            properties_env: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        Self {
+            url: default_clickhouse_url(),
+            database: default_database(),
+            user: default_user(),
+            password_env: None,
+            password_file: None,
+            batch_rows: default_batch_rows(),
+            batch_bytes: default_batch_bytes(),
+            flush_interval_ms: default_flush_interval_ms(),
+            request_timeout_ms: default_request_timeout_ms(),
+            validation: false,
+        }
+    }
+}
+
+fn default_group_id() -> String {
+    "mfa-audit".into()
+}
+fn default_clickhouse_url() -> String {
+    "http://127.0.0.1:8123".into()
+}
+fn default_database() -> String {
+    "mfa_audit".into()
+}
+fn default_user() -> String {
+    "default".into()
+}
+fn default_batch_rows() -> usize {
+    100_000
+}
+fn default_batch_bytes() -> usize {
+    32 * 1024 * 1024
+}
+fn default_flush_interval_ms() -> u64 {
+    1_000
+}
+fn default_request_timeout_ms() -> u64 {
+    30_000
+}
+fn default_policy() -> String {
+    crate::policy::DEFAULT_POLICY.into()
+}
+fn default_checkpoint_interval_ms() -> u64 {
+    10_000
+}
+fn default_stream_replay_window_days() -> i64 {
+    default_replay_window_days(Mode::Stream)
+}
+
+/// The replay window's default, the one default that differs by mode. Files: a month
+/// covers overlapping daily or monthly exports read again. Stream: Kafka redelivers only
+/// what followed the last committed checkpoint (seconds to minutes), and the window's ids
+/// are in every state snapshot, so a day keeps snapshots small (a month would hold ~16
+/// bytes per event of the month in each).
+pub fn default_replay_window_days(mode: Mode) -> i64 {
+    match mode {
+        Mode::Files => crate::state::DEFAULT_REPLAY_WINDOW_DAYS,
+        Mode::Stream => 1,
+    }
+}
+
+fn default_token_cache_entries() -> usize {
+    crate::event::token::DEFAULT_TOKEN_CACHE_ENTRIES
+}
+fn default_max_document_bytes() -> usize {
+    crate::source::DEFAULT_MAX_DOCUMENT_BYTES
+}
+fn default_retry_initial_ms() -> u64 {
+    200
+}
+fn default_retry_max_ms() -> u64 {
+    10_000
+}
+
+impl fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("topics", &self.topics)
+            .field("group_id", &self.group_id)
+            .field("instance_id", &self.instance_id)
+            .field("dead_letter_topic", &self.dead_letter_topic)
+            .field("properties", &self.properties.keys().collect::<Vec<_>>())
+            .field("properties_env", &self.properties_env)
+            .finish()
+    }
+}
+
+impl fmt::Debug for ClickHouseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClickHouseConfig")
+            .field("url", &self.url)
+            .field("database", &self.database)
+            .field("user", &self.user)
+            .field("password", &"[not shown]")
+            .field("batch_rows", &self.batch_rows)
+            .field("batch_bytes", &self.batch_bytes)
+            .field("flush_interval_ms", &self.flush_interval_ms)
+            .finish()
+    }
+}
