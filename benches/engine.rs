@@ -1,5 +1,6 @@
 //! Decode + evaluate throughput per event kind and for the generated mix, beside the
-//! naive baseline (parse the same bytes into `serde_json::Value`), in one run.
+//! naive baseline (parse the same bytes into `serde_json::Value`), beside serde_json
+//! validating them (`IgnoredAny`) and reading them into a borrowed struct, in one run.
 //!
 //! `cargo bench --bench engine`; criterion prints MiB/s (bytes) per group. Single-threaded:
 //! the figures are per core. Each iteration starts from an empty state (built outside the
@@ -119,6 +120,31 @@ fn bench(c: &mut Criterion) {
                 for l in &lines {
                     if let Ok(v) = serde_json::from_str::<serde_json::Value>(l) {
                         n += v.as_object().map_or(0, |o| o.len());
+                    }
+                }
+                black_box(n)
+            })
+        });
+        // What validating the same bytes costs without building anything.
+        g.bench_function("serde_json_ignored_any_baseline", |b| {
+            b.iter(|| {
+                let mut n = 0usize;
+                for l in &lines {
+                    if serde_json::from_str::<serde::de::IgnoredAny>(l).is_ok() {
+                        n += 1;
+                    }
+                }
+                black_box(n)
+            })
+        });
+        // Into a borrowed struct: the decoder's own first step (`event::wire::Wire`, every
+        // field it reads, text borrowed from the line).
+        g.bench_function("serde_json_borrowed_struct_baseline", |b| {
+            b.iter(|| {
+                let mut n = 0usize;
+                for l in &lines {
+                    if let Ok(w) = serde_json::from_str::<mfa_audit::event::wire::Wire<'_>>(l) {
+                        n += usize::from(w.kind.is_some());
                     }
                 }
                 black_box(n)
