@@ -5,6 +5,13 @@
 //! `cargo bench --bench engine`; criterion prints MiB/s (bytes) per group. Single-threaded:
 //! the figures are per core. Each iteration starts from an empty state (built outside the
 //! timing), so every event is evaluated, none skipped as a replay.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failure is reported by panicking"
+)]
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use mfa_audit::event::token::TokenReader;

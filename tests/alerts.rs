@@ -1,6 +1,13 @@
 //! The alert rules: Prometheus' own tools accept them and their unit tests pass, every
 //! alert carries severity, summary and a runbook link to a section that exists, every alert
 //! is tested firing and staying quiet, and the example Alertmanager routing is valid.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failure is reported by panicking"
+)]
 
 mod common;
 

@@ -1,6 +1,13 @@
 //! A raw token is a credential: a token planted in the input appears in no output file
 //! and no log line, even at trace level, whether it is valid, broken, oversized or in a
 //! field nobody reads.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failure is reported by panicking"
+)]
 
 mod common;
 

@@ -1,4 +1,11 @@
 //! The command line: exit statuses, messages, the four output files and their columns.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failure is reported by panicking"
+)]
 
 mod common;
 

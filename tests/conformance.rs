@@ -3,6 +3,13 @@
 //! `tests/conformance/policies/user-rules.toml`), the exact findings expected (event
 //! index, rule, enforced, excepted). A finding not listed fails the case as surely as a missing one,
 //! so every case checks both that rules fire and that they stay quiet.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failure is reported by panicking"
+)]
 
 mod common;
 

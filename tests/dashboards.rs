@@ -12,6 +12,13 @@
 //! ClickHouse 18.16 must answer on 127.0.0.1:8123, and chDB must be installed in
 //! `.services/chdb-venv`: the tests that need them fail, saying how to get them, when they
 //! are not. Run with `--nocapture` to see how many queries ran, and on which version.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failure is reported by panicking"
+)]
 
 mod common;
 

@@ -2,6 +2,13 @@
 //! found in `tests/fuzz_regressions/<target>/`, fed through the same public API as the
 //! target: each must run without a panic, and for the decoder every document must become
 //! events (or replays) or a dead letter.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failure is reported by panicking"
+)]
 
 use mfa_audit::event::token::TokenReader;
 use mfa_audit::event::{self};

@@ -6,6 +6,13 @@
 //! of every conformance case and of a large generated run, under both shipped versions,
 //! byte for byte. A change that is meant to change rows updates the digest in the same
 //! commit and says in its message which rows changed and why.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failure is reported by panicking"
+)]
 
 mod common;
 

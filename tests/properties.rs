@@ -1,5 +1,12 @@
 //! Invariants, with proptest: no input panics; every bad document is exactly one dead
 //! letter; chunking does not change the rows; replaying the same log writes the same rows.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failure is reported by panicking"
+)]
 
 mod common;
 

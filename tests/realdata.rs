@@ -1,4 +1,11 @@
 //! The public real sign-in records in `../shared/realdata/` decode with zero dead letters.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failure is reported by panicking"
+)]
 
 mod common;
 

@@ -3,6 +3,13 @@
 //! from a file-mode folder or from ClickHouse, and loads in a real headless Chromium
 //! (Debian's, installed by `scripts/services tools`) with no console message and no fetch;
 //! a screenshot is left in `target/test-artifacts/report.png`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failure is reported by panicking"
+)]
 
 mod common;
 

@@ -1,6 +1,13 @@
 //! Rules as data, end to end through the command line: a user's own policy file (check,
 //! run, explain, diff), several policies in one pass, `explain` against `run`, and
 //! `diff` against two separate runs.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failure is reported by panicking"
+)]
 
 mod common;
 

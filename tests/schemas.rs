@@ -3,6 +3,13 @@
 //! a missing required field is one the decoder dead-letters as `missing_field`. The
 //! ClickHouse DDL in `schemas/clickhouse/` matches the rows: every kind of row the pipeline
 //! writes has its table's columns, in order.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failure is reported by panicking"
+)]
 
 mod common;
 
