@@ -306,8 +306,7 @@ fn run_stream(path: &std::path::Path, until_end: bool) -> Result<(), AppError> {
     let config = crate::stream::config::Config::load(path, &env_vars())
         .map_err(crate::stream::StreamError::from)?;
     let started = Instant::now();
-    let shutdown = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let s = crate::stream::run(&config, &shown, until_end, shutdown)?;
+    let s = crate::stream::run(&config, &shown, until_end, shutdown_signal())?;
     eprintln!(
         "mfa-audit: {} messages, {} events, {} findings, {} dead letters, {} skipped (already in a restored snapshot), {} checkpoints, {} retries in {:.2}s",
         s.messages,
@@ -320,6 +319,29 @@ fn run_stream(path: &std::path::Path, until_end: bool) -> Result<(), AppError> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Completes at SIGINT or SIGTERM: the stream's shutdown.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Where `args` says ClickHouse is.
