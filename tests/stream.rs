@@ -545,12 +545,12 @@ fn stderr_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
 const OUTAGE: Duration = Duration::from_secs(60);
 
 /// The processor's resident memory may not pass this during the outage. Measured (the
-/// debug binary these tests run, 60,000 events on 3 partitions, 12 tenants): 24.3 MiB
-/// when ClickHouse went down, a peak of 29.6 MiB reached in the first half of the outage
-/// and never passed in the second (the partitions are paused: nothing more is fetched or
-/// gathered). The bound is a little over twice that peak: room for allocator and
-/// librdkafka noise, far below what an outage that kept buffering 60 s of input would
-/// reach.
+/// debug binary these tests run, 60,000 events on 3 partitions, 12 tenants; two runs):
+/// 24.3 MiB when ClickHouse went down, a peak of 24.6 and 29.6 MiB reached in the first
+/// half of the outage and never passed in the second (the partitions are paused: nothing
+/// more is fetched or gathered). The bound is a little over twice the higher peak: room
+/// for allocator and librdkafka noise, far below what an outage that kept buffering 60 s
+/// of input would reach.
 const OUTAGE_RSS_BOUND_KIB: u64 = 64 * 1024;
 /// How much the second half of the outage may add to the first half's peak RSS: memory
 /// plateaus while paused (measured: nothing).
