@@ -895,6 +895,45 @@ fn sigterm_drains_and_commits_and_a_restart_finishes_the_work() {
 }
 
 #[test]
+fn a_shutdown_future_stops_an_in_process_run_which_drains_and_commits() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let (w, reference, config) = prepared("shutdown", 30_000, 13, 3, "");
+    let loaded = mfa_audit::stream::config::Config::load(&config, &[]).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = std::thread::spawn(move || {
+        mfa_audit::stream::run(&loaded, "in-process", false, async move {
+            let _ = stopped.await;
+        })
+    });
+    // Stop once rows arrive: no signal, just the future completing.
+    let waiting = Instant::now();
+    while as_u64(&w.query("SELECT count() AS n FROM findings")[0]["n"]) == 0 {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(120),
+            "no rows within 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop.send(()).unwrap();
+    let first = run.join().unwrap().unwrap();
+    let rest = messages_in(&w.run_to_end(&config)).unwrap_or(u64::MAX);
+    eprintln!(
+        "shutdown future: the in-process run stopped after {} messages ({} checkpoints); the restart did the other {rest}",
+        first.messages, first.checkpoints
+    );
+    assert!(
+        first.messages > 0 && first.messages < 30_000,
+        "the shutdown came mid-run: {first:?}"
+    );
+    assert_eq!(
+        first.messages + rest,
+        30_000,
+        "the restart began where the drain committed"
+    );
+    assert_same_rows(&w, &reference);
+}
+
+#[test]
 fn poison_messages_are_dead_lettered_and_the_rest_processed() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let w = World::new("poison");
