@@ -3,6 +3,13 @@
 //!   ceilings consume BROKERS TOPIC          a bare rdkafka consume of the whole topic
 //!   ceilings insert URL DATABASE DIR        a bare insert of DIR's four NDJSON files
 //! Each prints one line: what, count, seconds, per second.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a measuring tool run by hand: it stops with the reason when a step fails"
+)]
 
 use bytes::Bytes;
 use mfa_audit::sink::clickhouse::{ClickHouse, Connection};

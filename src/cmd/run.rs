@@ -352,8 +352,7 @@ fn short_surface(name: &str) -> &str {
 /// `mfa-audit run` on Kafka: the stream mode (a configuration `check`ed for it).
 pub fn stream(config: &Config, shown: &str, until_end: bool) -> Result<(), AppError> {
     let started = Instant::now();
-    let shutdown = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let s = mfa_audit::stream::run(config, shown, until_end, shutdown)?;
+    let s = mfa_audit::stream::run(config, shown, until_end, shutdown_signal())?;
     eprintln!(
         "mfa-audit: {} messages, {} events, {} findings, {} dead letters, {} skipped (already in a restored snapshot), {} checkpoints, {} retries in {:.2}s",
         s.messages,
@@ -366,4 +365,27 @@ pub fn stream(config: &Config, shown: &str, until_end: bool) -> Result<(), AppEr
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Completes at SIGINT or SIGTERM: the stream's shutdown.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -121,6 +121,7 @@ fn counter(r: &Declaring, name: &str, help: &str) -> IntCounter {
 }
 
 fn counter_vec(r: &Declaring, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    // INVARIANT: names and labels are constants, unique within this function's callers.
     #[allow(clippy::expect_used)]
     let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
     r.add(c)
@@ -137,6 +138,7 @@ fn register<M: prometheus::core::Collector + Clone + 'static>(
 }
 
 fn gauge(r: &Declaring, name: &str, help: &str) -> IntGauge {
+    // INVARIANT: names are constants, unique within this function's callers.
     #[allow(clippy::expect_used)]
     let g = IntGauge::new(name, help).expect("valid metric");
     r.add(g)

@@ -1,6 +1,16 @@
 //! ClickHouse: the production sink. Rows go as `JSONEachRow`, the same bytes the file
 //! mode writes, which ClickHouse 18.16 and current releases both read. Migrations come
 //! from `schemas/clickhouse/` (built into the binary) and are recorded as applied.
+//!
+//! - this file: the client ([`ClickHouse`], [`Connection`]) and the migrations;
+//! - [`batch`]: the rows of one stream flush, written table by table;
+//! - [`snapshots`]: the `state_snapshots` table, each partition's checkpointed state.
+
+pub mod batch;
+pub mod snapshots;
+
+pub use batch::Batch;
+pub use snapshots::StoredSnapshot;
 
 use bytes::Bytes;
 use clickhouse::Client;
@@ -21,22 +31,22 @@ pub const MIGRATIONS: [(u32, &str, &str); 4] = [
     (
         1,
         "001_tables",
-        include_str!("../../schemas/clickhouse/001_tables.sql"),
+        include_str!("../../../schemas/clickhouse/001_tables.sql"),
     ),
     (
         2,
         "002_state_snapshots",
-        include_str!("../../schemas/clickhouse/002_state_snapshots.sql"),
+        include_str!("../../../schemas/clickhouse/002_state_snapshots.sql"),
     ),
     (
         3,
         "003_rollout_surfaces",
-        include_str!("../../schemas/clickhouse/003_rollout_surfaces.sql"),
+        include_str!("../../../schemas/clickhouse/003_rollout_surfaces.sql"),
     ),
     (
         4,
         "004_demanded",
-        include_str!("../../schemas/clickhouse/004_demanded.sql"),
+        include_str!("../../../schemas/clickhouse/004_demanded.sql"),
     ),
 ];
 
@@ -84,15 +94,6 @@ pub struct ClickHouse {
     url: String,
     database: String,
     timeout: Duration,
-}
-
-/// One stored checkpoint.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-pub struct StoredSnapshot {
-    /// The first offset the state does not reflect.
-    pub next_offset: u64,
-    /// The state (JSON).
-    pub state: String,
 }
 
 impl ClickHouse {
@@ -257,56 +258,6 @@ impl ClickHouse {
             now.push(name);
         }
         Ok(now)
-    }
-
-    /// The newest checkpoint of a partition.
-    pub async fn load_snapshot(
-        &self,
-        group_id: &str,
-        topic: &str,
-        partition: i32,
-    ) -> Result<Option<StoredSnapshot>, ClickHouseError> {
-        let sql = format!(
-            "SELECT next_offset, state FROM state_snapshots FINAL \
-             WHERE group_id = '{}' AND topic = '{}' AND partition = {} \
-             ORDER BY next_offset DESC LIMIT 1",
-            escape(group_id),
-            escape(topic),
-            partition.max(0)
-        );
-        let rows = self.rows(&sql).await?;
-        Ok(rows.into_iter().next().and_then(|r| {
-            // JSONEachRow writes UInt64 as a quoted string on some versions.
-            let next_offset = r["next_offset"]
-                .as_u64()
-                .or_else(|| r["next_offset"].as_str().and_then(|s| s.parse().ok()))?;
-            Some(StoredSnapshot {
-                next_offset,
-                state: r["state"].as_str()?.to_owned(),
-            })
-        }))
-    }
-
-    /// Stores a partition's checkpoint.
-    pub async fn save_snapshot(
-        &self,
-        group_id: &str,
-        topic: &str,
-        partition: i32,
-        next_offset: u64,
-        state: &str,
-    ) -> Result<(), ClickHouseError> {
-        let row = serde_json::json!({
-            "group_id": group_id, "topic": topic, "partition": partition.max(0),
-            "next_offset": next_offset, "state": state,
-        })
-        .to_string();
-        self.insert(
-            "state_snapshots",
-            Some("group_id, topic, partition, next_offset, state"),
-            Bytes::from(row),
-        )
-        .await
     }
 }
 
