@@ -46,14 +46,6 @@ impl mfa_audit::sink::RowSink for Counting {
         self.0 += 1;
         Ok(())
     }
-    fn snapshot(
-        &mut self,
-        _: &[mfa_audit::sink::RolloutRow],
-        _: &[mfa_audit::sink::SurfaceRow],
-        _: &[mfa_audit::sink::AgentRow],
-    ) -> Result<(), Self::Error> {
-        Ok(())
-    }
 }
 
 fn lines_of(kind: &str, all: &[String], facts: &[String]) -> Vec<String> {

@@ -8,7 +8,7 @@ use super::{AppError, LinePosition};
 use crate::cli::DiffArgs;
 use mfa_audit::pipeline::Origin;
 use mfa_audit::policy::Finding;
-use mfa_audit::sink::{AgentRow, DeadLetter, RolloutRow, RowSink, SurfaceRow};
+use mfa_audit::sink::{DeadLetter, RowSink};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -38,14 +38,6 @@ impl RowSink for Counts {
     }
     fn dead_letter(&mut self, _: &DeadLetter) -> Result<(), Self::Error> {
         self.dead_letters += 1;
-        Ok(())
-    }
-    fn snapshot(
-        &mut self,
-        _: &[RolloutRow],
-        _: &[SurfaceRow],
-        _: &[AgentRow],
-    ) -> Result<(), Self::Error> {
         Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! The report's charts, as inline SVG: the MFA share per surface and day, findings per
 //! rule, and the agents with most findings.
 
-use super::html::{
+use super::style::{
     esc, pct, surface_colour, surface_label, BLOCKED, EXCEPTED, READINESS_ONLY, READY, UNKNOWN,
 };
 use super::{AgentCount, RuleCount};

@@ -10,6 +10,7 @@
 mod charts;
 pub mod html;
 pub mod load;
+mod style;
 
 use crate::event::time::Day;
 use crate::policy::Policy;

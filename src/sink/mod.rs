@@ -21,13 +21,17 @@ pub trait RowSink {
     /// One dead letter.
     fn dead_letter(&mut self, d: &DeadLetter) -> Result<(), Self::Error>;
     /// The current rollout, surface and agent rows (each replaces any earlier row of its
-    /// key).
+    /// key). By default a sink keeps none of them (a sink of findings and dead letters
+    /// only: the stream's flush batch, `diff`'s counter).
     fn snapshot(
         &mut self,
         rollout: &[RolloutRow],
         surfaces: &[SurfaceRow],
         agents: &[AgentRow],
-    ) -> Result<(), Self::Error>;
+    ) -> Result<(), Self::Error> {
+        let _ = (rollout, surfaces, agents);
+        Ok(())
+    }
 }
 
 /// A sink that keeps everything in memory (tests, benches, and the report).

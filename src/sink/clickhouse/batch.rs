@@ -101,14 +101,6 @@ impl RowSink for Batch {
         self.rows += 1;
         Ok(())
     }
-    fn snapshot(
-        &mut self,
-        _: &[RolloutRow],
-        _: &[SurfaceRow],
-        _: &[AgentRow],
-    ) -> Result<(), Self::Error> {
-        Ok(())
-    }
 }
 
 impl ClickHouse {
