@@ -350,16 +350,6 @@ pub enum FramingArg {
     Json,
 }
 
-impl From<FramingArg> for mfa_audit::config::FramingName {
-    fn from(f: FramingArg) -> Self {
-        match f {
-            FramingArg::Auto => Self::Auto,
-            FramingArg::Ndjson => Self::Ndjson,
-            FramingArg::Json => Self::Json,
-        }
-    }
-}
-
 impl From<FramingArg> for Framing {
     fn from(f: FramingArg) -> Self {
         match f {

@@ -15,14 +15,12 @@ mod common;
 
 use mfa_audit::pipeline::Origin;
 use mfa_audit::sink::MemorySink;
-use serde_json::Value;
 use std::collections::BTreeMap;
 
 type Key = (usize, String, bool, bool);
 
 fn run_case(path: &std::path::Path) -> Vec<String> {
-    let case: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap())
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let case = common::case(path);
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
     let events = case["events"].as_array().expect("events");
     let docs: Vec<String> = events.iter().map(common::document).collect();
@@ -96,13 +94,7 @@ fn run_case(path: &std::path::Path) -> Vec<String> {
 
 #[test]
 fn every_conformance_case_passes_under_every_policy_it_names() {
-    let dir = common::root().join("tests/conformance");
-    let mut cases: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    cases.sort();
+    let cases = common::conformance_cases();
     assert!(
         cases.len() >= 9,
         "the conformance folder lost cases: {cases:?}"
@@ -118,14 +110,9 @@ fn every_conformance_case_passes_under_every_policy_it_names() {
 
 #[test]
 fn every_rule_of_both_policies_fires_somewhere_in_the_cases() {
-    let dir = common::root().join("tests/conformance");
     let mut fired: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "json") {
-            continue;
-        }
-        let case: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for path in common::conformance_cases() {
+        let case = common::case(&path);
         for run in case["runs"].as_array().unwrap() {
             let policy = run["policy"].as_str().unwrap().to_owned();
             for e in run["expect"].as_array().unwrap() {

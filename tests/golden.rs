@@ -59,29 +59,18 @@ fn hex(h: Sha256) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn conformance_cases() -> Vec<std::path::PathBuf> {
-    let mut cases: Vec<_> = std::fs::read_dir(common::root().join("tests/conformance"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    cases.sort();
-    cases
-}
-
 /// Digest of every original conformance case's rows under both versions. Cases added
 /// after the digest was taken (named in `NEW_CASES`) are left out: their rows are checked
 /// by the conformance runner.
 fn conformance_digest() -> String {
     let tmp = tempfile::tempdir().unwrap();
     let mut h = Sha256::new();
-    for path in conformance_cases() {
+    for path in common::conformance_cases() {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         if !ORIGINAL_CASES.contains(&name.as_str()) {
             continue;
         }
-        let case: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let case = common::case(&path);
         let docs: Vec<String> = case["events"]
             .as_array()
             .unwrap()

@@ -123,20 +123,10 @@ fn the_four_shipped_policies_in_one_pass_write_the_union_of_four_runs() {
     let dir = tmp.path();
     sample(dir, 4, 3000, 5);
     let mut text = std::fs::read_to_string(dir.join("s.ndjson")).unwrap();
-    let mut cases: Vec<_> = std::fs::read_dir(common::root().join("tests/conformance"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    cases.sort();
-    for path in cases {
-        let case: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        for e in case["events"].as_array().unwrap() {
-            let doc = common::document(e);
-            // A raw bad document may hold a newline: it stays one line of NDJSON.
-            text.push_str(&doc.replace('\n', " "));
-            text.push('\n');
-        }
+    for doc in common::conformance_documents() {
+        // A raw bad document may hold a newline: it stays one line of NDJSON.
+        text.push_str(&doc.replace('\n', " "));
+        text.push('\n');
     }
     std::fs::write(dir.join("s.ndjson"), text).unwrap();
     let shipped: Vec<&str> = mfa_audit::policy::SHIPPED.iter().map(|(n, _)| *n).collect();
@@ -568,8 +558,7 @@ fn policy_attributes_lists_every_attribute_and_the_guide_explains_each() {
 }
 
 fn case_events(name: &str) -> Vec<Value> {
-    let path = common::root().join("tests/conformance").join(name);
-    let case: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let case = common::case(&common::root().join("tests/conformance").join(name));
     case["events"].as_array().unwrap().clone()
 }
 

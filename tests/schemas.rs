@@ -48,15 +48,11 @@ fn documents() -> Vec<Value> {
     .lines()
     .map(|l| serde_json::from_str(l).unwrap())
     .collect();
-    for entry in std::fs::read_dir(common::root().join("tests/conformance")).unwrap() {
-        let path = entry.unwrap().path();
-        // Cases only (the folder also holds the policies some cases run under).
-        if path.extension().is_none_or(|e| e != "json")
-            || path.file_name().is_some_and(|n| n == "bad_input.json")
-        {
+    for path in common::conformance_cases() {
+        if path.file_name().is_some_and(|n| n == "bad_input.json") {
             continue;
         }
-        let case: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let case = common::case(&path);
         for e in case["events"].as_array().unwrap() {
             docs.push(serde_json::from_str(&common::document(e)).unwrap());
         }

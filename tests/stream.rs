@@ -398,19 +398,7 @@ fn spawn_then_kill(w: &World, config: &Path, service: &'static str) -> (Child, R
 
 /// Every document of the conformance cases, then a generated stream.
 fn conformance_and_sample(w: &World) -> PathBuf {
-    let mut docs = Vec::new();
-    let mut cases: Vec<_> = std::fs::read_dir(common::root().join("tests/conformance"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    cases.sort();
-    for c in cases {
-        let case: Value = serde_json::from_str(&std::fs::read_to_string(c).unwrap()).unwrap();
-        for e in case["events"].as_array().unwrap() {
-            docs.push(common::document(e));
-        }
-    }
+    let docs = common::conformance_documents();
     let generated = std::fs::read_to_string(sample(w, 3000, 21)).unwrap();
     let p = w.path("input.ndjson");
     let mut f = std::fs::File::create(&p).unwrap();

@@ -183,7 +183,7 @@ pub fn files(config: &Config, quiet: bool) -> Result<RunSummary, AppError> {
         };
         input::read(
             path,
-            config.files.framing.into(),
+            config.files.framing,
             p.max_document_bytes,
             &mut on_doc,
             &mut on_bytes,

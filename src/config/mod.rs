@@ -15,8 +15,8 @@ mod env;
 mod sections;
 
 pub use sections::{
-    default_replay_window_days, ClickHouseConfig, FilesConfig, FramingName, KafkaConfig,
-    MetricsConfig, PipelineConfig,
+    default_replay_window_days, ClickHouseConfig, FilesConfig, KafkaConfig, MetricsConfig,
+    PipelineConfig,
 };
 
 use env::{env_key, env_value, NOT_CONFIG};
@@ -135,25 +135,17 @@ impl Config {
             };
             t.insert(key.to_owned(), env_value(key, value));
         }
-        // The replay window's default is the mode's, when nothing set it.
-        let stream = ["brokers", "topics"].iter().any(|k| {
-            table
-                .get("kafka")
-                .and_then(|k2| k2.get(k))
-                .is_some_and(|v| v.as_str().is_none_or(|s| !s.trim().is_empty()))
-        });
-        let mode = if stream { Mode::Stream } else { Mode::Files };
-        if let Some(p) = table
-            .entry("pipeline")
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-            .as_table_mut()
-        {
-            p.entry("replay_window_days")
-                .or_insert(toml::Value::Integer(default_replay_window_days(mode)));
-        }
-        let config: Config = toml::Value::Table(table)
+        let window_set = table
+            .get("pipeline")
+            .and_then(|p| p.get("replay_window_days"))
+            .is_some();
+        let mut config: Config = toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| invalid(e.message().to_owned()))?;
+        // The replay window's default is the mode's, when nothing set it.
+        if !window_set {
+            config.pipeline.replay_window_days = default_replay_window_days(config.mode());
+        }
         config.check_values().map_err(invalid)?;
         Ok(config)
     }

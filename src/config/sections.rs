@@ -18,30 +18,7 @@ pub struct FilesConfig {
     pub out: Option<PathBuf>,
     /// How inputs are cut into documents: `auto`, `ndjson` or `json`.
     #[serde(default)]
-    pub framing: FramingName,
-}
-
-/// `files.framing` as written.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FramingName {
-    /// NDJSON, unless the first line holds only `{` or `[`.
-    #[default]
-    Auto,
-    /// One document per line.
-    Ndjson,
-    /// JSON texts one after another.
-    Json,
-}
-
-impl From<FramingName> for crate::source::Framing {
-    fn from(f: FramingName) -> Self {
-        match f {
-            FramingName::Auto => crate::source::Framing::Auto,
-            FramingName::Ndjson => crate::source::Framing::Ndjson,
-            FramingName::Json => crate::source::Framing::Json,
-        }
-    }
+    pub framing: crate::source::Framing,
 }
 
 /// `[metrics]`.

@@ -70,10 +70,6 @@ impl Engine {
 /// decoded once and evaluated under every one.
 pub struct Processor {
     engines: Vec<Engine>,
-    /// The shipped policies not chosen (parsed once per process, at the first
-    /// `policy_override`): one naming them is checked against its policy, counted, and
-    /// has no effect.
-    others: std::sync::OnceLock<Vec<&'static Policy>>,
     /// The tenant of records that carry none (a Graph `signIn` export of one tenant).
     default_tenant: Option<String>,
     tokens: TokenReader,
@@ -123,7 +119,6 @@ impl Processor {
             .collect();
         Self {
             engines,
-            others: std::sync::OnceLock::new(),
             default_tenant: None,
             tokens,
             metrics,
@@ -283,18 +278,19 @@ impl Processor {
             |detail: String| Err(event::BadDocument::new(Reason::OverrideRejected, detail));
         let name = o.policy.trim();
         let chosen = self.engines.iter().find(|e| &*e.version == name);
-        let others = self.others.get_or_init(|| {
+        // A version not chosen is checked against the shipped one (parsed once per
+        // process).
+        let others = || {
             policy::shipped()
                 .iter()
                 .filter(|p| !self.engines.iter().any(|e| *e.version == *p.version))
-                .collect()
-        });
+        };
         let Some(policy) = chosen
             .map(|e| &*e.policy)
-            .or_else(|| others.iter().copied().find(|p| p.version == name))
+            .or_else(|| others().find(|p| p.version == name))
         else {
             let mut known: Vec<&str> = self.engines.iter().map(|e| &*e.version).collect();
-            known.extend(others.iter().map(|p| p.version.as_str()));
+            known.extend(others().map(|p| p.version.as_str()));
             return reject(format!(
                 "unknown policy `{}` (known: {})",
                 shown(name),

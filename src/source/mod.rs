@@ -13,8 +13,9 @@ use memchr::{memchr, memchr3};
 /// The default size limit of one document.
 pub const DEFAULT_MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
 
-/// How an input is cut into documents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How an input is cut into documents (`files.framing`: `auto`, `ndjson`, `json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Framing {
     /// NDJSON, unless the first line holds only `{` or `[` (then `json`).
     #[default]

@@ -10,7 +10,7 @@ use mfa_audit::policy;
 use mfa_audit::sink::MemorySink;
 use mfa_audit::telemetry::Metrics;
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The HS256 key test tokens are signed with.
@@ -99,4 +99,36 @@ pub fn ok(o: std::process::Output, what: &str) -> String {
         o.status
     );
     text
+}
+
+/// The conformance cases (`tests/conformance/*.json`), sorted by name.
+pub fn conformance_cases() -> Vec<PathBuf> {
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(root().join("tests/conformance"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    cases.sort();
+    cases
+}
+
+/// One conformance case, parsed.
+pub fn case(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Every conformance event as a document, case by case in name order.
+pub fn conformance_documents() -> Vec<String> {
+    conformance_cases()
+        .iter()
+        .flat_map(|p| {
+            case(p)["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(document)
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
