@@ -169,6 +169,11 @@ pub struct RunArgs {
     /// that say so). Records with their own tenant id keep it (`pipeline.tenant`).
     #[arg(long, value_name = "ID")]
     pub tenant: Option<String>,
+    /// Worker threads of the file mode: every document is decoded on any of them and
+    /// each tenant's events are applied on one, in order, so the rows are exactly those
+    /// of `--threads 1`. Default: one per core (`files.threads`, 0 = one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
     /// Do not print the readiness table and the counters (only the one-line summary).
     /// File mode only.
     #[arg(long, short)]

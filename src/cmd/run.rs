@@ -6,7 +6,7 @@ use super::{env_vars, load_policies, AppError, LinePosition};
 use crate::cli::RunArgs;
 use mfa_audit::config::{Config, ConfigError, Mode};
 use mfa_audit::event::token::TokenReader;
-use mfa_audit::pipeline::{Origin, Processor, TenantReadiness};
+use mfa_audit::pipeline::{parallel, Origin, Processor, TenantReadiness};
 use mfa_audit::policy;
 use mfa_audit::sink::file::{FileSink, FileSinkError};
 use mfa_audit::source::file as input;
@@ -62,6 +62,12 @@ fn apply_flags(c: &mut Config, a: &RunArgs) -> Result<(), AppError> {
             if a.quiet {
                 return refuse("--quiet", "it prints no readiness table");
             }
+            if a.threads.is_some() {
+                return refuse(
+                    "--threads",
+                    "Kafka partitions spread the work: run more instances in the consumer group",
+                );
+            }
         }
         Mode::Files => {
             if a.until_end {
@@ -80,6 +86,9 @@ fn apply_flags(c: &mut Config, a: &RunArgs) -> Result<(), AppError> {
     }
     if let Some(f) = a.framing {
         c.files.framing = f.into();
+    }
+    if let Some(n) = a.threads {
+        c.files.threads = n;
     }
     if !a.policies.is_empty() {
         c.pipeline.policies = a.policies.clone();
@@ -149,48 +158,46 @@ pub fn files(config: &Config, quiet: bool) -> Result<RunSummary, AppError> {
     let started = Instant::now();
     tracing::info!(policies = ?chosen, inputs = inputs.len(), "run started");
 
-    for path in &inputs {
-        let source = input::source_name(path);
-        let mut failure: Option<FileSinkError> = None;
-        let mut on_doc = |doc: mfa_audit::source::Doc<'_>| {
-            if failure.is_some() {
-                return;
-            }
-            let position = LinePosition(doc.line);
-            let origin = Origin {
-                source,
-                position: &position,
-            };
-            summary.documents += 1;
-            match processor.process(
-                origin,
-                doc.bytes,
-                doc.oversized.then_some(doc.len),
-                &mut sink,
-            ) {
-                Ok(o) => {
-                    summary.events += u64::from(o.events);
-                    summary.findings += u64::from(o.findings);
-                    summary.dead_letters += u64::from(o.dead_letters);
-                    summary.duplicates += u64::from(o.duplicates);
-                }
-                Err(e) => failure = Some(e),
-            }
-        };
+    let threads = match config.files.threads {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    };
+    if threads > 1 {
         let mut on_bytes = |n: usize| {
             metrics.input_bytes.inc_by(n as u64);
             progress.tick(&metrics);
         };
-        input::read(
-            path,
-            config.files.framing,
-            p.max_document_bytes,
-            &mut on_doc,
+        let t = parallel::run(
+            &processor,
+            &parallel::Inputs {
+                paths: &inputs,
+                framing: config.files.framing,
+                max_document_bytes: p.max_document_bytes,
+                chunk_bytes: 0,
+            },
+            threads,
+            &mut sink,
             &mut on_bytes,
+        )
+        .map_err(|e| match e {
+            parallel::ParallelError::Source(e) => AppError::from(e),
+            parallel::ParallelError::Sink(e) => AppError::from(e),
+            e @ parallel::ParallelError::Threads(_) => AppError::Io(e.to_string()),
+        })?;
+        summary.documents = t.documents;
+        summary.events = t.events;
+        summary.findings = t.findings;
+        summary.dead_letters = t.dead_letters;
+        summary.duplicates = t.duplicates;
+    } else {
+        one_thread(
+            &processor,
+            config,
+            &inputs,
+            &mut sink,
+            &mut summary,
+            &mut progress,
         )?;
-        if let Some(e) = failure {
-            return Err(e.into());
-        }
     }
     summary.bytes = metrics.input_bytes.get();
     processor.snapshot(&mut sink)?;
@@ -226,6 +233,58 @@ pub fn files(config: &Config, quiet: bool) -> Result<RunSummary, AppError> {
         eprint!("{text}");
     }
     Ok(summary)
+}
+
+/// The file mode on one thread: each document processed as it is read.
+fn one_thread(
+    processor: &Processor,
+    config: &Config,
+    inputs: &[String],
+    sink: &mut FileSink,
+    summary: &mut RunSummary,
+    progress: &mut Progress,
+) -> Result<(), AppError> {
+    let metrics = processor.metrics();
+    let p = &config.pipeline;
+    for path in inputs {
+        let source = input::source_name(path);
+        let mut failure: Option<FileSinkError> = None;
+        let mut on_doc = |doc: mfa_audit::source::Doc<'_>| {
+            if failure.is_some() {
+                return;
+            }
+            let position = LinePosition(doc.line);
+            let origin = Origin {
+                source,
+                position: &position,
+            };
+            summary.documents += 1;
+            match processor.process(origin, doc.bytes, doc.oversized.then_some(doc.len), sink) {
+                Ok(o) => {
+                    summary.events += u64::from(o.events);
+                    summary.findings += u64::from(o.findings);
+                    summary.dead_letters += u64::from(o.dead_letters);
+                    summary.duplicates += u64::from(o.duplicates);
+                }
+                Err(e) => failure = Some(e),
+            }
+        };
+        let mut on_bytes = |n: usize| {
+            metrics.input_bytes.inc_by(n as u64);
+            progress.tick(metrics);
+        };
+        input::read(
+            path,
+            config.files.framing,
+            p.max_document_bytes,
+            &mut on_doc,
+            &mut on_bytes,
+        )?;
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+    }
+    Ok(())
 }
 
 /// A progress line on stderr, only when stderr is a terminal.

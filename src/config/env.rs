@@ -7,7 +7,7 @@ pub(super) const SECTIONS: [&str; 5] = ["files", "kafka", "clickhouse", "pipelin
 /// Every key of every section, as the environment may set it (tables such as
 /// `kafka.properties` only from the file).
 pub(super) const KEYS: [(&str, &[&str]); 5] = [
-    ("files", &["inputs", "out", "framing"]),
+    ("files", &["inputs", "out", "framing", "threads"]),
     (
         "kafka",
         &[

@@ -19,6 +19,11 @@ pub struct FilesConfig {
     /// How inputs are cut into documents: `auto`, `ndjson` or `json`.
     #[serde(default)]
     pub framing: crate::source::Framing,
+    /// Worker threads: documents are decoded on all of them and each tenant's events are
+    /// applied on one, in order, so the rows are those of one thread. 0 (the default):
+    /// one per core.
+    #[serde(default)]
+    pub threads: usize,
 }
 
 /// `[metrics]`.

@@ -5,9 +5,11 @@
 //!   policy chosen;
 //! - [`apply`]: what an event changes in its tenant's state;
 //! - [`rows`]: the rollout, surface and agents rows, readiness, and the state gauges;
-//! - [`snapshot`]: a stream-mode snapshot of every policy's state.
+//! - [`snapshot`]: a stream-mode snapshot of every policy's state;
+//! - [`parallel`]: the file mode on every core, sharded by tenant.
 
 mod apply;
+pub mod parallel;
 mod rows;
 mod snapshot;
 
@@ -44,6 +46,44 @@ pub struct DocOutcome {
     pub dead_letters: u32,
     /// Events skipped as replays.
     pub duplicates: u32,
+}
+
+/// One item of a document, decoded and checked ([`Processor::decode_steps`]). Not boxed,
+/// as [`Event`] is not: a box would cost an allocation per sign-in.
+#[allow(clippy::large_enum_variant)]
+pub enum Step<'a> {
+    /// An event to apply.
+    Event(Event<'a>),
+    /// A dead letter to write.
+    Bad(BadStep),
+}
+
+/// A dead letter waiting to be written.
+pub struct BadStep {
+    /// Index of the record in a batch (`None` for a lone document).
+    pub record: Option<usize>,
+    /// Why.
+    pub bad: event::BadDocument,
+    /// The document's redacted excerpt.
+    pub excerpt: String,
+}
+
+impl Step<'_> {
+    fn bad(record: Option<usize>, bad: event::BadDocument, excerpt: String) -> Self {
+        Step::Bad(BadStep {
+            record,
+            bad,
+            excerpt,
+        })
+    }
+
+    /// The tenant whose state the step changes (none for a dead letter).
+    pub fn tenant_id(&self) -> Option<&str> {
+        match self {
+            Step::Event(ev) => Some(ev.tenant_id()),
+            Step::Bad(_) => None,
+        }
+    }
 }
 
 /// One policy version with the state kept for it. Each policy keeps its own state, so
@@ -185,16 +225,38 @@ impl Processor {
         sink: &mut S,
         on_tenant: &mut dyn FnMut(&str),
     ) -> Result<DocOutcome, S::Error> {
-        self.metrics.documents.inc();
         let mut out = DocOutcome::default();
+        let mut failed = None;
+        self.decode_steps(bytes, oversized, &mut |step| {
+            if failed.is_none() {
+                if let Err(e) = self.apply_step(origin, &step, sink, &mut out, on_tenant) {
+                    failed = Some(e);
+                }
+            }
+        });
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    /// The first half of [`Processor::process`]: one document's items, decoded and
+    /// checked, each an event to apply or a dead letter to write, given to `each` in
+    /// order. It reads no state, so documents may be decoded on any thread, in any
+    /// order; [`Processor::apply_step`] then takes each tenant's steps in their order.
+    pub fn decode_steps<'a>(
+        &self,
+        bytes: &'a [u8],
+        oversized: Option<usize>,
+        each: &mut dyn FnMut(Step<'a>),
+    ) {
+        self.metrics.documents.inc();
         if let Some(len) = oversized {
             let bad = event::BadDocument {
                 reason: Reason::Oversized,
                 detail: format!("{len} bytes"),
             };
-            self.dead_letter(origin, None, &bad, &redact::excerpt_bytes(bytes), sink)?;
-            out.dead_letters += 1;
-            return Ok(out);
+            return each(Step::bad(None, bad, redact::excerpt_bytes(bytes)));
         }
         let text = match std::str::from_utf8(bytes) {
             Ok(t) => t,
@@ -203,35 +265,51 @@ impl Processor {
                     reason: Reason::NotJson,
                     detail: format!("not UTF-8 at byte {}", e.valid_up_to()),
                 };
-                self.dead_letter(origin, None, &bad, &redact::excerpt_bytes(bytes), sink)?;
-                out.dead_letters += 1;
-                return Ok(out);
+                return each(Step::bad(None, bad, redact::excerpt_bytes(bytes)));
             }
         };
         for item in event::decode_with(text, &self.tokens, self.default_tenant.as_deref()) {
-            let checked = item
-                .event
-                .and_then(|ev| self.check_override(&ev).map(|()| ev));
-            match checked {
-                Err(bad) => {
-                    self.dead_letter(origin, item.record, &bad, &redact::excerpt(item.raw), sink)?;
-                    out.dead_letters += 1;
+            each(
+                match item
+                    .event
+                    .and_then(|ev| self.check_override(&ev).map(|()| ev))
+                {
+                    Ok(ev) => Step::Event(ev),
+                    Err(bad) => Step::bad(item.record, bad, redact::excerpt(item.raw)),
+                },
+            );
+        }
+    }
+
+    /// The second half of [`Processor::process`]: applies one step (or writes its dead
+    /// letter), adding to `out`. A tenant's steps must come in their document order.
+    pub fn apply_step<S: RowSink>(
+        &self,
+        origin: Origin<'_>,
+        step: &Step<'_>,
+        sink: &mut S,
+        out: &mut DocOutcome,
+        on_tenant: &mut dyn FnMut(&str),
+    ) -> Result<(), S::Error> {
+        match step {
+            Step::Bad(bad) => {
+                self.dead_letter(origin, bad.record, &bad.bad, &bad.excerpt, sink)?;
+                out.dead_letters += 1;
+            }
+            Step::Event(ev) => {
+                let Some(findings) = self.apply(ev) else {
+                    out.duplicates += 1;
+                    return Ok(());
+                };
+                out.events += 1;
+                on_tenant(ev.tenant_id());
+                for f in &findings {
+                    sink.finding(f)?;
                 }
-                Ok(ev) => {
-                    let Some(findings) = self.apply(&ev) else {
-                        out.duplicates += 1;
-                        continue;
-                    };
-                    out.events += 1;
-                    on_tenant(ev.tenant_id());
-                    for f in &findings {
-                        sink.finding(f)?;
-                    }
-                    out.findings += findings.len() as u32;
-                }
+                out.findings += findings.len() as u32;
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Decodes and applies one document as [`Processor::process`] does (state included),

@@ -105,9 +105,62 @@ impl FileSink {
             path: dir.join(name).display().to_string(),
             source,
         };
-        serde_json::to_writer(&mut *line, row).map_err(|e| err(io::Error::other(e)))?;
-        line.push(b'\n');
+        row_line(line, row).map_err(err)?;
         w.write_all(line).map_err(err)
+    }
+
+    /// Appends rows already in their file form ([`LineBuffer`]): whole lines of
+    /// `findings.ndjson` and of `dead_letters.ndjson`.
+    pub fn write_lines(
+        &mut self,
+        findings: &[u8],
+        dead_letters: &[u8],
+    ) -> Result<(), FileSinkError> {
+        let err = |name: &str| {
+            let path = self.dir.join(name).display().to_string();
+            move |source| FileSinkError { path, source }
+        };
+        self.findings
+            .write_all(findings)
+            .map_err(err(FINDINGS_FILE))?;
+        self.dead_letters
+            .write_all(dead_letters)
+            .map_err(err(DEAD_LETTERS_FILE))
+    }
+}
+
+/// One row as a line of its file: JSON, then a newline (appended to `out`).
+fn row_line<T: Serialize>(out: &mut Vec<u8>, row: &T) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, row).map_err(io::Error::other)?;
+    out.push(b'\n');
+    Ok(())
+}
+
+/// Findings and dead letters as the lines [`FileSink`] would write, kept in memory: a
+/// worker of the file mode writes here, and the lines go to the files in input order.
+#[derive(Debug, Default)]
+pub struct LineBuffer {
+    /// Lines of `findings.ndjson`.
+    pub findings: Vec<u8>,
+    /// Lines of `dead_letters.ndjson`.
+    pub dead_letters: Vec<u8>,
+}
+
+impl RowSink for LineBuffer {
+    type Error = FileSinkError;
+
+    fn finding(&mut self, f: &Finding) -> Result<(), FileSinkError> {
+        row_line(&mut self.findings, f).map_err(|source| FileSinkError {
+            path: FINDINGS_FILE.into(),
+            source,
+        })
+    }
+
+    fn dead_letter(&mut self, d: &DeadLetter) -> Result<(), FileSinkError> {
+        row_line(&mut self.dead_letters, d).map_err(|source| FileSinkError {
+            path: DEAD_LETTERS_FILE.into(),
+            source,
+        })
     }
 }
 

@@ -78,33 +78,93 @@ pub fn read(
     on_doc: &mut dyn FnMut(Doc<'_>),
     on_bytes: &mut dyn FnMut(usize),
 ) -> Result<(), SourceError> {
-    let mut reader: Box<dyn Read> = if input == "-" {
-        Box::new(io::stdin().lock())
-    } else {
-        Box::new(File::open(input).map_err(|source| SourceError::Open {
-            path: input.to_owned(),
-            source,
-        })?)
-    };
-    let mut framer = Framer::new(framing, max_document_bytes);
-    let mut buf = vec![0u8; CHUNK_BYTES];
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(source) => {
-                return Err(SourceError::Read {
-                    path: input.to_owned(),
-                    source,
-                })
+    let inputs = [input.to_owned()];
+    let mut reader = Reader::new(&inputs, framing, max_document_bytes);
+    while reader.fill(usize::MAX, on_doc, on_bytes)?.is_some() {}
+    Ok(())
+}
+
+/// Several inputs read in turn, a batch of documents at a time (the file mode on several
+/// threads reads the next batch while the last one is processed).
+pub struct Reader<'a> {
+    inputs: &'a [String],
+    framing: Framing,
+    max_document_bytes: usize,
+    /// The input being read: its index, the open file (or stdin) and its framer.
+    open: Option<(usize, Box<dyn Read + Send>, Framer)>,
+    next: usize,
+    buf: Vec<u8>,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader of `inputs` (`-` is stdin), in order.
+    pub fn new(inputs: &'a [String], framing: Framing, max_document_bytes: usize) -> Self {
+        Self {
+            inputs,
+            framing,
+            max_document_bytes,
+            open: None,
+            next: 0,
+            buf: vec![0u8; CHUNK_BYTES],
+        }
+    }
+
+    /// Reads on until the documents given to `on_doc` hold at least `target` bytes or
+    /// the current input ends, whichever comes first; a batch never spans two inputs.
+    /// Returns the index of the input the documents came from, or `None` once every input
+    /// is read. `on_bytes` is called after every read.
+    pub fn fill(
+        &mut self,
+        target: usize,
+        on_doc: &mut dyn FnMut(Doc<'_>),
+        on_bytes: &mut dyn FnMut(usize),
+    ) -> Result<Option<usize>, SourceError> {
+        let (index, reader, framer) = match &mut self.open {
+            Some(o) => o,
+            None => {
+                let Some(input) = self.inputs.get(self.next) else {
+                    return Ok(None);
+                };
+                let reader: Box<dyn Read + Send> = if input == "-" {
+                    Box::new(io::stdin())
+                } else {
+                    Box::new(File::open(input).map_err(|source| SourceError::Open {
+                        path: input.clone(),
+                        source,
+                    })?)
+                };
+                let framer = Framer::new(self.framing, self.max_document_bytes);
+                self.next += 1;
+                self.open.insert((self.next - 1, reader, framer))
             }
         };
-        framer.push(buf.get(..n).unwrap_or_default(), on_doc);
-        on_bytes(n);
+        let index = *index;
+        let bytes = std::cell::Cell::new(0usize);
+        let mut count = |doc: Doc<'_>| {
+            bytes.set(bytes.get() + doc.bytes.len());
+            on_doc(doc);
+        };
+        while bytes.get() < target {
+            let n = match reader.read(&mut self.buf) {
+                Ok(0) => {
+                    framer.finish(&mut count);
+                    self.open = None;
+                    return Ok(Some(index));
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    return Err(SourceError::Read {
+                        path: self.inputs.get(index).cloned().unwrap_or_default(),
+                        source,
+                    })
+                }
+            };
+            framer.push(self.buf.get(..n).unwrap_or_default(), &mut count);
+            on_bytes(n);
+        }
+        Ok(Some(index))
     }
-    framer.finish(on_doc);
-    Ok(())
 }
 
 /// The name an input goes by in dead letters (`stdin` for `-`).
