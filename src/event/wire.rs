@@ -31,36 +31,36 @@ pub struct Wire<'a> {
     // Azure Monitor record envelope.
     #[serde(borrow)]
     pub properties: Option<SignInProps<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub category: Option<Text<'a>>,
     /// The record's `operationName`, or a partner API request's (`GET /v1/customers/...`).
-    #[serde(borrow, alias = "operationname")]
+    #[serde(borrow, alias = "operationname", deserialize_with = "text")]
     pub operation_name: Option<Text<'a>>,
-    #[serde(borrow, alias = "tenantid")]
+    #[serde(borrow, alias = "tenantid", deserialize_with = "text")]
     pub tenant_id: Option<Text<'a>>,
     #[serde(deserialize_with = "lenient_text", alias = "resulttype")]
     pub result_type: Option<String>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub time: Option<Text<'a>>,
 
     // A flat Microsoft Graph signIn object.
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub created_date_time: Option<Text<'a>>,
 
     // partner_api_request
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub request_id: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub request_date_time: Option<Text<'a>>,
     #[serde(deserialize_with = "lenient_int")]
     pub status_code: Option<i64>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub application_id: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub authorization: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub object_id: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub upn: Option<Text<'a>>,
     #[serde(deserialize_with = "lenient_bool")]
     pub mfa_compliant: Option<bool>,
@@ -72,9 +72,9 @@ pub struct Wire<'a> {
     pub is_mfa_compliant: Option<bool>,
 
     // dashboard_request
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub url: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub session_id: Option<Text<'a>>,
     #[serde(borrow)]
     pub roles: Option<Vec<Text<'a>>>,
@@ -82,37 +82,37 @@ pub struct Wire<'a> {
     pub session_amr: Option<Vec<Text<'a>>>,
 
     // directory facts
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub user_id: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub user_type: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub role: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub action: Option<Text<'a>>,
     #[serde(deserialize_with = "lenient_bool")]
     pub is_mfa_registered: Option<bool>,
     #[serde(borrow)]
     pub methods_registered: Option<Vec<Text<'a>>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub exception_id: Option<Text<'a>>,
     /// `technical_exception.status` is text; a Graph signIn's `status` is an object, which
     /// this field leaves to the sign-in decoder.
     #[serde(deserialize_with = "text_or_skip")]
     pub status: Option<String>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub reason: Option<Text<'a>>,
     #[serde(borrow)]
     pub users: Option<Vec<Text<'a>>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub expires_at: Option<Text<'a>>,
 
     // policy_override
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub policy: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub surface: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub enforced_from: Option<Text<'a>>,
 }
 
@@ -121,53 +121,53 @@ pub struct Wire<'a> {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 pub struct SignInProps<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub id: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub created_date_time: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub user_id: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub user_principal_name: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub user_type: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub home_tenant_id: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub resource_tenant_id: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub cross_tenant_access_type: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub app_id: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub app_display_name: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub resource_id: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub resource_display_name: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub client_app_used: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub user_agent: Option<Text<'a>>,
     #[serde(deserialize_with = "lenient_bool")]
     pub is_interactive: Option<bool>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub authentication_protocol: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub authentication_requirement: Option<Text<'a>>,
     #[serde(borrow)]
     pub authentication_details: Option<Vec<AuthDetail<'a>>>,
     #[serde(borrow)]
     pub status: Option<SignInStatus<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub token_issuer_type: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub incoming_token_type: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub session_id: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub conditional_access_status: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub service_principal_id: Option<Text<'a>>,
     /// Kept raw (validated, not decoded): its flags are read only when a rule asks
     /// ([`device_flags`]), so sign-ins pay nothing for them.
@@ -196,9 +196,9 @@ pub fn device_flags(raw: &RawValue) -> DeviceFlags {
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RequirementPolicy<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub requirement_provider: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub detail: Option<Text<'a>>,
 }
 
@@ -206,11 +206,11 @@ pub struct RequirementPolicy<'a> {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 pub struct AuthDetail<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub authentication_method: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub authentication_step_requirement: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub authentication_step_result_detail: Option<Text<'a>>,
     #[serde(deserialize_with = "lenient_bool")]
     pub succeeded: Option<bool>,
@@ -222,10 +222,42 @@ pub struct AuthDetail<'a> {
 pub struct SignInStatus<'a> {
     #[serde(deserialize_with = "lenient_int")]
     pub error_code: Option<i64>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub failure_reason: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "text")]
     pub additional_details: Option<Text<'a>>,
+}
+
+/// Text that borrows from the input unless it holds an escape. Serde's own `Cow` impl
+/// (and `#[serde(borrow)]` on an `Option<Cow<str>>`, which it does not see through)
+/// would copy every string: an allocation per field per event.
+fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Text<'de>>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<Text<'de>>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Borrowed(v)))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v.to_owned())))
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v)))
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+    d.deserialize_option(V)
 }
 
 /// A whole number written as a number or as text (`"50126"`); `null` is absent.
