@@ -1,0 +1,128 @@
+//! No allocation per event on the sign-in path: a counting allocator (dhat's, in its
+//! testing mode) counts every allocation while sign-in records are decoded, judged under every
+//! shipped policy and applied to their tenant's state. After a warm-up (users known,
+//! maps grown), thousands of new sign-ins (new ids, known users) may allocate only as the
+//! replay set grows (amortised, a few in all), not once per event.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failure is reported by panicking"
+)]
+
+mod common;
+
+use mfa_audit::event::token::TokenReader;
+use mfa_audit::pipeline::{Origin, Processor};
+use mfa_audit::policy::{self, Finding};
+use mfa_audit::sink::{DeadLetter, RowSink};
+use mfa_audit::telemetry::Metrics;
+use std::sync::Arc;
+
+/// dhat's heap profiler in its testing mode counts every allocation of the process.
+#[global_allocator]
+static ALLOCATOR: dhat::Alloc = dhat::Alloc;
+
+/// Blocks allocated so far.
+fn allocations() -> u64 {
+    dhat::HeapStats::get().total_blocks
+}
+
+/// A sink that keeps only counts (writing rows is the sink's business, not the path's).
+#[derive(Default)]
+struct Counts {
+    findings: u64,
+    dead_letters: u64,
+}
+
+impl RowSink for Counts {
+    type Error = std::convert::Infallible;
+    fn finding(&mut self, _: &Finding) -> Result<(), Self::Error> {
+        self.findings += 1;
+        Ok(())
+    }
+    fn dead_letter(&mut self, _: &DeadLetter) -> Result<(), Self::Error> {
+        self.dead_letters += 1;
+        Ok(())
+    }
+}
+
+fn processor() -> Processor {
+    let policies = policy::SHIPPED
+        .iter()
+        .map(|(name, _)| Arc::new(policy::load(name).unwrap()))
+        .collect();
+    Processor::with_policies(policies, TokenReader::new(1000), Arc::new(Metrics::new()))
+}
+
+/// Clean sign-in records of the generated stream (Azure Monitor records, as exported),
+/// each with a `"id":"` we can vary.
+fn clean_sign_ins(p: &Processor) -> Vec<String> {
+    let stream =
+        String::from_utf8(mfa_audit::generate::to_vec(&mfa_audit::generate::Options::new(
+            3, 4000, 5,
+        )))
+        .unwrap();
+    let mut sink = Counts::default();
+    let mut clean = Vec::new();
+    for (i, line) in stream.lines().enumerate() {
+        let pos = format!("line {i}");
+        let origin = Origin {
+            source: "warm-up",
+            position: &pos,
+        };
+        let before = sink.findings;
+        let Ok(out) = p.process(origin, line.as_bytes(), None, &mut sink);
+        let sign_in = line.contains("\"properties\"") && !line.starts_with("{\"records\"");
+        if sign_in && out.events == 1 && sink.findings == before && !line.contains("\\") {
+            clean.push(line.to_owned());
+        }
+    }
+    assert!(clean.len() > 200, "{} clean sign-ins", clean.len());
+    clean
+}
+
+/// `line` with a new record id.
+fn with_new_id(line: &str, n: usize) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+    v["properties"]["id"] = format!("00000000-0000-4000-8000-{n:012}").into();
+    serde_json::to_string(&v).unwrap()
+}
+
+#[test]
+fn clean_sign_ins_allocate_nothing_per_event() {
+    let _profiler = dhat::Profiler::builder().testing().build();
+    let p = processor();
+    let clean = clean_sign_ins(&p);
+    // The documents are built before counting; only processing is counted.
+    let docs: Vec<String> = (0..4000)
+        .map(|i| with_new_id(&clean[i % clean.len()], 10_000_000 + i))
+        .collect();
+    let mut sink = Counts::default();
+    let origin = Origin {
+        source: "alloc",
+        position: &"line",
+    };
+    // A first pass of 1000 grows what grows once (the replay set of the day).
+    for d in &docs[..1000] {
+        let Ok(_) = p.process(origin, d.as_bytes(), None, &mut sink);
+    }
+    let before = allocations();
+    let mut events = 0;
+    for d in &docs[1000..] {
+        let Ok(out) = p.process(origin, d.as_bytes(), None, &mut sink);
+        events += out.events;
+    }
+    let allocations = allocations() - before;
+    assert_eq!(events, 3000, "every sign-in applied, none a replay");
+    assert_eq!(sink.findings, 0, "clean sign-ins");
+    assert_eq!(sink.dead_letters, 0);
+    // The replay set of the day doubles a few times (under four policies): amortised,
+    // never one per event.
+    assert!(
+        allocations <= 40,
+        "{allocations} allocations for 3000 sign-ins ({:.2} per event)",
+        allocations as f64 / 3000.0
+    );
+}
