@@ -68,53 +68,64 @@ pub fn decode_with<'a>(
     tokens: &TokenReader,
     default_tenant: Option<&str>,
 ) -> Vec<Item<'a>> {
+    let mut items = Vec::new();
+    decode_each(doc, tokens, default_tenant, &mut |item| items.push(item));
+    items
+}
+
+/// [`decode_with`], giving each item to `each` in order instead of collecting them: a
+/// lone document costs no list (the hot path allocates nothing per event).
+pub fn decode_each<'a>(
+    doc: &'a str,
+    tokens: &TokenReader,
+    default_tenant: Option<&str>,
+    each: &mut dyn FnMut(Item<'a>),
+) {
     // An Event Hubs batch is parsed once, records typed; only when a record is malformed
     // is it parsed again record by record, so that the bad one alone is dead-lettered.
     if doc.trim_start().starts_with("{\"records\"") {
         if let Some(items) = decode_batch_fast(doc, tokens) {
-            return items;
+            items.into_iter().for_each(each);
+            return;
         }
     }
     let wire: Wire<'a> = match serde_json::from_str(doc) {
         Ok(w) => w,
         Err(e) => {
-            return vec![Item {
+            return each(Item {
                 record: None,
                 raw: doc,
                 event: Err(json_error(doc, &e)),
-            }]
+            })
         }
     };
     if let Some(batch) = wire.records.as_ref().or(wire.value.as_ref()) {
         if wire.kind.is_none() && wire.properties.is_none() {
-            return batch
-                .iter()
-                .enumerate()
-                .map(|(i, rec)| {
-                    let raw = rec.get();
-                    let event = serde_json::from_str::<Wire<'a>>(raw)
-                        .map_err(|e| json_error(raw, &e))
-                        .and_then(|w| {
-                            if w.records.is_some() {
-                                Err(BadDocument::new(Reason::UnknownShape, "nested batch"))
-                            } else {
-                                recognise(w, raw, tokens, default_tenant)
-                            }
-                        });
-                    Item {
-                        record: Some(i),
-                        raw,
-                        event,
-                    }
-                })
-                .collect();
+            for (i, rec) in batch.iter().enumerate() {
+                let raw = rec.get();
+                let event = serde_json::from_str::<Wire<'a>>(raw)
+                    .map_err(|e| json_error(raw, &e))
+                    .and_then(|w| {
+                        if w.records.is_some() {
+                            Err(BadDocument::new(Reason::UnknownShape, "nested batch"))
+                        } else {
+                            recognise(w, raw, tokens, default_tenant)
+                        }
+                    });
+                each(Item {
+                    record: Some(i),
+                    raw,
+                    event,
+                });
+            }
+            return;
         }
     }
-    vec![Item {
+    each(Item {
         record: None,
         raw: doc,
         event: recognise(wire, doc, tokens, default_tenant),
-    }]
+    })
 }
 
 fn json_error(doc: &str, e: &serde_json::Error) -> BadDocument {
@@ -225,7 +236,7 @@ fn sign_in<'a>(
     props: SignInProps<'a>,
     record_time: Option<Text<'a>>,
     record_tenant: Option<Text<'a>>,
-    result_type: Option<String>,
+    result_type: Option<Text<'a>>,
     raw: &'a str,
     default_tenant: Option<&str>,
 ) -> Result<SignIn<'a>, BadDocument> {

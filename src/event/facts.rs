@@ -124,7 +124,7 @@ pub struct SignIn<'a> {
     /// The partner tenant: `homeTenantId`, else the record's `tenantId`.
     pub tenant_id: Text<'a>,
     /// The record's `resultType` (success is `0`).
-    pub result_type: Option<String>,
+    pub result_type: Option<Text<'a>>,
     /// The record's `category` (`SignInLogs`, `NonInteractiveUserSignInLogs`, ...);
     /// `None` for a Graph `signIn`.
     pub category: Option<Text<'a>>,
@@ -216,7 +216,7 @@ pub struct ApiRequest<'a> {
     /// The caller.
     pub caller: ApiCaller<'a>,
     /// `errorCode`: Partner Center's error code in the response.
-    pub error_code: Option<String>,
+    pub error_code: Option<Text<'a>>,
     /// `isMfaCompliant`: the MFA verdict the API returned.
     pub mfa_verdict: Option<bool>,
 }

@@ -9,12 +9,13 @@
 
 pub mod decode;
 pub mod facts;
+pub mod few;
 pub mod reason;
 pub mod time;
 pub mod token;
 pub mod wire;
 
-pub use decode::{decode, decode_with, derived_id, Item};
+pub use decode::{decode, decode_each, decode_with, derived_id, Item};
 pub use facts::{
     ApiCaller, ApiRequest, DashboardRequest, ExceptionStatus, PolicyOverride, Registration, Role,
     RoleAction, RoleAssignment, RoleSet, SignIn, TechnicalException,

@@ -3,6 +3,7 @@
 //! exports write with varying types (`errorCode`, `resultType`, `isInteractive`) are read
 //! leniently. Any other type mismatch is a bad document.
 
+use super::few::Few;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -11,6 +12,13 @@ use std::fmt;
 
 /// Borrowed text (owned only when the JSON string holds an escape).
 pub type Text<'a> = Cow<'a, str>;
+
+/// `authenticationDetails`, inline up to 4 steps (real records have 1 to 3: a password,
+/// then an MFA method, sometimes a satisfied-by-claim step), so a sign-in allocates none.
+pub type AuthDetails<'a> = Few<AuthDetail<'a>, 4>;
+
+/// `authenticationRequirementPolicies`, inline up to 2 (real records have 0 or 1).
+pub type RequirementPolicies<'a> = Few<RequirementPolicy<'a>, 2>;
 
 /// One document: the union of the top-level fields of every kind we recognise. Which
 /// kind it is follows from which fields are present (see `event::recognise`).
@@ -25,7 +33,7 @@ pub struct Wire<'a> {
     #[serde(borrow)]
     pub value: Option<Vec<&'a RawValue>>,
     /// The project's own kinds say what they are.
-    #[serde(rename = "type", borrow)]
+    #[serde(rename = "type", borrow, deserialize_with = "text")]
     pub kind: Option<Text<'a>>,
 
     // Azure Monitor record envelope.
@@ -38,8 +46,8 @@ pub struct Wire<'a> {
     pub operation_name: Option<Text<'a>>,
     #[serde(borrow, alias = "tenantid", deserialize_with = "text")]
     pub tenant_id: Option<Text<'a>>,
-    #[serde(deserialize_with = "lenient_text", alias = "resulttype")]
-    pub result_type: Option<String>,
+    #[serde(borrow, deserialize_with = "lenient_text", alias = "resulttype")]
+    pub result_type: Option<Text<'a>>,
     #[serde(borrow, deserialize_with = "text")]
     pub time: Option<Text<'a>>,
 
@@ -65,8 +73,8 @@ pub struct Wire<'a> {
     #[serde(deserialize_with = "lenient_bool")]
     pub mfa_compliant: Option<bool>,
     /// Partner Center's error code in the response (a number or text).
-    #[serde(deserialize_with = "lenient_text")]
-    pub error_code: Option<String>,
+    #[serde(borrow, deserialize_with = "lenient_text")]
+    pub error_code: Option<Text<'a>>,
     /// The API's own MFA verdict in its response (since October 2025).
     #[serde(deserialize_with = "lenient_bool")]
     pub is_mfa_compliant: Option<bool>,
@@ -156,7 +164,7 @@ pub struct SignInProps<'a> {
     #[serde(borrow, deserialize_with = "text")]
     pub authentication_requirement: Option<Text<'a>>,
     #[serde(borrow)]
-    pub authentication_details: Option<Vec<AuthDetail<'a>>>,
+    pub authentication_details: Option<AuthDetails<'a>>,
     #[serde(borrow)]
     pub status: Option<SignInStatus<'a>>,
     #[serde(borrow, deserialize_with = "text")]
@@ -174,7 +182,7 @@ pub struct SignInProps<'a> {
     #[serde(borrow)]
     pub device_detail: Option<&'a RawValue>,
     #[serde(borrow)]
-    pub authentication_requirement_policies: Option<Vec<RequirementPolicy<'a>>>,
+    pub authentication_requirement_policies: Option<RequirementPolicies<'a>>,
 }
 
 /// A sign-in's `deviceDetail` flags.
@@ -193,7 +201,7 @@ pub fn device_flags(raw: &RawValue) -> DeviceFlags {
 }
 
 /// One of `authenticationRequirementPolicies`: what required MFA.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Deserialize, Default, Debug, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RequirementPolicy<'a> {
     #[serde(borrow, deserialize_with = "text")]
@@ -304,11 +312,15 @@ fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Erro
             Ok(Some(v))
         }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            match v.trim().to_ascii_lowercase().as_str() {
-                "true" => Ok(Some(true)),
-                "false" => Ok(Some(false)),
-                "" => Ok(None),
-                _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+            let t = v.trim();
+            if t.eq_ignore_ascii_case("true") {
+                Ok(Some(true))
+            } else if t.eq_ignore_ascii_case("false") {
+                Ok(Some(false))
+            } else if t.is_empty() {
+                Ok(None)
+            } else {
+                Err(E::invalid_value(de::Unexpected::Str(v), &self))
             }
         }
         fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
@@ -318,22 +330,29 @@ fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Erro
     d.deserialize_any(V)
 }
 
-/// Text written as a string or a number (`resultType` is `"0"` or `0`).
-fn lenient_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+/// Text written as a string or a number (`resultType` is `"0"` or `0`): borrowed when it
+/// is a string without escapes, owned for a number.
+fn lenient_text<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<Text<'a>>, D::Error> {
     struct V;
     impl<'de> Visitor<'de> for V {
-        type Value = Option<String>;
+        type Value = Option<Text<'de>>;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("a string or a number")
         }
+        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Borrowed(v)))
+        }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            Ok(Some(v.to_owned()))
+            Ok(Some(Cow::Owned(v.to_owned())))
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v)))
         }
         fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-            Ok(Some(v.to_string()))
+            Ok(Some(Cow::Owned(v.to_string())))
         }
         fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-            Ok(Some(v.to_string()))
+            Ok(Some(Cow::Owned(v.to_string())))
         }
         fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
             Ok(None)

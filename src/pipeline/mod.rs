@@ -268,17 +268,22 @@ impl Processor {
                 return each(Step::bad(None, bad, redact::excerpt_bytes(bytes)));
             }
         };
-        for item in event::decode_with(text, &self.tokens, self.default_tenant.as_deref()) {
-            each(
-                match item
-                    .event
-                    .and_then(|ev| self.check_override(&ev).map(|()| ev))
-                {
-                    Ok(ev) => Step::Event(ev),
-                    Err(bad) => Step::bad(item.record, bad, redact::excerpt(item.raw)),
-                },
-            );
-        }
+        event::decode_each(
+            text,
+            &self.tokens,
+            self.default_tenant.as_deref(),
+            &mut |item| {
+                each(
+                    match item
+                        .event
+                        .and_then(|ev| self.check_override(&ev).map(|()| ev))
+                    {
+                        Ok(ev) => Step::Event(ev),
+                        Err(bad) => Step::bad(item.record, bad, redact::excerpt(item.raw)),
+                    },
+                )
+            },
+        );
     }
 
     /// The second half of [`Processor::process`]: applies one step (or writes its dead

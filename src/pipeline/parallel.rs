@@ -21,6 +21,9 @@ use crate::source::file::{self as input, SourceError};
 use crate::source::{Doc, Framing};
 use thiserror::Error;
 
+/// Decoding slices and tenant shards per thread, per stage.
+const TASKS_PER_THREAD: usize = 4;
+
 /// How many bytes of documents a chunk gathers before it is processed.
 pub const CHUNK_TARGET_BYTES: usize = 4 << 20;
 
@@ -161,7 +164,9 @@ struct Applied {
 struct Run<'r, 'i> {
     processor: &'r Processor,
     inputs: &'r Inputs<'i>,
-    threads: usize,
+    /// Tasks per stage and kind: more than threads, so that a slow slice or a busy
+    /// tenant's shard does not leave the other cores idle.
+    tasks: usize,
     pool: rayon::ThreadPool,
 }
 
@@ -189,7 +194,11 @@ pub fn run(
     let run = Run {
         processor,
         inputs,
-        threads,
+        tasks: if threads > 1 {
+            threads * TASKS_PER_THREAD
+        } else {
+            1
+        },
         pool,
     };
     let mut reader = input::Reader::new(inputs.paths, inputs.framing, inputs.max_document_bytes);
@@ -259,8 +268,7 @@ impl Run<'_, '_> {
         sink: &mut FileSink,
         on_bytes: &mut (dyn FnMut(usize) + Send),
     ) -> Result<(Decoded<'y>, bool, Applied), ParallelError> {
-        let threads = self.threads;
-        let parts: Vec<_> = slices(&decode.docs, threads)
+        let parts: Vec<_> = slices(&decode.docs, self.tasks)
             .into_iter()
             .filter(|r| !r.is_empty())
             .collect();
@@ -268,7 +276,7 @@ impl Run<'_, '_> {
         let mut decoded: Vec<Vec<(usize, usize, Step<'y>)>> =
             parts.iter().map(|_| Vec::new()).collect();
         let apply = &apply;
-        let workers = if apply.chunk.is_some() { threads } else { 0 };
+        let workers = if apply.chunk.is_some() { self.tasks } else { 0 };
         let mut applied: Vec<_> = (0..workers).map(|_| Ok(Default::default())).collect();
         let mut written = Ok(());
         self.pool.scope(|s| {
@@ -328,8 +336,8 @@ impl Run<'_, '_> {
             self.processor
                 .decode_steps(chunk.doc_bytes(d), oversized, &mut |step| {
                     let owner = match step.tenant_id() {
-                        Some(t) => shard(t, self.threads),
-                        None => i % self.threads,
+                        Some(t) => shard(t, self.tasks),
+                        None => i % self.tasks,
                     };
                     steps.push((i, owner, step));
                 });
