@@ -25,7 +25,7 @@ use thiserror::Error;
 const TASKS_PER_THREAD: usize = 4;
 
 /// How many bytes of documents a chunk gathers before it is processed.
-pub const CHUNK_TARGET_BYTES: usize = 4 << 20;
+pub const CHUNK_TARGET_BYTES: usize = 8 << 20;
 
 /// Why a parallel run stopped.
 #[derive(Debug, Error)]
