@@ -16,12 +16,9 @@
 
 mod common;
 
-use mfa_audit::event::token::TokenReader;
 use mfa_audit::pipeline::{Origin, Processor};
-use mfa_audit::policy::{self, Finding};
+use mfa_audit::policy::Finding;
 use mfa_audit::sink::{DeadLetter, RowSink};
-use mfa_audit::telemetry::Metrics;
-use std::sync::Arc;
 
 /// dhat's heap profiler in its testing mode counts every allocation of the process.
 #[global_allocator]
@@ -49,14 +46,6 @@ impl RowSink for Counts {
         self.dead_letters += 1;
         Ok(())
     }
-}
-
-fn processor() -> Processor {
-    let policies = policy::SHIPPED
-        .iter()
-        .map(|(name, _)| Arc::new(policy::load(name).unwrap()))
-        .collect();
-    Processor::with_policies(policies, TokenReader::new(1000), Arc::new(Metrics::new()))
 }
 
 /// Clean sign-in records of the generated stream (Azure Monitor records, as exported),
@@ -141,7 +130,7 @@ fn count(p: &Processor, clean: &[String], flat: bool, first: usize) -> (u64, u32
 #[test]
 fn clean_sign_ins_allocate_nothing_per_event() {
     let _profiler = dhat::Profiler::builder().testing().build();
-    let p = processor();
+    let p = common::processor_all_shipped();
     let clean = clean_sign_ins(&p);
 
     // Our path: decoding, judging under four policies, applying. Only the replay sets

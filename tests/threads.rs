@@ -12,15 +12,11 @@
 
 mod common;
 
-use mfa_audit::event::token::TokenReader;
-use mfa_audit::pipeline::parallel::{self, Inputs, Totals};
-use mfa_audit::pipeline::{Origin, Processor};
-use mfa_audit::policy;
+use mfa_audit::pipeline::parallel::{self, Inputs};
+use mfa_audit::pipeline::{Origin, Totals};
 use mfa_audit::sink::file::FileSink;
-use mfa_audit::source::{file as input, Framing};
-use mfa_audit::telemetry::Metrics;
+use mfa_audit::source::{file as input, Framing, LinePosition};
 use std::path::Path;
-use std::sync::Arc;
 
 const FILES: [&str; 5] = [
     "findings.ndjson",
@@ -29,14 +25,6 @@ const FILES: [&str; 5] = [
     "rollout_surfaces.ndjson",
     "agents.ndjson",
 ];
-
-fn processor() -> Processor {
-    let policies = policy::SHIPPED
-        .iter()
-        .map(|(name, _)| Arc::new(policy::load(name).unwrap()))
-        .collect();
-    Processor::with_policies(policies, TokenReader::new(1000), Arc::new(Metrics::new()))
-}
 
 /// Three inputs: the conformance events (each case's events in order, with a few bad
 /// lines between), the real records, and a generated stream with a batch whose records
@@ -93,7 +81,7 @@ fn write_inputs(dir: &Path) -> Vec<String> {
 
 /// The one-thread loop, as `mfa-audit run --threads 1` runs it.
 fn one_thread(paths: &[String], out: &Path) -> Totals {
-    let p = processor();
+    let p = common::processor_all_shipped();
     let mut sink = FileSink::create(out).unwrap();
     let mut t = Totals::default();
     for path in paths {
@@ -103,7 +91,7 @@ fn one_thread(paths: &[String], out: &Path) -> Totals {
             Framing::Auto,
             1 << 20,
             &mut |doc| {
-                let pos = format!("line {}", doc.line);
+                let pos = LinePosition(doc.line);
                 let origin = Origin {
                     source,
                     position: &pos,
@@ -117,10 +105,7 @@ fn one_thread(paths: &[String], out: &Path) -> Totals {
                     )
                     .unwrap();
                 t.documents += 1;
-                t.events += u64::from(o.events);
-                t.findings += u64::from(o.findings);
-                t.dead_letters += u64::from(o.dead_letters);
-                t.duplicates += u64::from(o.duplicates);
+                t.add(o);
             },
             &mut |_| {},
         )
@@ -132,7 +117,7 @@ fn one_thread(paths: &[String], out: &Path) -> Totals {
 }
 
 fn threaded(paths: &[String], out: &Path, threads: usize, chunk_bytes: usize) -> Totals {
-    let p = processor();
+    let p = common::processor_all_shipped();
     let mut sink = FileSink::create(out).unwrap();
     let mut read = 0usize;
     let t = parallel::run(

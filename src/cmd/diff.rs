@@ -3,12 +3,13 @@
 //! each; per tenant: the 7-day readiness under each) and prints the tenants whose
 //! readiness changes.
 
+use super::AppError;
 use super::{each_document, processor};
-use super::{AppError, LinePosition};
 use crate::cli::DiffArgs;
 use mfa_audit::pipeline::Origin;
 use mfa_audit::policy::Finding;
 use mfa_audit::sink::{DeadLetter, RowSink};
+use mfa_audit::source::LinePosition;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

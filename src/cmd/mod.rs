@@ -104,15 +104,6 @@ pub fn load_policies(names: &[String]) -> Result<Vec<Arc<mfa_audit::policy::Poli
     Ok(out)
 }
 
-/// `line N` of an input.
-pub struct LinePosition(pub u64);
-
-impl std::fmt::Display for LinePosition {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "line {}", self.0)
-    }
-}
-
 /// A processor under `policies`, as `run` would build it from `replay`.
 pub fn processor(policies: &[String], replay: &ReplayArgs) -> Result<Processor, AppError> {
     let policies = load_policies(policies)?;

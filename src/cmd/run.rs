@@ -2,14 +2,15 @@
 //! variables, then flags) chooses the mode: files in and out, or Kafka in and ClickHouse
 //! out. A flag that does not apply to that mode is refused with its reason.
 
-use super::{env_vars, load_policies, AppError, LinePosition};
+use super::{env_vars, load_policies, AppError};
 use crate::cli::RunArgs;
 use mfa_audit::config::{Config, ConfigError, Mode};
 use mfa_audit::event::token::TokenReader;
-use mfa_audit::pipeline::{parallel, Origin, Processor, TenantReadiness};
+use mfa_audit::pipeline::{parallel, Origin, Processor, TenantReadiness, Totals};
 use mfa_audit::policy;
 use mfa_audit::sink::file::{FileSink, FileSinkError};
 use mfa_audit::source::file as input;
+use mfa_audit::source::LinePosition;
 use mfa_audit::telemetry::Metrics;
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
@@ -116,25 +117,8 @@ fn apply_flags(c: &mut Config, a: &RunArgs) -> Result<(), AppError> {
     Ok(())
 }
 
-/// What a file run did.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct RunSummary {
-    /// Documents read.
-    pub documents: u64,
-    /// Events applied.
-    pub events: u64,
-    /// Findings written.
-    pub findings: u64,
-    /// Dead letters written.
-    pub dead_letters: u64,
-    /// Replays skipped.
-    pub duplicates: u64,
-    /// Input bytes.
-    pub bytes: u64,
-}
-
 /// `mfa-audit run` on files: the embedded mode (a configuration `check`ed for it).
-pub fn files(config: &Config, quiet: bool) -> Result<RunSummary, AppError> {
+pub fn files(config: &Config, quiet: bool) -> Result<Totals, AppError> {
     let p = &config.pipeline;
     let chosen = p.chosen_policies();
     let policies = load_policies(&chosen)?;
@@ -153,7 +137,7 @@ pub fn files(config: &Config, quiet: bool) -> Result<RunSummary, AppError> {
         .with_replay_window_days(p.replay_window_days)
         .with_default_tenant(p.tenant.clone());
     let mut sink = FileSink::create(out)?;
-    let mut summary = RunSummary::default();
+    let mut summary = Totals::default();
     let mut progress = Progress::new();
     let started = Instant::now();
     tracing::info!(policies = ?chosen, inputs = inputs.len(), "run started");
@@ -167,7 +151,7 @@ pub fn files(config: &Config, quiet: bool) -> Result<RunSummary, AppError> {
             metrics.input_bytes.inc_by(n as u64);
             progress.tick(&metrics);
         };
-        let t = parallel::run(
+        summary = parallel::run(
             &processor,
             &parallel::Inputs {
                 paths: &inputs,
@@ -184,11 +168,6 @@ pub fn files(config: &Config, quiet: bool) -> Result<RunSummary, AppError> {
             parallel::ParallelError::Sink(e) => AppError::from(e),
             e @ parallel::ParallelError::Threads(_) => AppError::Io(e.to_string()),
         })?;
-        summary.documents = t.documents;
-        summary.events = t.events;
-        summary.findings = t.findings;
-        summary.dead_letters = t.dead_letters;
-        summary.duplicates = t.duplicates;
     } else {
         one_thread(
             &processor,
@@ -199,7 +178,6 @@ pub fn files(config: &Config, quiet: bool) -> Result<RunSummary, AppError> {
             &mut progress,
         )?;
     }
-    summary.bytes = metrics.input_bytes.get();
     processor.snapshot(&mut sink)?;
     progress.clear();
     let elapsed = started.elapsed();
@@ -241,7 +219,7 @@ fn one_thread(
     config: &Config,
     inputs: &[String],
     sink: &mut FileSink,
-    summary: &mut RunSummary,
+    summary: &mut Totals,
     progress: &mut Progress,
 ) -> Result<(), AppError> {
     let metrics = processor.metrics();
@@ -260,12 +238,7 @@ fn one_thread(
             };
             summary.documents += 1;
             match processor.process(origin, doc.bytes, doc.oversized.then_some(doc.len), sink) {
-                Ok(o) => {
-                    summary.events += u64::from(o.events);
-                    summary.findings += u64::from(o.findings);
-                    summary.dead_letters += u64::from(o.dead_letters);
-                    summary.duplicates += u64::from(o.duplicates);
-                }
+                Ok(o) => summary.add(o),
                 Err(e) => failure = Some(e),
             }
         };

@@ -48,6 +48,40 @@ pub struct DocOutcome {
     pub duplicates: u32,
 }
 
+/// What a run read and did: documents, and their outcomes summed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Totals {
+    /// Documents read.
+    pub documents: u64,
+    /// Events applied.
+    pub events: u64,
+    /// Findings written.
+    pub findings: u64,
+    /// Dead letters written.
+    pub dead_letters: u64,
+    /// Replays skipped.
+    pub duplicates: u64,
+}
+
+impl Totals {
+    /// Adds what one document (or one of its steps) produced.
+    pub fn add(&mut self, o: DocOutcome) {
+        self.events += u64::from(o.events);
+        self.findings += u64::from(o.findings);
+        self.dead_letters += u64::from(o.dead_letters);
+        self.duplicates += u64::from(o.duplicates);
+    }
+
+    /// Adds another run's (or chunk's) totals.
+    pub fn add_all(&mut self, t: &Totals) {
+        self.documents += t.documents;
+        self.events += t.events;
+        self.findings += t.findings;
+        self.dead_letters += t.dead_letters;
+        self.duplicates += t.duplicates;
+    }
+}
+
 /// One item of a document, decoded and checked ([`Processor::decode_steps`]). Not boxed,
 /// as [`Event`] is not: a box would cost an allocation per sign-in.
 #[allow(clippy::large_enum_variant)]

@@ -15,10 +15,10 @@
 //! a tenant's state sees the same events in the same order, and no rule reads another
 //! tenant's state.
 
-use super::{DocOutcome, Origin, Processor, Step};
+use super::{DocOutcome, Origin, Processor, Step, Totals};
 use crate::sink::file::{FileSink, FileSinkError, LineBuffer};
 use crate::source::file::{self as input, SourceError};
-use crate::source::{Doc, Framing};
+use crate::source::{Doc, Framing, LinePosition};
 use thiserror::Error;
 
 /// Decoding slices and tenant shards per thread, per stage.
@@ -53,38 +53,6 @@ pub struct Inputs<'a> {
     pub chunk_bytes: usize,
 }
 
-/// What the run read and did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Totals {
-    /// Documents read.
-    pub documents: u64,
-    /// What they produced, summed.
-    pub events: u64,
-    /// Findings written.
-    pub findings: u64,
-    /// Dead letters written.
-    pub dead_letters: u64,
-    /// Replays skipped.
-    pub duplicates: u64,
-}
-
-impl Totals {
-    fn add_all(&mut self, t: &Totals) {
-        self.documents += t.documents;
-        self.events += t.events;
-        self.findings += t.findings;
-        self.dead_letters += t.dead_letters;
-        self.duplicates += t.duplicates;
-    }
-
-    fn add(&mut self, o: DocOutcome) {
-        self.events += u64::from(o.events);
-        self.findings += u64::from(o.findings);
-        self.dead_letters += u64::from(o.dead_letters);
-        self.duplicates += u64::from(o.duplicates);
-    }
-}
-
 /// Documents of one input, copied out of the reader's buffer.
 struct Chunk {
     input: usize,
@@ -101,10 +69,11 @@ struct ChunkDoc {
 }
 
 impl Chunk {
-    fn new() -> Self {
+    /// A chunk for about `target` bytes (the last document read may pass it).
+    fn new(target: usize) -> Self {
         Self {
             input: 0,
-            bytes: Vec::with_capacity(CHUNK_TARGET_BYTES + (1 << 20)),
+            bytes: Vec::with_capacity(target + target / 8),
             docs: Vec::new(),
         }
     }
@@ -123,15 +92,6 @@ impl Chunk {
 
     fn doc_bytes(&self, d: &ChunkDoc) -> &[u8] {
         self.bytes.get(d.start..d.end).unwrap_or_default()
-    }
-}
-
-/// `line N` of an input.
-struct Line(u64);
-
-impl std::fmt::Display for Line {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "line {}", self.0)
     }
 }
 
@@ -167,6 +127,8 @@ struct Run<'r, 'i> {
     /// Tasks per stage and kind: more than threads, so that a slow slice or a busy
     /// tenant's shard does not leave the other cores idle.
     tasks: usize,
+    /// Bytes of documents per chunk.
+    chunk_bytes: usize,
     pool: rayon::ThreadPool,
 }
 
@@ -199,12 +161,17 @@ pub fn run(
         } else {
             1
         },
+        chunk_bytes: match inputs.chunk_bytes {
+            0 => CHUNK_TARGET_BYTES,
+            n => n,
+        },
         pool,
     };
     let mut reader = input::Reader::new(inputs.paths, inputs.framing, inputs.max_document_bytes);
     let mut totals = Totals::default();
-    let (mut a, mut b, mut c) = (Chunk::new(), Chunk::new(), Chunk::new());
-    let mut more = fill(&mut reader, run.chunk_bytes(), &mut a, on_bytes)?;
+    let target = run.chunk_bytes;
+    let (mut a, mut b, mut c) = (Chunk::new(target), Chunk::new(target), Chunk::new(target));
+    let mut more = fill(&mut reader, target, &mut a, on_bytes)?;
     let mut applied = Applied::default();
     let mut dc = Decoded::none();
     // Each line of the loop is one stage: (read, decode, apply the steps of, write).
@@ -246,13 +213,6 @@ fn fill(
 }
 
 impl Run<'_, '_> {
-    fn chunk_bytes(&self) -> usize {
-        match self.inputs.chunk_bytes {
-            0 => CHUNK_TARGET_BYTES,
-            n => n,
-        }
-    }
-
     /// One stage: reads into `read` (when `more`), decodes `decode`, applies `apply`,
     /// writes `write`, all at once. Returns `decode`'s steps, whether more input may
     /// follow, and `apply`'s rows.
@@ -283,7 +243,7 @@ impl Run<'_, '_> {
             let read_result = &mut read_result;
             s.spawn(move |_| {
                 *read_result = if more {
-                    fill(reader, self.chunk_bytes(), read, on_bytes)
+                    fill(reader, self.chunk_bytes, read, on_bytes)
                 } else {
                     read.bytes.clear();
                     read.docs.clear();
@@ -364,7 +324,7 @@ impl Run<'_, '_> {
             .get(chunk.input)
             .map_or("", |p| input::source_name(p));
         for (doc, _, step) in decoded.parts.iter().flatten().filter(|(_, o, _)| *o == w) {
-            let line = Line(chunk.docs.get(*doc).map_or(0, |d| d.line));
+            let line = LinePosition(chunk.docs.get(*doc).map_or(0, |d| d.line));
             let origin = Origin {
                 source,
                 position: &line,

@@ -26,6 +26,15 @@ pub enum Framing {
     Json,
 }
 
+/// `line N` of an input: where a document starts, as dead letters name it.
+pub struct LinePosition(pub u64);
+
+impl std::fmt::Display for LinePosition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}", self.0)
+    }
+}
+
 /// One document cut from a stream.
 #[derive(Debug)]
 pub struct Doc<'a> {

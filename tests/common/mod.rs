@@ -31,6 +31,15 @@ pub fn processor(policy_name: &str) -> Processor {
     )
 }
 
+/// A processor with empty state under every shipped policy at once.
+pub fn processor_all_shipped() -> Processor {
+    let policies = policy::SHIPPED
+        .iter()
+        .map(|(name, _)| Arc::new(policy::load(name).unwrap()))
+        .collect();
+    Processor::with_policies(policies, TokenReader::new(1000), Arc::new(Metrics::new()))
+}
+
 /// A signed JWT over `claims`.
 pub fn jwt(claims: &Value) -> String {
     encode(
