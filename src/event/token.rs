@@ -7,6 +7,7 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use siphasher::sip128::SipHasher13;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -156,17 +157,15 @@ pub struct TokenInfo {
 
 /// Decodes tokens, verifies them when a key set is loaded, and caches the result by hash.
 ///
-/// The cache key: without a key set, a 128-bit keyed hash (SipHash-1-3 twice, under two
-/// random per-process keys), so a token seen again costs one fast hash instead of a
-/// SHA-256; the SHA-256 rows carry is computed once, on a miss. Two tokens colliding would
-/// need 2^64 work against keys nobody outside the process knows. With a key set
-/// (`--jwks`), where the cached verdict is a signature check, the key stays the SHA-256.
+/// The cache key: without a key set, a 128-bit keyed hash (SipHash-1-3 with 128-bit output,
+/// one pass, under a random per-process key), so a token seen again costs one fast hash
+/// instead of a SHA-256; the SHA-256 rows carry is computed once, on a miss. Two tokens
+/// colliding would need 2^64 work against a key nobody outside the process knows. With a
+/// key set (`--jwks`), where the cached verdict is a signature check, the key stays the
+/// SHA-256.
 pub struct TokenReader {
     cache: DashMap<[u8; 32], Arc<TokenInfo>>,
-    hash_keys: (
-        std::collections::hash_map::RandomState,
-        std::collections::hash_map::RandomState,
-    ),
+    hash_key: (u64, u64),
     capacity: usize,
     keys: Option<JwkSet>,
     hits: AtomicU64,
@@ -178,7 +177,7 @@ impl TokenReader {
     pub fn new(capacity: usize) -> Self {
         Self {
             cache: DashMap::new(),
-            hash_keys: Default::default(),
+            hash_key: random_key(),
             capacity: capacity.max(1),
             keys: None,
             hits: AtomicU64::new(0),
@@ -212,14 +211,12 @@ impl TokenReader {
         let key: [u8; 32] = if self.keys.is_some() {
             sha()
         } else {
-            use std::hash::BuildHasher;
-            let (a, b) = &self.hash_keys;
+            let (k0, k1) = self.hash_key;
+            let h = SipHasher13::new_with_keys(k0, k1).hash(raw.as_bytes());
             let mut k = [0u8; 32];
-            let (lo, hi) = k.split_at_mut(8);
-            lo.copy_from_slice(&a.hash_one(raw).to_le_bytes());
-            hi.get_mut(..8)
-                .unwrap_or_default()
-                .copy_from_slice(&b.hash_one(raw).to_le_bytes());
+            if let Some(lo) = k.get_mut(..16) {
+                lo.copy_from_slice(&h.as_bytes());
+            }
             k
         };
         if let Some(hit) = self.cache.get(&key) {
@@ -228,8 +225,7 @@ impl TokenReader {
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         let digest = if self.keys.is_some() { key } else { sha() };
-        let claims: Claims = jsonwebtoken::dangerous::insecure_decode_claims(raw)
-            .map_err(|e| TokenError::Malformed(short_reason(&e)))?;
+        let claims = read_claims(raw)?;
         let signature = match &self.keys {
             None => Signature::NotChecked,
             Some(keys) => verify(raw, keys),
@@ -275,6 +271,41 @@ impl TokenReader {
     /// Whether the cache is empty.
     pub fn is_empty(&self) -> bool {
         self.cache.is_empty()
+    }
+}
+
+/// A random 128-bit key for the cache's hash, from the operating system's randomness
+/// (std's `RandomState` is seeded from it; two of its outputs make the key).
+fn random_key() -> (u64, u64) {
+    use std::hash::BuildHasher;
+    let s = std::collections::hash_map::RandomState::new();
+    (
+        s.hash_one(0x6d66_615f_6b30_u64),
+        s.hash_one(0x6d66_615f_6b31_u64),
+    )
+}
+
+/// The claims of a JWT, read without verification, exactly as
+/// `jsonwebtoken::dangerous::insecure_decode_claims` reads them (the payload is the part
+/// before the last `.`, after the one before it; base64url without padding; JSON), with
+/// the dots found by `memrchr` and no copy of the token. On any failure the crate's own
+/// function gives the error, so dead-letter reasons stay its words.
+fn read_claims(raw: &str) -> Result<Claims, TokenError> {
+    use base64::Engine as _;
+    let fast = || -> Option<Claims> {
+        let bytes = raw.as_bytes();
+        let message = bytes.get(..memchr::memrchr(b'.', bytes)?)?;
+        let start = memchr::memrchr(b'.', message)? + 1;
+        let payload = message.get(start..)?;
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()?;
+        serde_json::from_slice(&json).ok()
+    };
+    match fast() {
+        Some(claims) => Ok(claims),
+        None => jsonwebtoken::dangerous::insecure_decode_claims(raw)
+            .map_err(|e| TokenError::Malformed(short_reason(&e))),
     }
 }
 
@@ -347,6 +378,33 @@ pub(crate) mod tests {
             &EncodingKey::from_secret(secret),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn claims_are_read_exactly_as_jsonwebtoken_reads_them() {
+        use base64::Engine as _;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let good = b64(r#"{"tid":"t","amr":["mfa"],"appidacr":0}"#);
+        let cases = [
+            format!("h.{good}.s"),
+            format!("a.h.{good}.s"), // four parts: the payload is the one before the last
+            format!("{good}.s"),     // two parts
+            format!(".{good}."),     // empty header and signature
+            good.clone(),            // no dot
+            format!("h.{good}=.s"),  // padding: not base64url without padding
+            format!("h.{}.s", b64("[1]")),
+            format!("h.{}.s", b64(r#"{"tid":1}"#)),
+            format!("h.{}.s", b64(r#"{"tid":"t"} x"#)),
+            "h.%%%.s".to_owned(),
+            "h.\u{e9}.s".to_owned(),
+            String::new(),
+        ];
+        for token in &cases {
+            let crate_reads = jsonwebtoken::dangerous::insecure_decode_claims::<Claims>(token)
+                .map_err(|e| TokenError::Malformed(short_reason(&e)));
+            assert_eq!(read_claims(token), crate_reads, "{token}");
+        }
+        assert!(read_claims(cases.first().unwrap()).is_ok());
     }
 
     #[test]
