@@ -5,7 +5,7 @@ use super::cond::Cond;
 use super::template::Template;
 use crate::event::time::EventTime;
 use crate::event::RoleSet;
-use globset::GlobSet;
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -201,6 +201,38 @@ pub struct Policy {
     pub exception_response_business_days: i64,
     /// Exception reasons by id.
     pub exception_reasons: BTreeMap<String, ExceptionReason>,
+    /// Every page's patterns in one set (built from `pages`).
+    pub(crate) page_index: PageIndex,
+}
+
+/// Every protected page's URL patterns compiled into one set, so a URL is matched once
+/// rather than once per page; each pattern knows its page.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PageIndex {
+    /// `None` if the patterns would not compile together (then pages are tried in turn).
+    set: Option<GlobSet>,
+    /// The page (index into `pages`) of each pattern of `set`.
+    page_of: Vec<usize>,
+}
+
+impl PageIndex {
+    /// Compiles the pages' patterns as the loader does, page by page.
+    pub(crate) fn new(pages: &[Page]) -> Self {
+        let mut builder = GlobSetBuilder::new();
+        let mut page_of = Vec::new();
+        for (i, page) in pages.iter().enumerate() {
+            for u in &page.urls {
+                if let Ok(g) = GlobBuilder::new(u).literal_separator(false).build() {
+                    builder.add(g);
+                    page_of.push(i);
+                }
+            }
+        }
+        Self {
+            set: builder.build().ok(),
+            page_of,
+        }
+    }
 }
 
 impl Policy {
@@ -266,7 +298,15 @@ impl Policy {
     /// The protected page a URL falls under (first match in file order).
     pub fn protected_page(&self, url: &str) -> Option<&Page> {
         let normal = normalise_url(url);
-        self.pages.iter().find(|p| p.matcher.is_match(&*normal))
+        match &self.page_index.set {
+            Some(set) => set
+                .matches(&*normal)
+                .into_iter()
+                .filter_map(|g| self.page_index.page_of.get(g).copied())
+                .min()
+                .and_then(|p| self.pages.get(p)),
+            None => self.pages.iter().find(|p| p.matcher.is_match(&*normal)),
+        }
     }
 
     /// Whether an exception reason covers a rule id in this version.

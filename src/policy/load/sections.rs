@@ -8,7 +8,7 @@ use crate::policy::attr::{Attr, Scope, Type};
 use crate::policy::compile::{self, Env};
 use crate::policy::cond::Cond;
 use crate::policy::model::{
-    CounterDef, ExceptionReason, Policy, ReadinessDef, ShareDef, SurfaceDef,
+    CounterDef, ExceptionReason, PageIndex, Policy, ReadinessDef, ShareDef, SurfaceDef,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -127,7 +127,6 @@ pub(super) fn build(t: &Table, cx: &mut Cx) -> Option<Policy> {
         title: title?,
         surfaces,
         partner_roles,
-        pages,
         rules,
         conditions: conditions
             .iter()
@@ -143,6 +142,8 @@ pub(super) fn build(t: &Table, cx: &mut Cx) -> Option<Policy> {
         mfa_demanded_error_codes,
         exception_response_business_days: exception_response_business_days?,
         exception_reasons,
+        page_index: PageIndex::new(&pages),
+        pages,
     })
 }
 

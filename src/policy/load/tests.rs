@@ -293,3 +293,45 @@ fn every_shipped_policy_parses_once_for_the_process() {
     assert_eq!(all.len(), SHIPPED.len(), "every shipped policy is valid");
     assert!(std::ptr::eq(all, shipped()), "parsed once");
 }
+
+#[test]
+fn a_url_falls_under_the_first_matching_page_in_file_order() {
+    // The pages' patterns are matched as one set; the page is still the first one in the
+    // file whose pattern matches, whichever of its patterns it is.
+    let p = parse(
+        r#"
+        extends = "partner-mfa-2020-05"
+        version = "pages"
+        [[pages]]
+        id = "everything"
+        name = "Every page"
+        urls = ["https://partner.microsoft.com/nowhere/*", "https://partner.microsoft.com/*"]
+        roles = ["AdminAgent"]
+        [[pages]]
+        id = "overview"
+        name = "Overview"
+        urls = ["https://partner.microsoft.com/overview*"]
+        roles = ["AdminAgent"]
+        "#,
+        "pages.toml",
+        Format::Toml,
+    )
+    .unwrap();
+    let page = |url: &str| p.protected_page(url).map(|pg| pg.id.as_str());
+    assert_eq!(
+        page("https://partner.microsoft.com/commerce/x"),
+        Some("customers")
+    );
+    assert_eq!(page("/COMMERCE/x"), Some("customers"));
+    assert_eq!(
+        page("https://partner.microsoft.com/overview"),
+        Some("everything")
+    );
+    assert_eq!(page("https://example.com/overview"), None);
+    let base = load("partner-mfa-2020-05").unwrap();
+    assert_eq!(
+        base.protected_page("https://partner.microsoft.com/overview")
+            .map(|pg| pg.id.as_str()),
+        None
+    );
+}
