@@ -95,11 +95,18 @@ impl Chunk {
     }
 }
 
-/// A chunk's steps, per decoding worker, each with its document and the worker that
-/// applies it.
+/// A chunk's steps, per decoding slice.
 struct Decoded<'c> {
     chunk: Option<&'c Chunk>,
-    parts: Vec<Vec<(usize, usize, Step<'c>)>>,
+    parts: Vec<Slice<'c>>,
+}
+
+/// One decoding slice's steps: the worker of each, in step order, and each worker's steps
+/// (with their documents) in that order, so a worker reads only its own.
+#[derive(Default)]
+struct Slice<'c> {
+    owners: Vec<usize>,
+    by_worker: Vec<Vec<(usize, Step<'c>)>>,
 }
 
 impl Decoded<'_> {
@@ -233,8 +240,7 @@ impl Run<'_, '_> {
             .filter(|r| !r.is_empty())
             .collect();
         let mut read_result = Ok(false);
-        let mut decoded: Vec<Vec<(usize, usize, Step<'y>)>> =
-            parts.iter().map(|_| Vec::new()).collect();
+        let mut decoded: Vec<Slice<'y>> = parts.iter().map(|_| Slice::default()).collect();
         let apply = &apply;
         let workers = if apply.chunk.is_some() { self.tasks } else { 0 };
         let mut applied: Vec<_> = (0..workers).map(|_| Ok(Default::default())).collect();
@@ -261,7 +267,11 @@ impl Run<'_, '_> {
         written?;
         let more = read_result?;
         let mut rows = Applied {
-            order: apply.parts.iter().flatten().map(|(_, w, _)| *w).collect(),
+            order: apply
+                .parts
+                .iter()
+                .flat_map(|p| p.owners.iter().copied())
+                .collect(),
             ..Applied::default()
         };
         rows.totals.documents = apply.chunk.map_or(0, |c| c.docs.len() as u64);
@@ -277,14 +287,19 @@ impl Run<'_, '_> {
         Ok((decoded, more, rows))
     }
 
-    /// Decodes documents `range` of `chunk`, marking each step with the worker that
-    /// applies it (by tenant; a dead letter by its document).
+    /// Decodes documents `range` of `chunk`, handing each step to the worker that applies
+    /// it (by tenant; a dead letter by its document).
     fn decode<'c>(
         &self,
         chunk: &'c Chunk,
         range: std::ops::Range<usize>,
-    ) -> Vec<(usize, usize, Step<'c>)> {
-        let mut steps = Vec::with_capacity(range.len() + 8);
+    ) -> Slice<'c> {
+        let mut out = Slice {
+            owners: Vec::with_capacity(range.len() + 8),
+            by_worker: (0..self.tasks)
+                .map(|_| Vec::with_capacity(range.len() / self.tasks + 8))
+                .collect(),
+        };
         for (i, d) in chunk
             .docs
             .iter()
@@ -299,10 +314,13 @@ impl Run<'_, '_> {
                         Some(t) => shard(t, self.tasks),
                         None => i % self.tasks,
                     };
-                    steps.push((i, owner, step));
+                    out.owners.push(owner);
+                    if let Some(mine) = out.by_worker.get_mut(owner) {
+                        mine.push((i, step));
+                    }
                 });
         }
-        steps
+        out
     }
 
     /// Applies worker `w`'s steps of a decoded chunk, in order.
@@ -323,7 +341,12 @@ impl Run<'_, '_> {
             .paths
             .get(chunk.input)
             .map_or("", |p| input::source_name(p));
-        for (doc, _, step) in decoded.parts.iter().flatten().filter(|(_, o, _)| *o == w) {
+        for (doc, step) in decoded
+            .parts
+            .iter()
+            .filter_map(|p| p.by_worker.get(w))
+            .flatten()
+        {
             let line = LinePosition(chunk.docs.get(*doc).map_or(0, |d| d.line));
             let origin = Origin {
                 source,
