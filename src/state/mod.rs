@@ -20,7 +20,7 @@ use dashmap::DashMap;
 /// Every tenant's state.
 #[derive(Default)]
 pub struct State {
-    tenants: DashMap<String, TenantState>,
+    tenants: DashMap<String, TenantState, foldhash::fast::RandomState>,
 }
 
 impl State {

@@ -4,7 +4,8 @@ use super::rollout::{DayCounters, Tally};
 use crate::event::time::{Day, EventTime};
 use crate::event::{ExceptionStatus, RoleAction, RoleSet};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use foldhash::{HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 /// A user of the partner tenant.
