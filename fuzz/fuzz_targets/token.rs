@@ -5,11 +5,13 @@
 //! the rest, as UTF-8 (lossy), is split on `\n` into up to 8 `Authorization` values, each
 //! read twice by a reader that holds only 2 tokens, so the cache hit and eviction paths
 //! run too. Beyond "no panic", it checks that a repeated read is a cache hit, that the
-//! hash is 64 hex digits, and that no error or signature reason echoes the token.
+//! hash is 64 hex digits, that no error or signature reason echoes the token, and that
+//! without a key set the claims read (or the refusal) are exactly those of jsonwebtoken's
+//! own `insecure_decode_claims` (the reader finds the parts itself).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mfa_audit::event::token::{strip_bearer, Signature, TokenReader};
+use mfa_audit::event::token::{strip_bearer, Claims, Signature, TokenReader, MAX_TOKEN_BYTES};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
@@ -55,6 +57,8 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(rest);
     for header in text.split('\n').take(8) {
         let raw = strip_bearer(header);
+        let crate_reads = (mode & 1 == 0 && raw.len() <= MAX_TOKEN_BYTES)
+            .then(|| jsonwebtoken::dangerous::insecure_decode_claims::<Claims>(raw).ok());
         match reader.read(header) {
             Ok(info) => {
                 assert_eq!(info.sha256.len(), 64);
@@ -65,6 +69,9 @@ fuzz_target!(|data: &[u8]| {
                 if mode & 1 == 0 {
                     assert_eq!(info.signature, Signature::NotChecked);
                 }
+                if let Some(theirs) = &crate_reads {
+                    assert_eq!(Some(&info.claims), theirs.as_ref(), "claims as jsonwebtoken reads them");
+                }
                 let c = &info.claims;
                 let _ = (c.is_app_user(), c.has_mfa(), c.is_password_flow());
                 let _ = (c.user_name(), c.client_id());
@@ -72,6 +79,9 @@ fuzz_target!(|data: &[u8]| {
                 assert!(Arc::ptr_eq(&info, &again), "a repeated read is a cache hit");
             }
             Err(e) => {
+                if let Some(theirs) = &crate_reads {
+                    assert!(theirs.is_none(), "refused, as jsonwebtoken refuses it");
+                }
                 assert_no_echo(&e.to_string(), raw);
                 assert_no_echo(&format!("{e:?}"), raw);
                 assert!(

@@ -289,11 +289,7 @@ impl Run<'_, '_> {
 
     /// Decodes documents `range` of `chunk`, handing each step to the worker that applies
     /// it (by tenant; a dead letter by its document).
-    fn decode<'c>(
-        &self,
-        chunk: &'c Chunk,
-        range: std::ops::Range<usize>,
-    ) -> Slice<'c> {
+    fn decode<'c>(&self, chunk: &'c Chunk, range: std::ops::Range<usize>) -> Slice<'c> {
         let mut out = Slice {
             owners: Vec::with_capacity(range.len() + 8),
             by_worker: (0..self.tasks)

@@ -3,8 +3,8 @@
 use super::rollout::{DayCounters, Tally};
 use crate::event::time::{Day, EventTime};
 use crate::event::{ExceptionStatus, RoleAction, RoleSet};
-use serde::{Deserialize, Serialize};
 use foldhash::{HashMap, HashSet};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
