@@ -5,7 +5,7 @@ use super::cond::Cond;
 use super::template::Template;
 use crate::event::time::EventTime;
 use crate::event::RoleSet;
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -205,6 +205,12 @@ pub struct Policy {
     pub(crate) page_index: PageIndex,
 }
 
+/// A page's URL pattern compiled: `*` crosses `/` (a pattern names a page and every path
+/// under it).
+pub(crate) fn page_glob(pattern: &str) -> Result<Glob, globset::Error> {
+    GlobBuilder::new(pattern).literal_separator(false).build()
+}
+
 /// Every protected page's URL patterns compiled into one set, so a URL is matched once
 /// rather than once per page; each pattern knows its page.
 #[derive(Debug, Clone, Default)]
@@ -222,7 +228,7 @@ impl PageIndex {
         let mut page_of = Vec::new();
         for (i, page) in pages.iter().enumerate() {
             for u in &page.urls {
-                if let Ok(g) = GlobBuilder::new(u).literal_separator(false).build() {
+                if let Ok(g) = page_glob(u) {
                     builder.add(g);
                     page_of.push(i);
                 }

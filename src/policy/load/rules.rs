@@ -4,9 +4,9 @@ use super::{lower, Cx};
 use crate::event::RoleSet;
 use crate::policy::attr::Attr;
 use crate::policy::compile::{self, Env};
-use crate::policy::model::{Page, Rule, Severity, SurfaceDef};
+use crate::policy::model::{page_glob, Page, Rule, Severity, SurfaceDef};
 use crate::policy::template::Template;
-use globset::{GlobBuilder, GlobSetBuilder};
+use globset::GlobSetBuilder;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use toml::{Table, Value};
@@ -46,7 +46,7 @@ pub(super) fn pages(t: &Table, cx: &mut Cx, partner_roles: RoleSet) -> Vec<Page>
                     format!("`{u}` must be an absolute https URL pattern"),
                 );
             }
-            match GlobBuilder::new(u).literal_separator(false).build() {
+            match page_glob(u) {
                 Ok(g) => {
                     set.add(g);
                 }
