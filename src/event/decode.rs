@@ -37,7 +37,7 @@ struct TypedBatch<'a> {
 fn decode_batch_fast<'a>(doc: &'a str, tokens: &TokenReader) -> Option<Vec<Item<'a>>> {
     let batch = serde_json::from_str::<TypedBatch<'a>>(doc).ok()?;
     let mut items = Vec::with_capacity(batch.records.len());
-    for (i, w) in batch.records.into_iter().enumerate() {
+    for (i, mut w) in batch.records.into_iter().enumerate() {
         let has_id = w
             .properties
             .as_ref()
@@ -46,7 +46,7 @@ fn decode_batch_fast<'a>(doc: &'a str, tokens: &TokenReader) -> Option<Vec<Item<
         if !has_id || w.records.is_some() || w.kind.is_some() {
             return None;
         }
-        let event = recognise(w, doc, tokens, None).ok()?;
+        let event = recognise(&mut w, doc, tokens, None).ok()?;
         items.push(Item {
             record: Some(i),
             raw: doc,
@@ -89,7 +89,7 @@ pub fn decode_each<'a>(
             return;
         }
     }
-    let wire: Wire<'a> = match serde_json::from_str(doc) {
+    let mut wire: Wire<'a> = match serde_json::from_str(doc) {
         Ok(w) => w,
         Err(e) => {
             return each(Item {
@@ -105,11 +105,11 @@ pub fn decode_each<'a>(
                 let raw = rec.get();
                 let event = serde_json::from_str::<Wire<'a>>(raw)
                     .map_err(|e| json_error(raw, &e))
-                    .and_then(|w| {
+                    .and_then(|mut w| {
                         if w.records.is_some() {
                             Err(BadDocument::new(Reason::UnknownShape, "nested batch"))
                         } else {
-                            recognise(w, raw, tokens, default_tenant)
+                            recognise(&mut w, raw, tokens, default_tenant)
                         }
                     });
                 each(Item {
@@ -124,7 +124,7 @@ pub fn decode_each<'a>(
     each(Item {
         record: None,
         raw: doc,
-        event: recognise(wire, doc, tokens, default_tenant),
+        event: recognise(&mut wire, doc, tokens, default_tenant),
     })
 }
 
@@ -175,14 +175,17 @@ fn required_time(v: Option<&str>, field: &str) -> Result<EventTime, BadDocument>
     })
 }
 
+/// Reads `wire` into its event, taking what it needs out of it (a sign-in's properties
+/// are moved once, not with the whole record).
 fn recognise<'a>(
-    wire: Wire<'a>,
+    wire: &mut Wire<'a>,
     raw: &'a str,
     tokens: &TokenReader,
     default_tenant: Option<&str>,
 ) -> Result<Event<'a>, BadDocument> {
-    if let Some(kind) = wire.kind.as_deref() {
-        return match kind {
+    if let Some(kind) = wire.kind.clone() {
+        let wire = std::mem::take(wire);
+        return match &*kind {
             "partner_api_request" => api_request(wire, raw, tokens).map(Event::Api),
             "dashboard_request" => dashboard(wire, raw).map(Event::Dashboard),
             "partner_role_assignment" => role(wire, raw).map(Event::Role),
@@ -204,7 +207,7 @@ fn recognise<'a>(
     if wire.created_date_time.is_some() {
         // A flat Graph signIn: its fields are the `properties` ones, at the top.
         let props: SignInProps<'a> = serde_json::from_str(raw).map_err(|e| json_error(raw, &e))?;
-        return sign_in(props, None, None, None, raw, default_tenant).map(Event::SignIn);
+        return sign_in(props, Record::default(), raw, default_tenant).map(Event::SignIn);
     }
     Err(BadDocument::new(
         Reason::UnknownShape,
@@ -213,43 +216,49 @@ fn recognise<'a>(
 }
 
 fn azure_record<'a>(
-    mut wire: Wire<'a>,
+    wire: &mut Wire<'a>,
     raw: &'a str,
     default_tenant: Option<&str>,
 ) -> Result<SignIn<'a>, BadDocument> {
     let props = wire.properties.take().unwrap_or_default();
     sign_in(
         props,
-        wire.time,
-        wire.tenant_id,
-        wire.result_type,
+        Record {
+            time: wire.time.take(),
+            tenant: wire.tenant_id.take(),
+            result_type: wire.result_type.take(),
+            category: wire.category.take(),
+        },
         raw,
         default_tenant,
     )
-    .map(|s| SignIn {
-        category: wire.category,
-        ..s
-    })
+}
+
+/// What an Azure Monitor record carries around a sign-in's properties.
+#[derive(Default)]
+struct Record<'a> {
+    time: Option<Text<'a>>,
+    tenant: Option<Text<'a>>,
+    result_type: Option<Text<'a>>,
+    category: Option<Text<'a>>,
 }
 
 fn sign_in<'a>(
     props: SignInProps<'a>,
-    record_time: Option<Text<'a>>,
-    record_tenant: Option<Text<'a>>,
-    result_type: Option<Text<'a>>,
+    record: Record<'a>,
     raw: &'a str,
     default_tenant: Option<&str>,
 ) -> Result<SignIn<'a>, BadDocument> {
     let time_text = props
         .created_date_time
         .as_deref()
-        .or(record_time.as_deref());
+        .or(record.time.as_deref());
     let time = required_time(time_text, "createdDateTime")?;
     let tenant_id = props
         .home_tenant_id
         .clone()
         .filter(|t| !t.trim().is_empty())
-        .or(record_tenant)
+        .or(record.tenant)
         .or_else(|| props.resource_tenant_id.clone())
         .filter(|t| !t.trim().is_empty())
         .or_else(|| default_tenant.map(|t| Cow::Owned(t.to_owned())));
@@ -263,8 +272,8 @@ fn sign_in<'a>(
         event_id: id_or_derived(props.id.clone(), raw),
         time,
         tenant_id,
-        result_type,
-        category: None,
+        result_type: record.result_type,
+        category: record.category,
         props,
     })
 }
