@@ -144,10 +144,8 @@ pub struct Page {
     pub id: String,
     /// Name for people.
     pub name: String,
-    /// URL patterns as written (lower-cased).
+    /// URL patterns as written (lower-cased); compiled in the policy's page index.
     pub urls: Vec<String>,
-    /// The compiled patterns.
-    pub(crate) matcher: GlobSet,
     /// Roles allowed.
     pub roles: RoleSet,
 }
@@ -201,7 +199,7 @@ pub struct Policy {
     pub exception_response_business_days: i64,
     /// Exception reasons by id.
     pub exception_reasons: BTreeMap<String, ExceptionReason>,
-    /// Every page's patterns in one set (built from `pages`).
+    /// Every page's URL patterns, compiled into one set.
     pub(crate) page_index: PageIndex,
 }
 
@@ -215,29 +213,24 @@ pub(crate) fn page_glob(pattern: &str) -> Result<Glob, globset::Error> {
 /// rather than once per page; each pattern knows its page.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PageIndex {
-    /// `None` if the patterns would not compile together (then pages are tried in turn).
-    set: Option<GlobSet>,
+    set: GlobSet,
     /// The page (index into `pages`) of each pattern of `set`.
     page_of: Vec<usize>,
 }
 
 impl PageIndex {
-    /// Compiles the pages' patterns as the loader does, page by page.
-    pub(crate) fn new(pages: &[Page]) -> Self {
+    /// One set of `patterns`, each with the index of its page.
+    pub(crate) fn build(patterns: Vec<(Glob, usize)>) -> Result<Self, globset::Error> {
         let mut builder = GlobSetBuilder::new();
-        let mut page_of = Vec::new();
-        for (i, page) in pages.iter().enumerate() {
-            for u in &page.urls {
-                if let Ok(g) = page_glob(u) {
-                    builder.add(g);
-                    page_of.push(i);
-                }
-            }
+        let mut page_of = Vec::with_capacity(patterns.len());
+        for (glob, page) in patterns {
+            builder.add(glob);
+            page_of.push(page);
         }
-        Self {
-            set: builder.build().ok(),
+        Ok(Self {
+            set: builder.build()?,
             page_of,
-        }
+        })
     }
 }
 
@@ -304,15 +297,14 @@ impl Policy {
     /// The protected page a URL falls under (first match in file order).
     pub fn protected_page(&self, url: &str) -> Option<&Page> {
         let normal = normalise_url(url);
-        match &self.page_index.set {
-            Some(set) => set
-                .matches(&*normal)
-                .into_iter()
-                .filter_map(|g| self.page_index.page_of.get(g).copied())
-                .min()
-                .and_then(|p| self.pages.get(p)),
-            None => self.pages.iter().find(|p| p.matcher.is_match(&*normal)),
-        }
+        let index = &self.page_index;
+        index
+            .set
+            .matches(&*normal)
+            .into_iter()
+            .filter_map(|g| index.page_of.get(g).copied())
+            .min()
+            .and_then(|p| self.pages.get(p))
     }
 
     /// Whether an exception reason covers a rule id in this version.

@@ -4,15 +4,16 @@ use super::{lower, Cx};
 use crate::event::RoleSet;
 use crate::policy::attr::Attr;
 use crate::policy::compile::{self, Env};
-use crate::policy::model::{page_glob, Page, Rule, Severity, SurfaceDef};
+use crate::policy::model::{page_glob, Page, PageIndex, Rule, Severity, SurfaceDef};
 use crate::policy::template::Template;
-use globset::GlobSetBuilder;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use toml::{Table, Value};
 
-pub(super) fn pages(t: &Table, cx: &mut Cx, partner_roles: RoleSet) -> Vec<Page> {
+/// The protected pages, and their URL patterns compiled into one index.
+pub(super) fn pages(t: &Table, cx: &mut Cx, partner_roles: RoleSet) -> (Vec<Page>, PageIndex) {
     let mut out = Vec::new();
+    let mut patterns = Vec::new();
     let mut ids = BTreeSet::new();
     let list = match t.get("pages") {
         None => Vec::new(),
@@ -38,7 +39,7 @@ pub(super) fn pages(t: &Table, cx: &mut Cx, partner_roles: RoleSet) -> Vec<Page>
         if urls.is_empty() {
             cx.problem(&format!("{at}.urls"), "must hold at least one URL pattern");
         }
-        let mut set = GlobSetBuilder::new();
+        let mut globs = Vec::new();
         for (i, u) in urls.iter().enumerate() {
             if !u.starts_with("https://") {
                 cx.problem(
@@ -47,33 +48,28 @@ pub(super) fn pages(t: &Table, cx: &mut Cx, partner_roles: RoleSet) -> Vec<Page>
                 );
             }
             match page_glob(u) {
-                Ok(g) => {
-                    set.add(g);
-                }
+                Ok(g) => globs.push(g),
                 Err(e) => cx.problem(&format!("{at}.urls[{i}]"), format!("bad pattern: {e}")),
             }
         }
-        let matcher = match set.build() {
-            Ok(m) => m,
-            Err(e) => {
-                cx.problem(&format!("{at}.urls"), format!("bad patterns: {e}"));
-                continue;
-            }
-        };
         if let (Some(id), Some(name)) = (id, name) {
             if !ids.insert(id.clone()) {
                 cx.problem(&format!("{at}.id"), format!("page id `{id}` is used twice"));
             }
+            patterns.extend(globs.into_iter().map(|g| (g, out.len())));
             out.push(Page {
                 id,
                 name,
                 urls,
-                matcher,
                 roles,
             });
         }
     }
-    out
+    let index = PageIndex::build(patterns).unwrap_or_else(|e| {
+        cx.problem("pages", format!("bad patterns: {e}"));
+        PageIndex::default()
+    });
+    (out, index)
 }
 
 pub(super) fn rules(t: &Table, cx: &mut Cx, env: &Env<'_>, surfaces: &[SurfaceDef]) -> Vec<Rule> {

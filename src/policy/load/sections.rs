@@ -8,7 +8,7 @@ use crate::policy::attr::{Attr, Scope, Type};
 use crate::policy::compile::{self, Env};
 use crate::policy::cond::Cond;
 use crate::policy::model::{
-    CounterDef, ExceptionReason, PageIndex, Policy, ReadinessDef, ShareDef, SurfaceDef,
+    CounterDef, ExceptionReason, Policy, ReadinessDef, ShareDef, SurfaceDef,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -87,7 +87,7 @@ pub(super) fn build(t: &Table, cx: &mut Cx) -> Option<Policy> {
         );
     }
     let surfaces = surfaces(t, cx, &env);
-    let pages = pages(t, cx, partner_roles);
+    let (pages, page_index) = pages(t, cx, partner_roles);
     let rules = rules(t, cx, &env, &surfaces);
     check_shares(cx, &surfaces, t);
     let counters = counters(t, cx, &env);
@@ -142,7 +142,7 @@ pub(super) fn build(t: &Table, cx: &mut Cx) -> Option<Policy> {
         mfa_demanded_error_codes,
         exception_response_business_days: exception_response_business_days?,
         exception_reasons,
-        page_index: PageIndex::new(&pages),
+        page_index,
         pages,
     })
 }
