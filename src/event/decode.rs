@@ -37,7 +37,7 @@ struct TypedBatch<'a> {
 fn decode_batch_fast<'a>(doc: &'a str, tokens: &TokenReader) -> Option<Vec<Item<'a>>> {
     let batch = serde_json::from_str::<TypedBatch<'a>>(doc).ok()?;
     let mut items = Vec::with_capacity(batch.records.len());
-    for (i, mut w) in batch.records.into_iter().enumerate() {
+    for (i, w) in batch.records.into_iter().enumerate() {
         let has_id = w
             .properties
             .as_ref()
@@ -46,7 +46,7 @@ fn decode_batch_fast<'a>(doc: &'a str, tokens: &TokenReader) -> Option<Vec<Item<
         if !has_id || w.records.is_some() || w.kind.is_some() {
             return None;
         }
-        let event = recognise(&mut w, doc, tokens, None).ok()?;
+        let event = recognise(w, doc, tokens, None).ok()?;
         items.push(Item {
             record: Some(i),
             raw: doc,
@@ -89,7 +89,7 @@ pub fn decode_each<'a>(
             return;
         }
     }
-    let mut wire: Wire<'a> = match serde_json::from_str(doc) {
+    let wire: Wire<'a> = match serde_json::from_str(doc) {
         Ok(w) => w,
         Err(e) => {
             return each(Item {
@@ -105,11 +105,11 @@ pub fn decode_each<'a>(
                 let raw = rec.get();
                 let event = serde_json::from_str::<Wire<'a>>(raw)
                     .map_err(|e| json_error(raw, &e))
-                    .and_then(|mut w| {
+                    .and_then(|w| {
                         if w.records.is_some() {
                             Err(BadDocument::new(Reason::UnknownShape, "nested batch"))
                         } else {
-                            recognise(&mut w, raw, tokens, default_tenant)
+                            recognise(w, raw, tokens, default_tenant)
                         }
                     });
                 each(Item {
@@ -124,7 +124,7 @@ pub fn decode_each<'a>(
     each(Item {
         record: None,
         raw: doc,
-        event: recognise(&mut wire, doc, tokens, default_tenant),
+        event: recognise(wire, doc, tokens, default_tenant),
     })
 }
 
@@ -175,17 +175,14 @@ fn required_time(v: Option<&str>, field: &str) -> Result<EventTime, BadDocument>
     })
 }
 
-/// Reads `wire` into its event, taking what it needs out of it (a sign-in's properties
-/// are moved once, not with the whole record).
 fn recognise<'a>(
-    wire: &mut Wire<'a>,
+    wire: Wire<'a>,
     raw: &'a str,
     tokens: &TokenReader,
     default_tenant: Option<&str>,
 ) -> Result<Event<'a>, BadDocument> {
-    if let Some(kind) = wire.kind.clone() {
-        let wire = std::mem::take(wire);
-        return match &*kind {
+    if let Some(kind) = wire.kind.as_deref() {
+        return match kind {
             "partner_api_request" => api_request(wire, raw, tokens).map(Event::Api),
             "dashboard_request" => dashboard(wire, raw).map(Event::Dashboard),
             "partner_role_assignment" => role(wire, raw).map(Event::Role),
@@ -216,18 +213,17 @@ fn recognise<'a>(
 }
 
 fn azure_record<'a>(
-    wire: &mut Wire<'a>,
+    wire: Wire<'a>,
     raw: &'a str,
     default_tenant: Option<&str>,
 ) -> Result<SignIn<'a>, BadDocument> {
-    let props = wire.properties.take().unwrap_or_default();
     sign_in(
-        props,
+        wire.properties.unwrap_or_default(),
         Record {
-            time: wire.time.take(),
-            tenant: wire.tenant_id.take(),
-            result_type: wire.result_type.take(),
-            category: wire.category.take(),
+            time: wire.time,
+            tenant: wire.tenant_id,
+            result_type: wire.result_type,
+            category: wire.category,
         },
         raw,
         default_tenant,
