@@ -6,7 +6,7 @@
 - decoder: every event of tests/conformance/*.json as its own document (an object with
   `"authorization": {"claims": {...}}` becomes `"Bearer <HS256 JWT>"`, as the
   conformance tests do), every case's events as one NDJSON stream (state across events),
-  and every file of REALDATA_DIR (default ../shared/realdata beside the project, skipped when absent) whole
+  and every file of REALDATA_DIR (default tests/realdata, its subfolders included) whole
   and line by line;
 - token: the bearer tokens of those events (with and without `Bearer `), each once for
   the reader without a key set and once for the one with the fuzz target's key set, plus
@@ -101,7 +101,7 @@ def seed_decoder_and_tokens(realdata: str):
                 put("token", b"\x00" + auth.encode())
                 put("token", b"\x01" + auth.encode())
     if os.path.isdir(realdata):
-        for path in sorted(glob.glob(os.path.join(realdata, "*"))):
+        for path in sorted(glob.glob(os.path.join(realdata, "**", "*"), recursive=True)):
             if not path.endswith((".json", ".ndjson", ".log")):
                 continue
             with open(path, "rb") as f:
@@ -143,7 +143,7 @@ def seed_policies():
 
 
 def main():
-    realdata = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "realdata")
+    realdata = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "tests", "realdata")
     seed_decoder_and_tokens(realdata)
     seed_policies()
     for t in ("decoder", "token", "policy_loader"):

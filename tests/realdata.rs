@@ -1,4 +1,4 @@
-//! The public real sign-in records in `../shared/realdata/` decode with zero dead letters.
+//! The public real sign-in records in `tests/realdata/` decode with zero dead letters.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -15,16 +15,7 @@ use mfa_audit::source::{file, Framing};
 
 #[test]
 fn public_real_records_decode_without_dead_letters() {
-    let dir = common::root().join("../shared/realdata");
-    if !dir.is_dir() {
-        assert!(
-            std::env::var_os("MFA_TEST_NO_SHARED").is_some(),
-            "{} is missing: these tests read the public records beside the project \
-             (set MFA_TEST_NO_SHARED=1 to run without them)",
-            dir.display()
-        );
-        return;
-    }
+    let dir = common::root().join("tests/realdata");
     let inputs = file::expand(&[dir.display().to_string()]).unwrap();
     assert!(
         inputs.len() >= 7,

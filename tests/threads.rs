@@ -41,9 +41,9 @@ fn write_inputs(dir: &Path) -> Vec<String> {
     std::fs::write(dir.join("a.ndjson"), conformance).unwrap();
 
     let mut real = String::new();
-    for entry in std::fs::read_dir(common::root().join("../shared/realdata")).unwrap() {
+    for entry in std::fs::read_dir(common::root().join("tests/realdata")).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "md") {
+        if path.is_dir() || path.extension().is_some_and(|e| e == "md") {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
