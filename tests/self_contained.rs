@@ -87,17 +87,25 @@ fn no_file_names_a_path_outside_the_repository() {
 
 #[test]
 fn the_public_records_carry_their_sources() {
-    let dir = common::root().join("tests/realdata");
-    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if path.is_dir() || name == "README.md" {
-            continue;
+    fn check(dir: &Path) {
+        let readme = std::fs::read_to_string(dir.join("README.md"))
+            .unwrap_or_else(|e| panic!("{}: no README.md ({e})", dir.display()));
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                check(&path);
+                continue;
+            }
+            if name == "README.md" {
+                continue;
+            }
+            assert!(
+                readme.contains(&format!("| {name} |")),
+                "{}/README.md gives no source and licence for `{name}`",
+                dir.display()
+            );
         }
-        assert!(
-            readme.contains(&format!("| {name} |")),
-            "tests/realdata/README.md gives no source and licence for `{name}`"
-        );
     }
+    check(&common::root().join("tests/realdata"));
 }
