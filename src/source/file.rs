@@ -10,6 +10,14 @@ use thiserror::Error;
 /// How much is read at a time.
 pub const CHUNK_BYTES: usize = 256 * 1024;
 
+/// The most documents one [`Reader::fill`] gives (one more when a document was already
+/// open). A batch is bounded in documents as well as in bytes: a decoded document costs
+/// about 1.1 KB whatever its size, so 8 MiB of two-byte lines would otherwise be four
+/// million of them (5.5 GB, as the security review of 2026-12 measured). 16,384 decoded
+/// documents are about 18 MB per batch; a batch of 8 MiB of sign-in records holds about
+/// 2,000.
+pub const BATCH_MAX_DOCS: usize = 16_384;
+
 /// Why an input could not be read.
 #[derive(Debug, Error)]
 pub enum SourceError {
@@ -109,8 +117,9 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Reads on until the documents given to `on_doc` hold at least `target` bytes or
-    /// the current input ends, whichever comes first; a batch never spans two inputs.
+    /// Reads on until the documents given to `on_doc` hold at least `target` bytes, or
+    /// number [`BATCH_MAX_DOCS`], or the current input ends, whichever comes first; a
+    /// batch never spans two inputs.
     /// Returns the index of the input the documents came from, or `None` once every input
     /// is read. `on_bytes` is called after every read.
     pub fn fill(
@@ -140,12 +149,18 @@ impl<'a> Reader<'a> {
         };
         let index = *index;
         let bytes = std::cell::Cell::new(0usize);
+        let docs = std::cell::Cell::new(0usize);
         let mut count = |doc: Doc<'_>| {
             bytes.set(bytes.get() + doc.bytes.len());
+            docs.set(docs.get() + 1);
             on_doc(doc);
         };
-        while bytes.get() < target {
-            let n = match reader.read(&mut self.buf) {
+        while bytes.get() < target && docs.get() < BATCH_MAX_DOCS {
+            // A document takes two bytes at the least (one and a separator), so a read of
+            // twice the documents left cannot pass the bound by more than the one open.
+            let room = (2 * (BATCH_MAX_DOCS - docs.get())).min(self.buf.len());
+            let buf = self.buf.get_mut(..room).unwrap_or_default();
+            let n = match reader.read(buf) {
                 Ok(0) => {
                     framer.finish(&mut count);
                     self.open = None;
