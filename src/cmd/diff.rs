@@ -190,6 +190,7 @@ pub fn table(rows: &[DiffRow], a: &str, b: &str) -> String {
             status_7d_b,
         } = r
         {
+            let tenant_id = mfa_audit::event::scrub::terminal(tenant_id);
             let _ = writeln!(s, "{tenant_id:<38} {status_7d_a:<9} {status_7d_b:<9}");
         }
     }

@@ -5,6 +5,7 @@
 use super::AppError;
 use super::{each_document, processor};
 use crate::cli::ExplainArgs;
+use mfa_audit::event::scrub;
 use mfa_audit::pipeline::Explained;
 use mfa_audit::policy::{Policy, RuleTrace};
 use serde_json::{json, Map, Value};
@@ -33,6 +34,9 @@ pub fn run(args: &ExplainArgs) -> Result<(), AppError> {
             } else {
                 text(&e, &policies, &rules)
             };
+            // Whatever a record carried (a token in a URL, a user agent), none reaches
+            // the screen: removed by shape from the whole output.
+            let text = scrub::text(&text);
             if let Err(err) = stdout.write_all(text.as_bytes()) {
                 failure = Some(AppError::Io(format!("cannot write to stdout: {err}")));
             }
@@ -134,7 +138,10 @@ pub fn text(e: &Explained, policies: &[&Policy], only: &BTreeSet<&str>) -> Strin
     let _ = writeln!(
         s,
         "event {} ({}, tenant {}, {})",
-        e.event_id, e.kind, e.tenant_id, e.time
+        scrub::terminal(&e.event_id),
+        e.kind,
+        scrub::terminal(&e.tenant_id),
+        e.time
     );
     if e.replay {
         let _ = writeln!(s, "  a replay of an event already applied: no rule ran\n");
@@ -189,7 +196,7 @@ pub fn text(e: &Explained, policies: &[&Policy], only: &BTreeSet<&str>) -> Strin
                 let _ = writeln!(s, "        {name} = {body}");
             }
             if let Some(d) = &t.detail {
-                let _ = writeln!(s, "      detail: {d}");
+                let _ = writeln!(s, "      detail: {}", scrub::terminal(d));
             }
         }
         if !other_kinds.is_empty() {

@@ -344,7 +344,7 @@ pub fn readiness_table(rows: &[TenantReadiness], policies: &[&policy::Policy]) -
             let _ = write!(
                 s,
                 "{:<38} {:<10} {:<8} {:<8}",
-                r.tenant_id,
+                mfa_audit::event::scrub::terminal(&r.tenant_id),
                 r.day.to_string(),
                 r.status.name(),
                 r.status_7d.name(),

@@ -5,12 +5,14 @@
 //! - [`facts`]: the vocabulary: roles, and one type per input kind.
 //! - [`decode`](mod@decode): recognising and decoding documents and batch records.
 //! - [`reason`]: why a document is a dead letter.
+//! - [`scrub`]: credentials out of every text that leaves the process.
 //! - [`wire`], [`token`], [`time`]: the JSON field shapes, bearer tokens, timestamps.
 
 pub mod decode;
 pub mod facts;
 pub mod few;
 pub mod reason;
+pub mod scrub;
 pub mod time;
 pub mod token;
 pub mod wire;

@@ -85,12 +85,15 @@ impl BadDocument {
         }
     }
 
-    /// `code: detail`, the dead letter's `reason` column.
+    /// `code: detail`, the dead letter's `reason` column: credentials removed from the
+    /// detail (a parser's message may quote the input) and cut to
+    /// [`scrub::MAX_REASON_BYTES`](super::scrub::MAX_REASON_BYTES).
     pub fn reason_text(&self) -> String {
         if self.detail.is_empty() {
             self.reason.code().to_owned()
         } else {
-            format!("{}: {}", self.reason.code(), self.detail)
+            let full = format!("{}: {}", self.reason.code(), self.detail);
+            super::scrub::cut(&super::scrub::text(&full), super::scrub::MAX_REASON_BYTES).to_owned()
         }
     }
 }

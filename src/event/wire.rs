@@ -321,7 +321,8 @@ fn lenient_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error>
             v.trim()
                 .parse()
                 .map(Some)
-                .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
+                // The value is not quoted: it may be a credential in the wrong field.
+                .map_err(|_| E::custom("a string that is not an integer"))
         }
         fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
             Ok(None)
@@ -350,7 +351,8 @@ fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Erro
             } else if t.is_empty() {
                 Ok(None)
             } else {
-                Err(E::invalid_value(de::Unexpected::Str(v), &self))
+                // The value is not quoted: it may be a credential in the wrong field.
+                Err(E::custom("a string that is neither true nor false"))
             }
         }
         fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {

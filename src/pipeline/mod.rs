@@ -16,11 +16,12 @@ mod snapshot;
 pub use rows::TenantReadiness;
 pub use snapshot::SnapshotError;
 
+use crate::event::scrub as redact;
 use crate::event::time::EventTime;
 use crate::event::token::TokenReader;
 use crate::event::{self, Event, Reason};
 use crate::policy::{self, Finding, Policy};
-use crate::sink::{redact, DeadLetter, RowSink};
+use crate::sink::{DeadLetter, RowSink};
 use crate::state::State;
 use crate::telemetry::Metrics;
 use apply::apply_to_state;

@@ -25,17 +25,22 @@ use std::sync::Arc;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Finding {
     /// The event's id.
+    #[serde(serialize_with = "crate::event::scrub::ser")]
     pub event_id: String,
     /// The event's time.
     #[serde(serialize_with = "crate::event::time::datetime_text")]
     pub event_time: EventTime,
     /// The partner tenant.
+    #[serde(serialize_with = "crate::event::scrub::ser")]
     pub tenant_id: String,
     /// The customer tenant, for delegated admin (else empty).
+    #[serde(serialize_with = "crate::event::scrub::ser")]
     pub customer_tenant_id: String,
     /// The user's object id (else empty).
+    #[serde(serialize_with = "crate::event::scrub::ser")]
     pub user_id: String,
     /// The user's UPN (else empty).
+    #[serde(serialize_with = "crate::event::scrub::ser")]
     pub upn: String,
     /// The rule id.
     pub rule_id: Arc<str>,
@@ -51,12 +56,15 @@ pub struct Finding {
     /// Covered by an approved technical exception.
     pub excepted: bool,
     /// Client application id.
+    #[serde(serialize_with = "crate::event::scrub::ser")]
     pub app_id: String,
     /// `clientAppUsed` of a sign-in (else empty).
+    #[serde(serialize_with = "crate::event::scrub::ser")]
     pub client_app: String,
     /// SHA-256 of the bearer token (else empty): never the token.
     pub token_sha256: String,
     /// A short explanation.
+    #[serde(serialize_with = "crate::event::scrub::ser")]
     pub detail: String,
 }
 

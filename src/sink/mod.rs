@@ -4,7 +4,6 @@
 
 pub mod clickhouse;
 pub mod file;
-pub mod redact;
 pub mod rows;
 
 pub use rows::{AgentRow, DayStats, DeadLetter, RolloutRow, SurfaceRow};

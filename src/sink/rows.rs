@@ -167,6 +167,7 @@ fn share(part: u64, total: u64) -> Option<f64> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SurfaceRow {
     /// Partner tenant.
+    #[serde(serialize_with = "crate::event::scrub::ser")]
     pub tenant_id: String,
     /// UTC day.
     #[serde(
@@ -215,12 +216,16 @@ impl SurfaceRow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeadLetter {
     /// The input (file path, `stdin`, or `topic` in Kafka mode).
+    #[serde(serialize_with = "crate::event::scrub::ser")]
     pub source: String,
     /// Where in it (`line 12`, `line 12 record 3`, or `partition 2 offset 991`).
+    #[serde(serialize_with = "crate::event::scrub::ser")]
     pub position: String,
     /// `code: detail`; the code is bounded (see `event::Reason`).
+    #[serde(serialize_with = "crate::event::scrub::ser")]
     pub reason: String,
     /// The document's first 512 bytes at most, tokens redacted.
+    #[serde(serialize_with = "crate::event::scrub::ser")]
     pub excerpt: String,
 }
 
@@ -229,6 +234,7 @@ pub struct DeadLetter {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RolloutRow {
     /// Partner tenant.
+    #[serde(serialize_with = "crate::event::scrub::ser")]
     pub tenant_id: String,
     /// UTC day.
     #[serde(serialize_with = "crate::event::time::date_text")]
@@ -274,18 +280,23 @@ impl RolloutRow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AgentRow {
     /// Partner tenant.
+    #[serde(serialize_with = "crate::event::scrub::ser")]
     pub tenant_id: String,
     /// User object id.
+    #[serde(serialize_with = "crate::event::scrub::ser")]
     pub user_id: String,
     /// UPN (else empty).
+    #[serde(serialize_with = "crate::event::scrub::ser")]
     pub upn: String,
     /// `Member` / `Guest` (else empty).
+    #[serde(serialize_with = "crate::event::scrub::ser")]
     pub user_type: String,
     /// Partner roles held now.
     pub roles: Vec<&'static str>,
     /// `registered`, `unregistered` or `unknown`.
     pub mfa_registration: &'static str,
     /// Methods registered.
+    #[serde(serialize_with = "crate::event::scrub::ser_all")]
     pub methods_registered: Vec<String>,
     /// Latest sign-in (`1970-01-01 00:00:00` when none was seen).
     #[serde(serialize_with = "crate::event::time::datetime_text")]

@@ -206,7 +206,11 @@ impl Engine {
         self.summary.dead_letters += u64::from(outcome.dead_letters);
         if outcome.dead_letters > 0 {
             if let Some(dlq) = &self.dlq {
-                dlq.send(Some(position.as_bytes()), payload)?;
+                // The message as it came, but with its credentials removed (by key and by
+                // shape): the topic is read by people and tools that must not get tokens.
+                let clean =
+                    crate::event::scrub::json(&String::from_utf8_lossy(payload)).into_owned();
+                dlq.send(Some(position.as_bytes()), clean.as_bytes())?;
             }
         }
         Ok(Step::Done)
