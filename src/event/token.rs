@@ -17,6 +17,15 @@ use thiserror::Error;
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 /// How many decoded tokens the cache holds before it drops the expired ones.
 pub const DEFAULT_TOKEN_CACHE_ENTRIES: usize = 100_000;
+/// How many bytes of decoded tokens the cache holds before it drops the expired ones
+/// (an Entra token's claims take about 1 KB: some 60,000 tokens).
+pub const TOKEN_CACHE_MAX_BYTES: usize = 64 << 20;
+/// The most values kept of a list claim (`amr`, `roles`): Entra writes a handful. Empty
+/// and repeated values are dropped first, and `mfa` and `pwd` are kept wherever they
+/// stand, so the rules' verdicts do not depend on where the list was cut.
+pub const MAX_CLAIM_LIST: usize = 32;
+/// The longest value kept in a list claim, in bytes; longer ones are dropped.
+pub const MAX_CLAIM_VALUE_BYTES: usize = 256;
 
 /// Why a token could not be read.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -63,10 +72,12 @@ pub struct Claims {
     /// v1 tokens' fallback for `upn`.
     pub unique_name: Option<String>,
     /// Authentication methods references: MFA is the exact value `mfa`.
+    #[serde(deserialize_with = "bounded_list")]
     pub amr: Option<Vec<String>>,
     /// Delegated scopes: present on App+User tokens.
     pub scp: Option<String>,
     /// Application roles: app-only tokens.
+    #[serde(deserialize_with = "bounded_list")]
     pub roles: Option<Vec<String>>,
     /// `app` or `user` where the issuer writes it.
     pub idtyp: Option<String>,
@@ -84,6 +95,46 @@ pub struct Claims {
     pub iat: Option<i64>,
     /// Expires (seconds).
     pub exp: Option<i64>,
+}
+
+/// A list claim, bounded ([`MAX_CLAIM_LIST`], [`MAX_CLAIM_VALUE_BYTES`]): a 16 KiB
+/// token of thousands of empty `amr` values would otherwise cost ~128 KB in the cache
+/// (the security review of 2026-12, F8). The values are read borrowed and only the kept
+/// ones are copied.
+fn bounded_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Option<Vec<String>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of strings")
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: serde::Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_seq(self)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut s: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out: Vec<String> = Vec::new();
+            while let Some(v) = s.next_element::<std::borrow::Cow<'de, str>>()? {
+                let keep = !v.is_empty()
+                    && v.len() <= MAX_CLAIM_VALUE_BYTES
+                    && (out.len() < MAX_CLAIM_LIST || v == "mfa" || v == "pwd")
+                    && !out.iter().any(|o| *o == *v);
+                if keep {
+                    out.push(v.into_owned());
+                }
+            }
+            Ok(Some(out))
+        }
+    }
+    d.deserialize_option(V)
 }
 
 fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -155,6 +206,42 @@ pub struct TokenInfo {
     pub signature: Signature,
 }
 
+impl TokenInfo {
+    /// About how many bytes this entry holds in the cache: its texts, each list value
+    /// with its `String`, and the fixed parts (key, `Arc`, map slot).
+    pub fn weight(&self) -> usize {
+        let c = &self.claims;
+        let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        let list = |l: &Option<Vec<String>>| {
+            l.as_ref()
+                .map_or(0, |l| l.iter().map(|s| s.len() + 24).sum::<usize>())
+        };
+        let signature = match &self.signature {
+            Signature::Invalid(r) => r.len(),
+            _ => 0,
+        };
+        256 + self.sha256.len()
+            + [
+                &c.tid,
+                &c.oid,
+                &c.upn,
+                &c.unique_name,
+                &c.scp,
+                &c.idtyp,
+                &c.appid,
+                &c.azp,
+            ]
+            .into_iter()
+            .map(text)
+            .sum::<usize>()
+            + text(&c.appidacr)
+            + text(&c.azpacr)
+            + list(&c.amr)
+            + list(&c.roles)
+            + signature
+    }
+}
+
 /// Decodes tokens, verifies them when a key set is loaded, and caches the result by hash.
 ///
 /// The cache key: without a key set, a 128-bit keyed hash (SipHash-1-3 with 128-bit output,
@@ -167,6 +254,8 @@ pub struct TokenReader {
     cache: DashMap<[u8; 32], Arc<TokenInfo>>,
     hash_key: (u64, u64),
     capacity: usize,
+    /// Bytes held ([`TokenInfo::weight`]), against [`TOKEN_CACHE_MAX_BYTES`].
+    bytes: std::sync::atomic::AtomicUsize,
     keys: Option<JwkSet>,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -179,6 +268,7 @@ impl TokenReader {
             cache: DashMap::new(),
             hash_key: random_key(),
             capacity: capacity.max(1),
+            bytes: std::sync::atomic::AtomicUsize::new(0),
             keys: None,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -235,10 +325,15 @@ impl TokenReader {
             claims,
             signature,
         });
-        if self.cache.len() >= self.capacity {
+        let weight = info.weight();
+        if self.cache.len() >= self.capacity
+            || self.bytes.load(Ordering::Relaxed) + weight > TOKEN_CACHE_MAX_BYTES
+        {
             self.evict(info.claims.exp);
         }
-        self.cache.insert(key, Arc::clone(&info));
+        if self.cache.insert(key, Arc::clone(&info)).is_none() {
+            self.bytes.fetch_add(weight, Ordering::Relaxed);
+        }
         Ok(info)
     }
 
@@ -250,8 +345,12 @@ impl TokenReader {
             self.cache
                 .retain(|_, v| v.claims.exp.is_some_and(|e| e > horizon));
         }
-        if self.cache.len() >= self.capacity {
+        let held: usize = self.cache.iter().map(|e| e.value().weight()).sum();
+        if self.cache.len() >= self.capacity || held > TOKEN_CACHE_MAX_BYTES / 2 {
             self.cache.clear();
+            self.bytes.store(0, Ordering::Relaxed);
+        } else {
+            self.bytes.store(held, Ordering::Relaxed);
         }
     }
 
@@ -261,6 +360,11 @@ impl TokenReader {
             self.hits.load(Ordering::Relaxed),
             self.misses.load(Ordering::Relaxed),
         )
+    }
+
+    /// Bytes held by the decoded tokens (an estimate: their texts and fixed parts).
+    pub fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
     }
 
     /// Tokens held.
@@ -339,6 +443,14 @@ fn verify(raw: &str, keys: &JwkSet) -> Signature {
     validation.required_spec_claims.clear();
     let mut last = String::from("no usable key");
     for jwk in candidates {
+        // A key that names its algorithm is used for that one only (RFC 7517 `alg`): an
+        // HS512 token does not verify against a key declared HS256.
+        if let Some(declared) = jwk.common.key_algorithm {
+            if declared != jsonwebtoken::jwk::KeyAlgorithm::from(header.alg) {
+                last = "algorithm not allowed".into();
+                continue;
+            }
+        }
         match DecodingKey::from_jwk(jwk) {
             Ok(key) => match jsonwebtoken::decode::<serde_json::Value>(raw, &key, &validation) {
                 Ok(_) => return Signature::Valid,
@@ -378,6 +490,42 @@ pub(crate) mod tests {
             &EncodingKey::from_secret(secret),
         )
         .unwrap()
+    }
+
+    /// The security review of 2026-12, F8: a token of thousands of empty `amr` values
+    /// cost ~128 KB in the cache; the list is bounded, `mfa` and `pwd` kept wherever they
+    /// stand, and the cache is bounded in bytes.
+    #[test]
+    fn list_claims_and_the_cache_are_bounded() {
+        let mut amr = vec!["pwd".to_owned()];
+        amr.extend(std::iter::repeat_n(String::new(), 3950));
+        amr.extend((0..40).map(|i| format!("m{i}")));
+        amr.push("mfa".into());
+        let t = hs256(&serde_json::json!({"tid": "t", "amr": amr}), b"k");
+        let r = TokenReader::new(DEFAULT_TOKEN_CACHE_ENTRIES);
+        let info = r.read(&t).unwrap();
+        let got = info.claims.amr.clone().unwrap();
+        assert_eq!(got.len(), MAX_CLAIM_LIST + 1, "{got:?}");
+        assert!(info.claims.has_mfa());
+        assert_eq!(got.first().map(String::as_str), Some("pwd"));
+        assert!(info.weight() < 4096, "{}", info.weight());
+        // ["pwd", "", "pwd"] is only pwd.
+        let t = hs256(
+            &serde_json::json!({"amr": ["pwd", "", "pwd"], "appidacr": "0"}),
+            b"k",
+        );
+        assert!(r.read(&t).unwrap().claims.is_password_flow());
+        // 12 KB of claims each: the cache stays under its byte bound.
+        let pad = "x".repeat(12_000);
+        for i in 0..8_000 {
+            let t = hs256(
+                &serde_json::json!({"tid": i.to_string(), "upn": pad, "exp": 1}),
+                b"k",
+            );
+            r.read(&t).unwrap();
+            assert!(r.bytes() <= TOKEN_CACHE_MAX_BYTES, "{}", r.bytes());
+        }
+        assert!(r.len() < 8_000 && r.bytes() > 0);
     }
 
     #[test]
@@ -487,6 +635,17 @@ pub(crate) mod tests {
             r.read(&bad).unwrap().signature,
             Signature::Invalid(_)
         ));
+        // The security review of 2026-12, F16: the key declares HS256, so an HS512 token
+        // signed with the same secret does not verify.
+        let hs512 = Header {
+            alg: jsonwebtoken::Algorithm::HS512,
+            ..header
+        };
+        let other_alg = encode(&hs512, &claims, &EncodingKey::from_secret(b"k1-secret")).unwrap();
+        assert_eq!(
+            r.read(&other_alg).unwrap().signature,
+            Signature::Invalid("algorithm not allowed".into())
+        );
     }
 
     #[test]
