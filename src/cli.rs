@@ -164,6 +164,11 @@ pub struct RunArgs {
     /// mode (`pipeline.replay_window_days`, whose comment says why).
     #[arg(long, value_name = "DAYS")]
     pub replay_window_days: Option<i64>,
+    /// An event dated more than this many hours past the time it is processed is a
+    /// `future_time` dead letter, so no single event moves a tenant's readiness day ahead
+    /// (`pipeline.future_skew_hours`; default 24).
+    #[arg(long, value_name = "HOURS")]
+    pub future_skew_hours: Option<i64>,
     /// The tenant of sign-in records that carry no tenant id: a Microsoft Graph `signIn`
     /// export from one tenant's API has none (without it such records are dead letters
     /// that say so). Records with their own tenant id keep it (`pipeline.tenant`).
@@ -199,6 +204,10 @@ pub struct ReplayArgs {
     /// Replay window in days (as `run --replay-window-days`).
     #[arg(long, value_name = "DAYS", default_value_t = mfa_audit::state::DEFAULT_REPLAY_WINDOW_DAYS)]
     pub replay_window_days: i64,
+    /// Hours past the time it is processed an event may be dated (as `run
+    /// --future-skew-hours`).
+    #[arg(long, value_name = "HOURS", default_value_t = mfa_audit::pipeline::DEFAULT_FUTURE_SKEW_HOURS)]
+    pub future_skew_hours: i64,
     /// The tenant of sign-in records that carry none (as `run --tenant`).
     #[arg(long, value_name = "ID")]
     pub tenant: Option<String>,

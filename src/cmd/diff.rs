@@ -99,7 +99,7 @@ pub fn run(args: &DiffArgs) -> Result<(), AppError> {
         let Ok(_) = p.process(origin, doc.bytes, oversized, &mut counts);
     })?;
     let rows = rows(&p, &counts, &a);
-    std::fs::create_dir_all(&args.out)
+    mfa_audit::sink::file::create_dir(&args.out)
         .map_err(|e| AppError::Io(format!("cannot create `{}`: {e}", args.out.display())))?;
     let path = args.out.join("diff.ndjson");
     let mut text = String::new();
@@ -107,7 +107,7 @@ pub fn run(args: &DiffArgs) -> Result<(), AppError> {
         let line = serde_json::to_string(r).map_err(|e| AppError::Io(e.to_string()))?;
         let _ = writeln!(text, "{line}");
     }
-    std::fs::write(&path, text)
+    mfa_audit::sink::file::write_new(&path, |w| w.write_all(text.as_bytes()))
         .map_err(|e| AppError::Io(format!("cannot write `{}`: {e}", path.display())))?;
     let mut out = std::io::stdout().lock();
     out.write_all(table(&rows, &a, &b).as_bytes())

@@ -15,12 +15,9 @@ pub fn run(args: &GenerateArgs) -> Result<(), AppError> {
     )
     .map_err(AppError::Usage)?;
     let result = match &args.out {
-        Some(path) => {
-            let file = std::fs::File::create(path)
-                .map_err(|e| AppError::Io(format!("cannot create `{}`: {e}", path.display())))?;
-            let mut w = std::io::BufWriter::new(file);
-            mfa_audit::generate::write(&options, &mut w).and_then(|_| w.flush())
-        }
+        Some(path) => mfa_audit::sink::file::write_new(path, |w| {
+            mfa_audit::generate::write(&options, w).map(|_| ())
+        }),
         None => {
             let mut w = std::io::BufWriter::new(std::io::stdout().lock());
             mfa_audit::generate::write(&options, &mut w).and_then(|_| w.flush())

@@ -116,6 +116,7 @@ pub fn processor(policies: &[String], replay: &ReplayArgs) -> Result<Processor, 
     Ok(
         Processor::with_policies(policies, tokens, Arc::new(Metrics::new()))
             .with_replay_window_days(replay.replay_window_days)
+            .with_future_skew_hours(replay.future_skew_hours)
             .with_default_tenant(replay.tenant.clone()),
     )
 }

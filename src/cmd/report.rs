@@ -23,7 +23,7 @@ pub fn run(args: &ReportArgs) -> Result<(), AppError> {
     };
     let generated = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
     let page = mfa_audit::report::html::render(&report, &generated);
-    std::fs::write(&args.out, page)
+    mfa_audit::sink::file::write_new(&args.out, |w| std::io::Write::write_all(w, page.as_bytes()))
         .map_err(|e| AppError::Io(format!("cannot write {}: {e}", args.out.display())))?;
     eprintln!(
         "mfa-audit: report of {} tenants under {} ({}) in {}",

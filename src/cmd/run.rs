@@ -111,6 +111,14 @@ fn apply_flags(c: &mut Config, a: &RunArgs) -> Result<(), AppError> {
         }
         c.pipeline.replay_window_days = days;
     }
+    if let Some(hours) = a.future_skew_hours {
+        if hours < 0 {
+            return Err(AppError::Usage(
+                "`--future-skew-hours` must not be negative".into(),
+            ));
+        }
+        c.pipeline.future_skew_hours = hours;
+    }
     if let Some(t) = &a.tenant {
         c.pipeline.tenant = Some(t.clone());
     }
@@ -135,6 +143,7 @@ pub fn files(config: &Config, quiet: bool) -> Result<Totals, AppError> {
     let metrics = Arc::new(Metrics::new());
     let processor = Processor::with_policies(policies, tokens, Arc::clone(&metrics))
         .with_replay_window_days(p.replay_window_days)
+        .with_future_skew_hours(p.future_skew_hours)
         .with_default_tenant(p.tenant.clone());
     let mut sink = FileSink::create(out)?;
     let mut summary = Totals::default();

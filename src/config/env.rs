@@ -41,6 +41,7 @@ pub(super) const KEYS: [(&str, &[&str]); 5] = [
             "jwks",
             "checkpoint_interval_ms",
             "replay_window_days",
+            "future_skew_hours",
             "token_cache_entries",
             "tenant",
             "max_document_bytes",

@@ -210,6 +210,9 @@ impl Config {
         if self.pipeline.checkpoint_interval_ms == 0 {
             problems.push("`pipeline.checkpoint_interval_ms` must be above 0".to_owned());
         }
+        if self.pipeline.future_skew_hours < 0 {
+            problems.push("`pipeline.future_skew_hours` must not be negative".to_owned());
+        }
         if self.pipeline.replay_window_days < 0 {
             problems.push("`pipeline.replay_window_days` must not be negative".to_owned());
         }

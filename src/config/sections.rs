@@ -138,6 +138,11 @@ pub struct PipelineConfig {
     /// the loader fills in the mode's.
     #[serde(default = "default_stream_replay_window_days")]
     pub replay_window_days: i64,
+    /// How many hours past the time it is processed an event may be dated; a later one
+    /// is a `future_time` dead letter (so no single event moves a tenant's readiness day
+    /// ahead).
+    #[serde(default = "default_future_skew_hours")]
+    pub future_skew_hours: i64,
     /// Decoded bearer tokens kept in the cache.
     #[serde(default = "default_token_cache_entries")]
     pub token_cache_entries: usize,
@@ -175,6 +180,7 @@ impl Default for PipelineConfig {
             jwks: None,
             checkpoint_interval_ms: default_checkpoint_interval_ms(),
             replay_window_days: default_stream_replay_window_days(),
+            future_skew_hours: default_future_skew_hours(),
             token_cache_entries: default_token_cache_entries(),
             tenant: None,
             max_document_bytes: default_max_document_bytes(),
@@ -245,6 +251,10 @@ fn default_policy() -> String {
 fn default_checkpoint_interval_ms() -> u64 {
     10_000
 }
+fn default_future_skew_hours() -> i64 {
+    crate::pipeline::DEFAULT_FUTURE_SKEW_HOURS
+}
+
 fn default_stream_replay_window_days() -> i64 {
     default_replay_window_days(Mode::Stream)
 }

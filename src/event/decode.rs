@@ -89,6 +89,13 @@ pub fn decode_each<'a>(
             return;
         }
     }
+    if let Err(bad) = an_object(doc) {
+        return each(Item {
+            record: None,
+            raw: doc,
+            event: Err(bad),
+        });
+    }
     let wire: Wire<'a> = match serde_json::from_str(doc) {
         Ok(w) => w,
         Err(e) => {
@@ -103,8 +110,10 @@ pub fn decode_each<'a>(
         if wire.kind.is_none() && wire.properties.is_none() {
             for (i, rec) in batch.iter().enumerate() {
                 let raw = rec.get();
-                let event = serde_json::from_str::<Wire<'a>>(raw)
-                    .map_err(|e| json_error(raw, &e))
+                let event = an_object(raw)
+                    .and_then(|()| {
+                        serde_json::from_str::<Wire<'a>>(raw).map_err(|e| json_error(raw, &e))
+                    })
                     .and_then(|w| {
                         if w.records.is_some() {
                             Err(BadDocument::new(Reason::UnknownShape, "nested batch"))
@@ -125,6 +134,18 @@ pub fn decode_each<'a>(
         record: None,
         raw: doc,
         event: recognise(wire, doc, tokens, default_tenant),
+    })
+}
+
+/// A document (or batch record) must be a JSON object: serde would read a top-level
+/// array as the struct's fields in order (the security review of 2026-12, F16).
+fn an_object(doc: &str) -> Result<(), BadDocument> {
+    if doc.trim_start().starts_with('{') {
+        return Ok(());
+    }
+    Err(match serde_json::from_str::<serde::de::IgnoredAny>(doc) {
+        Ok(_) => BadDocument::new(Reason::NotAnObject, "a document must be a JSON object"),
+        Err(e) => BadDocument::new(Reason::NotJson, e.to_string()),
     })
 }
 
@@ -515,6 +536,10 @@ mod tests {
             ("not json", Reason::NotJson),
             ("[1,2]", Reason::NotAnObject),
             ("42", Reason::NotAnObject),
+            // A top-level array was read as the struct's fields in order (review F16).
+            (r#"["partner_api_request"]"#, Reason::NotAnObject),
+            (r#"[[{"time":"2020-05-02"}]]"#, Reason::NotAnObject),
+            (r#"{"records":[["x"]]}"#, Reason::NotAnObject),
             (r#"{"hello":"world"}"#, Reason::UnknownShape),
             (r#"{"type":"nope"}"#, Reason::UnknownShape),
             (

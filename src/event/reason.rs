@@ -29,11 +29,15 @@ pub enum Reason {
     /// A `policy_override` its policy does not allow (an unknown policy or surface, a
     /// date past the postponement limit).
     OverrideRejected,
+    /// An event dated further past the time it was processed than the allowed clock skew
+    /// (`pipeline.future_skew_hours`): one such event would move its tenant's readiness
+    /// day ahead and end its replay window.
+    FutureTime,
 }
 
 impl Reason {
     /// Every reason, for metrics and docs.
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 13] = [
         Reason::NotJson,
         Reason::NotAnObject,
         Reason::UnknownShape,
@@ -46,6 +50,7 @@ impl Reason {
         Reason::Oversized,
         Reason::DuplicateKey,
         Reason::OverrideRejected,
+        Reason::FutureTime,
     ];
 
     /// The bounded code (metric label, start of the dead letter's `reason`).
@@ -63,6 +68,7 @@ impl Reason {
             Reason::Oversized => "oversized",
             Reason::DuplicateKey => "duplicate_key",
             Reason::OverrideRejected => "override_rejected",
+            Reason::FutureTime => "future_time",
         }
     }
 }

@@ -151,7 +151,28 @@ pub struct Processor {
     metrics: Arc<Metrics>,
     replay_window_days: i64,
     newest_event: std::sync::atomic::AtomicI64,
+    /// The time an event is processed at (the wall clock; tests pass their own).
+    clock: Clock,
+    /// How far past [`Processor::clock`] an event may be dated, in microseconds.
+    future_skew_micros: i64,
 }
+
+/// The time now, as the processor reads it: the wall clock unless a test passes its own.
+pub type Clock = Arc<dyn Fn() -> EventTime + Send + Sync>;
+
+/// The wall clock.
+pub fn wall_clock() -> Clock {
+    Arc::new(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        EventTime(now)
+    })
+}
+
+/// How far past the time it is processed an event may be dated, by default: a day
+/// covers any clock skew between a log's writer and this process.
+pub const DEFAULT_FUTURE_SKEW_HOURS: i64 = 24;
 
 impl Processor {
     /// A processor with empty state, under one policy.
@@ -199,7 +220,40 @@ impl Processor {
             metrics,
             replay_window_days: crate::state::DEFAULT_REPLAY_WINDOW_DAYS,
             newest_event: std::sync::atomic::AtomicI64::new(i64::MIN),
+            clock: wall_clock(),
+            future_skew_micros: DEFAULT_FUTURE_SKEW_HOURS * 3_600_000_000,
         }
+    }
+
+    /// Sets the clock events are checked against (tests fake it).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sets how many hours past the clock an event may be dated before it is a
+    /// `future_time` dead letter.
+    pub fn with_future_skew_hours(mut self, hours: i64) -> Self {
+        self.future_skew_micros = hours.max(0).saturating_mul(3_600_000_000);
+        self
+    }
+
+    /// An event dated past the clock by more than the skew is refused: no single event
+    /// may move its tenant's readiness day ahead (the security review of 2026-12, F5).
+    fn check_time(&self, ev: &Event<'_>, now: EventTime) -> Result<(), event::BadDocument> {
+        let limit = now.0.saturating_add(self.future_skew_micros);
+        if ev.time().0 > limit {
+            return Err(event::BadDocument::new(
+                Reason::FutureTime,
+                format!(
+                    "event time {} is more than {} h past the time it was processed ({})",
+                    ev.time(),
+                    self.future_skew_micros / 3_600_000_000,
+                    now
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Sets how many days back a repeated event id is recognised as a replay.
@@ -303,16 +357,17 @@ impl Processor {
                 return each(Step::bad(None, bad, redact::excerpt_bytes(bytes)));
             }
         };
+        let now = (self.clock)();
         event::decode_each(
             text,
             &self.tokens,
             self.default_tenant.as_deref(),
             &mut |item| {
                 each(
-                    match item
-                        .event
-                        .and_then(|ev| self.check_override(&ev).map(|()| ev))
-                    {
+                    match item.event.and_then(|ev| {
+                        self.check_time(&ev, now)?;
+                        self.check_override(&ev).map(|()| ev)
+                    }) {
                         Ok(ev) => Step::Event(ev),
                         Err(bad) => Step::bad(item.record, bad, redact::excerpt(item.raw)),
                     },
@@ -365,7 +420,7 @@ impl Processor {
             let Ok(ev) = item.event else {
                 continue;
             };
-            if self.check_override(&ev).is_err() {
+            if self.check_time(&ev, (self.clock)()).is_err() || self.check_override(&ev).is_err() {
                 continue;
             }
             let want = wanted(ev.event_id());

@@ -20,6 +20,67 @@ pub const AGENTS_FILE: &str = "agents.ndjson";
 /// `dead_letters` rows.
 pub const DEAD_LETTERS_FILE: &str = "dead_letters.ndjson";
 
+/// The mode of every file mfa-audit writes: rows and dead letters may hold user names
+/// and excerpts of records, so they are not for every local user (owner reads and
+/// writes, the group reads).
+pub const FILE_MODE: u32 = 0o640;
+/// The mode of an output folder mfa-audit creates.
+pub const DIR_MODE: u32 = 0o750;
+
+/// Creates `dir` and its missing parents with [`DIR_MODE`].
+pub fn create_dir(dir: &Path) -> io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, DIR_MODE);
+    b.create(dir)
+}
+
+/// Writes a whole file at `path` as a new one: `write` fills a file created under a
+/// fresh random name in the same folder (exclusively, [`FILE_MODE`]: no existing file or
+/// planted link is opened), which is then renamed over `path` (a link standing at `path`
+/// is replaced, never followed), so a reader never sees half of it.
+pub fn write_new(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    let prefix = format!(".{name}.");
+    let mut b = tempfile::Builder::new();
+    b.prefix(&prefix).suffix(".tmp");
+    #[cfg(unix)]
+    b.permissions(std::os::unix::fs::PermissionsExt::from_mode(FILE_MODE));
+    let tmp = b.tempfile_in(dir)?;
+    let mut w = BufWriter::new(tmp);
+    write(&mut w)?;
+    let tmp = w.into_inner().map_err(io::IntoInnerError::into_error)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Opens `path` as a new, empty file to append rows to: whatever stands there (an old
+/// file, or a link planted in the folder) is removed, not followed, and the file is
+/// created exclusively with [`FILE_MODE`] (if anything takes the name in between, this
+/// fails rather than write through it).
+fn create_fresh(path: &Path) -> io::Result<File> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, FILE_MODE);
+    o.open(path)
+}
+
 /// A write to the output folder failed.
 #[derive(Debug, Error)]
 #[error("cannot write `{path}`: {source}")]
@@ -43,10 +104,10 @@ impl FileSink {
             let path = p.display().to_string();
             move |source| FileSinkError { path, source }
         };
-        std::fs::create_dir_all(dir).map_err(err(dir))?;
+        create_dir(dir).map_err(err(dir))?;
         let open = |name: &str| {
             let p = dir.join(name);
-            File::create(&p).map(BufWriter::new).map_err(err(&p))
+            create_fresh(&p).map(BufWriter::new).map_err(err(&p))
         };
         let findings = open(FINDINGS_FILE)?;
         let dead_letters = open(DEAD_LETTERS_FILE)?;
@@ -75,22 +136,21 @@ impl FileSink {
         })
     }
 
-    /// Writes a whole file through a temporary name, so a reader never sees half of it.
+    /// Writes a whole file as a new one ([`write_new`]), so a reader never sees half of
+    /// it and no planted link is followed.
     fn write_whole<T: Serialize>(&self, name: &str, rows: &[T]) -> Result<(), FileSinkError> {
         let path = self.dir.join(name);
-        let tmp = self.dir.join(format!(".{name}.tmp"));
-        let err = |p: &Path| {
-            let path = p.display().to_string();
-            move |source| FileSinkError { path, source }
-        };
-        let mut w = BufWriter::new(File::create(&tmp).map_err(err(&tmp))?);
-        for r in rows {
-            serde_json::to_writer(&mut w, r).map_err(|e| err(&tmp)(io::Error::other(e)))?;
-            w.write_all(b"\n").map_err(err(&tmp))?;
-        }
-        w.flush().map_err(err(&tmp))?;
-        drop(w);
-        std::fs::rename(&tmp, &path).map_err(err(&path))
+        write_new(&path, |w| {
+            for r in rows {
+                serde_json::to_writer(&mut *w, r).map_err(io::Error::other)?;
+                w.write_all(b"\n")?;
+            }
+            Ok(())
+        })
+        .map_err(|source| FileSinkError {
+            path: path.display().to_string(),
+            source,
+        })
     }
 
     fn append<T: Serialize>(

@@ -157,6 +157,7 @@ fn processor(config: &Config, metrics: &Arc<Metrics>) -> Result<Processor, Strea
     Ok(
         Processor::with_policies(policies, tokens, Arc::clone(metrics))
             .with_replay_window_days(config.pipeline.replay_window_days)
+            .with_future_skew_hours(config.pipeline.future_skew_hours)
             .with_default_tenant(config.pipeline.tenant.clone()),
     )
 }
