@@ -123,6 +123,17 @@ fn f5_a_future_event_is_a_dead_letter_and_moves_nothing() {
         "the 2020-05-02 sign-in is out of the 7 days"
     );
 
+    // F16: a day before 1970 would be 0000-00-00 in ClickHouse 18.16.
+    let old = soon.replace("2020-06-01T20:00:00Z", "1969-12-31T00:00:00Z");
+    let sink = common::run_docs(&p, &[old]);
+    assert!(
+        sink.dead_letters[0]
+            .reason
+            .starts_with("bad_time: event time 1969-12-31"),
+        "{:?}",
+        sink.dead_letters
+    );
+
     // With a skew of 0 hours, the request 20 hours ahead is refused too.
     let p = common::processor("partner-mfa-2020-05")
         .with_clock(Arc::new(move || now))

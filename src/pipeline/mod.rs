@@ -240,7 +240,18 @@ impl Processor {
 
     /// An event dated past the clock by more than the skew is refused: no single event
     /// may move its tenant's readiness day ahead (the security review of 2026-12, F5).
+    /// An event before 1970 is refused too: ClickHouse's `Date` starts there, and 18.16
+    /// writes any earlier day as `0000-00-00`, folding them all onto one row (F16).
     fn check_time(&self, ev: &Event<'_>, now: EventTime) -> Result<(), event::BadDocument> {
+        if ev.time().0 < 0 {
+            return Err(event::BadDocument::new(
+                Reason::BadTime,
+                format!(
+                    "event time {} is before 1970-01-01, where ClickHouse dates start",
+                    ev.time()
+                ),
+            ));
+        }
         let limit = now.0.saturating_add(self.future_skew_micros);
         if ev.time().0 > limit {
             return Err(event::BadDocument::new(
