@@ -11,6 +11,7 @@
 - token: the bearer tokens of those events (with and without `Bearer `), each once for
   the reader without a key set and once for the one with the fuzz target's key set, plus
   tokens signed with that key set's HMAC key;
+- scrub: every decoder seed of at most 8 KiB, behind a byte that places the planted token;
 - policy_loader: policies/*.toml, examples/policies/*.toml,
   tests/conformance/policies/*.toml, each also as JSON, and a minimal `extends` of every
   shipped policy.
@@ -76,6 +77,9 @@ def put(target: str, data):
         with open(path, "wb") as f:
             f.write(data)
         counts[target] = counts.get(target, 0) + 1
+    if target == "decoder" and len(data) <= 8192:
+        # The scrubber reads the same texts (its first byte places a planted token).
+        put("scrub", bytes([len(data) % 256]) + data)
 
 
 def seed_decoder_and_tokens(realdata: str):
@@ -146,7 +150,7 @@ def main():
     realdata = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "tests", "realdata")
     seed_decoder_and_tokens(realdata)
     seed_policies()
-    for t in ("decoder", "token", "policy_loader"):
+    for t in ("decoder", "token", "policy_loader", "scrub"):
         d = os.path.join(CORPUS, t)
         n = len(os.listdir(d)) if os.path.isdir(d) else 0
         print(f"seed: {t}: {counts.get(t, 0)} new, {n} in corpus")
