@@ -64,3 +64,63 @@ fn public_real_records_decode_without_dead_letters() {
         ]
     );
 }
+
+/// The public directory records (tests/realdata/directory/): every audit record, GDAP
+/// object and registration report is recognised as what it is, other categories are
+/// counted and left alone, and none is judged as a sign-in. The only dead letters are the
+/// records that are no Entra export at all: Elastic's time-format stubs (a `category` and
+/// a `time`, no `properties`) and Office 365 Management Activity records.
+#[test]
+fn public_directory_records_are_recognised_as_what_they_are() {
+    let dir = common::root().join("tests/realdata/directory");
+    let inputs = file::expand(&[dir.display().to_string()]).unwrap();
+    let p = common::processor("partner-mfa-2026")
+        .with_default_tenant(Some("11111111-2222-4333-8444-555555555555".into()));
+    let mut sink = MemorySink::default();
+    for input in &inputs {
+        let mut on_doc = |d: mfa_audit::source::Doc<'_>| {
+            let pos = format!("line {}", d.line);
+            p.process(
+                Origin {
+                    source: input,
+                    position: &pos,
+                },
+                d.bytes,
+                None,
+                &mut sink,
+            )
+            .unwrap();
+        };
+        file::read(input, Framing::Auto, 1 << 20, &mut on_doc, &mut |_| {}).unwrap();
+    }
+    let m = p.metrics();
+    let events = |k: &str| m.events.with_label_values(&[k]).get();
+    assert_eq!(
+        events("sign_in"),
+        0,
+        "an audit record was judged as a sign-in"
+    );
+    assert_eq!(events("directory_audit"), 19);
+    assert_eq!(events("gdap_relationship"), 4);
+    assert_eq!(events("gdap_access_assignment"), 3);
+    assert_eq!(events("mfa_registration"), 4);
+    for c in ["RiskyUsers", "MicrosoftGraphActivityLogs"] {
+        assert_eq!(m.records_skipped.with_label_values(&[c]).get(), 2, "{c}");
+    }
+    let mut sources: Vec<&str> = sink
+        .dead_letters
+        .iter()
+        .map(|d| d.source.rsplit('/').next().unwrap())
+        .collect();
+    sources.dedup();
+    assert_eq!(
+        sources,
+        [
+            "elastic_auditlogs_time_formats.log",
+            "panther_o365_management_activity_strongauthenticationmethod.ndjson"
+        ],
+        "{:#?}",
+        sink.dead_letters
+    );
+    assert!(sink.findings.is_empty(), "{:#?}", sink.findings);
+}

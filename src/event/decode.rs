@@ -1,6 +1,7 @@
 //! Recognising a document by its shape and decoding it, record by record for a batch,
 //! without copying the text the rules read.
 
+use super::directory::{self, Category};
 use super::facts::{
     ApiCaller, ApiRequest, DashboardRequest, ExceptionStatus, PolicyOverride, Registration, Role,
     RoleAction, RoleAssignment, SignIn, TechnicalException,
@@ -9,7 +10,8 @@ use super::reason::{BadDocument, Reason};
 use super::time::EventTime;
 use super::token::{TokenError, TokenReader};
 use super::wire::{SignInProps, Text, Wire};
-use super::Event;
+use super::{Event, Skipped};
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 
@@ -43,10 +45,11 @@ fn decode_batch_fast<'a>(doc: &'a str, tokens: &TokenReader) -> Option<Vec<Item<
             .as_ref()
             .and_then(|p| p.id.as_deref())
             .is_some_and(|id| !id.trim().is_empty());
-        if !has_id || w.records.is_some() || w.kind.is_some() {
+        let sign_in = directory::category(w.category.as_deref()) == directory::Category::SignIn;
+        if !has_id || !sign_in || w.records.is_some() || w.kind.is_some() {
             return None;
         }
-        let event = recognise(w, doc, tokens, None).ok()?;
+        let event = recognise(w, doc, tokens, None, None).ok()?;
         items.push(Item {
             record: Some(i),
             raw: doc,
@@ -102,38 +105,106 @@ pub fn decode_each<'a>(
             return each(Item {
                 record: None,
                 raw: doc,
-                event: Err(json_error(doc, &e)),
+                event: not_a_sign_in(doc, default_tenant)
+                    .unwrap_or_else(|| Err(json_error(doc, &e))),
             })
         }
     };
-    if let Some(batch) = wire.records.as_ref().or(wire.value.as_ref()) {
-        if wire.kind.is_none() && wire.properties.is_none() {
-            for (i, rec) in batch.iter().enumerate() {
-                let raw = rec.get();
-                let event = an_object(raw)
-                    .and_then(|()| {
-                        serde_json::from_str::<Wire<'a>>(raw).map_err(|e| json_error(raw, &e))
-                    })
-                    .and_then(|w| {
-                        if w.records.is_some() {
-                            Err(BadDocument::new(Reason::UnknownShape, "nested batch"))
-                        } else {
-                            recognise(w, raw, tokens, default_tenant)
-                        }
+    if wire.kind.is_none() && wire.properties.is_none() {
+        let batch = match (&wire.records, wire.value) {
+            (Some(records), _) => Some(Ok(records.clone())),
+            (None, Some(value)) => Some(page(value)),
+            (None, None) => None,
+        };
+        match batch {
+            Some(Ok(batch)) => {
+                let context = wire.odata_context.as_deref();
+                for (i, rec) in batch.iter().enumerate() {
+                    let raw = rec.get();
+                    let event =
+                        an_object(raw).and_then(|()| match serde_json::from_str::<Wire<'a>>(raw) {
+                            Ok(w) if w.records.is_some() => {
+                                Err(BadDocument::new(Reason::UnknownShape, "nested batch"))
+                            }
+                            Ok(w) => recognise(w, raw, tokens, default_tenant, context),
+                            Err(e) => not_a_sign_in(raw, default_tenant)
+                                .unwrap_or_else(|| Err(json_error(raw, &e))),
+                        });
+                    each(Item {
+                        record: Some(i),
+                        raw,
+                        event,
                     });
-                each(Item {
-                    record: Some(i),
-                    raw,
-                    event,
-                });
+                }
+                return;
             }
-            return;
+            Some(Err(bad)) => {
+                return each(Item {
+                    record: None,
+                    raw: doc,
+                    event: Err(bad),
+                })
+            }
+            None => {}
         }
     }
     each(Item {
         record: None,
         raw: doc,
-        event: recognise(wire, doc, tokens, default_tenant),
+        event: recognise(wire, doc, tokens, default_tenant, None),
+    })
+}
+
+/// A Graph response's `value`: a page's list, or the one object some calls answer with.
+fn page(value: &RawValue) -> Result<Vec<&RawValue>, BadDocument> {
+    let text = value.get().trim_start();
+    if text.starts_with('[') {
+        serde_json::from_str(value.get())
+            .map_err(|e| BadDocument::new(Reason::WrongType, e.to_string()))
+    } else if text.starts_with('{') {
+        Ok(vec![value])
+    } else {
+        Err(BadDocument::new(
+            Reason::WrongType,
+            "`value` of a page is neither a list nor an object",
+        ))
+    }
+}
+
+/// A record that did not read as a sign-in may be an audit record or another category
+/// (their `properties` are not a sign-in's): those are routed by `category` alone.
+fn not_a_sign_in<'a>(
+    raw: &'a str,
+    default_tenant: Option<&str>,
+) -> Option<Result<Event<'a>, BadDocument>> {
+    #[derive(serde::Deserialize)]
+    struct Envelope<'a> {
+        #[serde(borrow)]
+        category: Option<Cow<'a, str>>,
+        properties: Option<serde::de::IgnoredAny>,
+    }
+    let e: Envelope<'a> = serde_json::from_str(raw).ok()?;
+    e.properties?;
+    match directory::category(e.category.as_deref()) {
+        Category::SignIn => None,
+        Category::Audit => {
+            Some(directory::audit(raw, true, default_tenant).map(|a| Event::Audit(Box::new(a))))
+        }
+        Category::Other(category) => Some(Ok(skipped(category, raw, None, None))),
+    }
+}
+
+fn skipped<'a>(
+    category: &'static str,
+    raw: &'a str,
+    tenant: Option<Text<'a>>,
+    time: Option<&str>,
+) -> Event<'a> {
+    Event::Skipped(Skipped {
+        category,
+        tenant_id: tenant.unwrap_or_default(),
+        event_id: Cow::Owned(derived_id(raw)),
+        time: time.and_then(EventTime::parse).unwrap_or(EventTime(0)),
     })
 }
 
@@ -188,7 +259,7 @@ fn required<'a>(v: Option<Text<'a>>, field: &str) -> Result<Text<'a>, BadDocumen
     }
 }
 
-fn required_time(v: Option<&str>, field: &str) -> Result<EventTime, BadDocument> {
+pub(super) fn required_time(v: Option<&str>, field: &str) -> Result<EventTime, BadDocument> {
     let s = v.ok_or_else(|| BadDocument::new(Reason::MissingField, format!("`{field}`")))?;
     EventTime::parse(s).ok_or_else(|| {
         let shown: String = s.chars().take(40).collect();
@@ -201,6 +272,7 @@ fn recognise<'a>(
     raw: &'a str,
     tokens: &TokenReader,
     default_tenant: Option<&str>,
+    context: Option<&str>,
 ) -> Result<Event<'a>, BadDocument> {
     if let Some(kind) = wire.kind.as_deref() {
         return match kind {
@@ -220,7 +292,38 @@ fn recognise<'a>(
         };
     }
     if wire.properties.is_some() {
-        return azure_record(wire, raw, default_tenant).map(Event::SignIn);
+        return match directory::category(wire.category.as_deref()) {
+            Category::SignIn => azure_record(wire, raw, default_tenant).map(Event::SignIn),
+            Category::Audit => {
+                directory::audit(raw, true, default_tenant).map(|a| Event::Audit(Box::new(a)))
+            }
+            Category::Other(category) => {
+                Ok(skipped(category, raw, wire.tenant_id, wire.time.as_deref()))
+            }
+        };
+    }
+    if wire.activity_display_name.is_some() {
+        return directory::audit(raw, false, default_tenant).map(|a| Event::Audit(Box::new(a)));
+    }
+    if wire.is_mfa_capable.is_some() || (wire.is_mfa_registered.is_some() && wire.user_id.is_none())
+    {
+        return directory::registration(raw, default_tenant).map(|r| {
+            Event::Registration(Registration {
+                event_id: Cow::Owned(r.event_id),
+                time: r.time,
+                tenant_id: Cow::Owned(r.tenant_id),
+                user_id: Cow::Owned(r.user_id),
+                registered: r.registered,
+                methods: r.methods.into_iter().map(Cow::Owned).collect(),
+            })
+        });
+    }
+    if wire.access_container.is_some() {
+        return directory::assignment(raw, context, default_tenant)
+            .map(|a| Event::GdapAssignment(Box::new(a)));
+    }
+    if wire.customer.is_some() {
+        return directory::relationship(raw, default_tenant).map(|r| Event::Gdap(Box::new(r)));
     }
     if wire.created_date_time.is_some() {
         // A flat Graph signIn: its fields are the `properties` ones, at the top.
@@ -271,14 +374,34 @@ fn sign_in<'a>(
         .as_deref()
         .or(record.time.as_deref());
     let time = required_time(time_text, "createdDateTime")?;
-    let tenant_id = props
-        .home_tenant_id
-        .clone()
-        .filter(|t| !t.trim().is_empty())
-        .or(record.tenant)
-        .or_else(|| props.resource_tenant_id.clone())
-        .filter(|t| !t.trim().is_empty())
-        .or_else(|| default_tenant.map(|t| Cow::Owned(t.to_owned())));
+    // Whose log it belongs to. A delegated-admin sign-in (`serviceProvider`, or, where
+    // that field is absent, a home tenant other than the resource tenant) is the
+    // partner's: its home tenant. Any other sign-in belongs to the tenant whose log holds
+    // it: the record's `tenantId`, else `--tenant`, else `resourceTenantId`; so a B2B
+    // guest admin of the partner is judged in the partner's state, not in a phantom
+    // tenant of its home.
+    let given = |t: &Option<Text<'a>>| t.clone().filter(|t| !t.trim().is_empty());
+    let delegated = match props.cross_tenant_access_type.as_deref().map(str::trim) {
+        Some(t) if !t.is_empty() => t.eq_ignore_ascii_case("serviceProvider"),
+        _ => match (
+            given(&props.home_tenant_id),
+            given(&props.resource_tenant_id),
+        ) {
+            (Some(home), Some(res)) => !home.trim().eq_ignore_ascii_case(res.trim()),
+            _ => false,
+        },
+    };
+    let default = || default_tenant.map(|t| Cow::Owned(t.to_owned()));
+    let tenant_id = if delegated {
+        given(&props.home_tenant_id)
+            .or_else(|| given(&record.tenant))
+            .or_else(default)
+    } else {
+        given(&record.tenant)
+            .or_else(default)
+            .or_else(|| given(&props.resource_tenant_id))
+            .or_else(|| given(&props.home_tenant_id))
+    };
     let Some(tenant_id) = tenant_id else {
         return Err(BadDocument::new(
             Reason::MissingField,
@@ -528,6 +651,43 @@ mod tests {
         );
         assert_eq!(items[1].record, Some(1));
         assert!(items[2].event.is_ok());
+    }
+
+    /// Issue 17's repro: an audit record in an Event Hubs batch was judged as a sign-in.
+    #[test]
+    fn records_are_what_their_category_says() {
+        let doc = r#"{"records":[
+            {"time":"2024-05-01T10:00:00Z","tenantId":"t","category":"AuditLogs","operationName":"User deleted security info",
+             "properties":{"id":"a1","activityDisplayName":"User deleted security info","activityDateTime":"2024-05-01T10:00:00Z","result":"success",
+               "initiatedBy":{"user":{"id":"u1","userPrincipalName":"admin@p.com"}},"targetResources":[{"id":"u1","type":"User","userPrincipalName":"admin@p.com"}]}},
+            {"time":"2024-05-01T10:00:00Z","tenantId":"t","category":"RiskyUsers","properties":{"id":"r1","riskLevel":"high"}},
+            {"time":"2024-05-01T10:00:00Z","tenantId":"t","category":"SignInLogs","properties":{"id":"s1","userId":"u1"}}]}"#;
+        let tokens = TokenReader::new(8);
+        let kinds: Vec<&str> = decode(doc, &tokens)
+            .iter()
+            .map(|i| i.event.as_ref().map_or("bad", |e| e.kind()))
+            .collect();
+        assert_eq!(kinds, ["directory_audit", "skipped_record", "sign_in"]);
+    }
+
+    #[test]
+    fn a_page_whose_value_is_neither_list_nor_object() {
+        let tokens = TokenReader::new(8);
+        let items = decode(r#"{"value": 42}"#, &tokens);
+        let bad = items[0].event.as_ref().err().unwrap();
+        assert_eq!(bad.reason, Reason::WrongType);
+        assert!(
+            bad.detail.contains("neither a list nor an object"),
+            "{}",
+            bad.detail
+        );
+        // One object under `value` (as "Get userRegistrationDetails" answers) is read.
+        let one = r#"{"value":{"id":"u1","isMfaRegistered":true,"isMfaCapable":false,"lastUpdatedDateTime":"2024-01-01T00:00:00Z"}}"#;
+        let items = decode_with(one, &tokens, Some("p"));
+        match &items[0].event {
+            Ok(Event::Registration(r)) => assert!(!r.registered, "isMfaCapable counts"),
+            _ => panic!("not a registration"),
+        }
     }
 
     #[test]

@@ -4,11 +4,14 @@
 //!
 //! - [`facts`]: the vocabulary: roles, and one type per input kind.
 //! - [`decode`](mod@decode): recognising and decoding documents and batch records.
+//! - [`directory`]: Entra audit records, registration reports and GDAP, in Microsoft's
+//!   own shapes.
 //! - [`reason`]: why a document is a dead letter.
 //! - [`scrub`]: credentials out of every text that leaves the process.
 //! - [`wire`], [`token`], [`time`]: the JSON field shapes, bearer tokens, timestamps.
 
 pub mod decode;
+pub mod directory;
 pub mod facts;
 pub mod few;
 pub mod reason;
@@ -25,6 +28,7 @@ pub use facts::{
 pub use reason::{BadDocument, Reason};
 
 use time::EventTime;
+use wire::Text;
 
 /// One decoded event. Not boxed: an event lives on the stack for the span of one
 /// document, and a box would cost an allocation per sign-in on the hot path.
@@ -44,10 +48,32 @@ pub enum Event<'a> {
     Exception(TechnicalException<'a>),
     /// A tenant's own enforcement date for a surface.
     Override(PolicyOverride<'a>),
+    /// An Entra audit record (boxed: rare beside sign-ins, and large).
+    Audit(Box<directory::DirectoryAudit>),
+    /// A GDAP relationship.
+    Gdap(Box<directory::GdapRelationship>),
+    /// A GDAP access assignment.
+    GdapAssignment(Box<directory::GdapAssignment>),
+    /// An Azure Monitor record of a category no rule judges (`RiskyUsers`,
+    /// `ProvisioningLogs`, ...): counted by category, never judged as a sign-in.
+    Skipped(Skipped<'a>),
+}
+
+/// A record of a category no rule judges.
+pub struct Skipped<'a> {
+    /// The record's `category` (bounded: one of [`directory::OTHER_CATEGORIES`] or
+    /// `other`).
+    pub category: &'static str,
+    /// The record's tenant, where it names one.
+    pub tenant_id: Text<'a>,
+    /// Derived from the content.
+    pub event_id: Text<'a>,
+    /// The record's time (epoch when it has none: it is not judged).
+    pub time: EventTime,
 }
 
 /// Every event kind's name, in [`Event::kind_index`] order.
-pub const KINDS: [&str; 7] = [
+pub const KINDS: [&str; 11] = [
     "sign_in",
     "partner_api_request",
     "dashboard_request",
@@ -55,6 +81,10 @@ pub const KINDS: [&str; 7] = [
     "mfa_registration",
     "technical_exception",
     "policy_override",
+    "directory_audit",
+    "gdap_relationship",
+    "gdap_access_assignment",
+    "skipped_record",
 ];
 
 impl Event<'_> {
@@ -68,6 +98,10 @@ impl Event<'_> {
             Event::Registration(_) => 4,
             Event::Exception(_) => 5,
             Event::Override(_) => 6,
+            Event::Audit(_) => 7,
+            Event::Gdap(_) => 8,
+            Event::GdapAssignment(_) => 9,
+            Event::Skipped(_) => 10,
         }
     }
 
@@ -86,6 +120,10 @@ impl Event<'_> {
             Event::Registration(e) => &e.tenant_id,
             Event::Exception(e) => &e.tenant_id,
             Event::Override(e) => &e.tenant_id,
+            Event::Audit(e) => &e.tenant_id,
+            Event::Gdap(e) => &e.tenant_id,
+            Event::GdapAssignment(e) => &e.tenant_id,
+            Event::Skipped(e) => &e.tenant_id,
         }
     }
 
@@ -99,6 +137,10 @@ impl Event<'_> {
             Event::Registration(e) => &e.event_id,
             Event::Exception(e) => &e.event_id,
             Event::Override(e) => &e.event_id,
+            Event::Audit(e) => &e.event_id,
+            Event::Gdap(e) => &e.event_id,
+            Event::GdapAssignment(e) => &e.event_id,
+            Event::Skipped(e) => &e.event_id,
         }
     }
 
@@ -112,6 +154,10 @@ impl Event<'_> {
             Event::Registration(e) => e.time,
             Event::Exception(e) => e.time,
             Event::Override(e) => e.time,
+            Event::Audit(e) => e.time,
+            Event::Gdap(e) => e.time,
+            Event::GdapAssignment(e) => e.time,
+            Event::Skipped(e) => e.time,
         }
     }
 }

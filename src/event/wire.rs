@@ -29,9 +29,14 @@ pub struct Wire<'a> {
     /// record is one dead letter and the rest of the batch goes on.
     #[serde(borrow)]
     pub records: Option<Vec<&'a RawValue>>,
-    /// Microsoft Graph list response (`{"value": [signIn, ...]}`).
+    /// Microsoft Graph response: a page (`{"value": [object, ...]}`) or one object
+    /// (`{"value": {...}}`, as "Get userRegistrationDetails" answers).
     #[serde(borrow)]
-    pub value: Option<Vec<&'a RawValue>>,
+    pub value: Option<&'a RawValue>,
+    /// A Graph page's `@odata.context` (it names the GDAP relationship of an access
+    /// assignment page).
+    #[serde(rename = "@odata.context", borrow, deserialize_with = "text")]
+    pub odata_context: Option<Text<'a>>,
     /// The project's own kinds say what they are.
     #[serde(rename = "type", borrow, deserialize_with = "text")]
     pub kind: Option<Text<'a>>,
@@ -54,6 +59,17 @@ pub struct Wire<'a> {
     // A flat Microsoft Graph signIn object.
     #[serde(borrow, deserialize_with = "text")]
     pub created_date_time: Option<Text<'a>>,
+
+    // Directory facts in Microsoft's shapes (only their presence is read here; the
+    // record is decoded whole by `event::directory`).
+    /// A Graph `directoryAudit`.
+    pub activity_display_name: Option<IgnoredAny>,
+    /// A `userRegistrationDetails` row (beside `isMfaRegistered`).
+    pub is_mfa_capable: Option<IgnoredAny>,
+    /// A `delegatedAdminRelationship`.
+    pub customer: Option<IgnoredAny>,
+    /// A `delegatedAdminAccessAssignment`.
+    pub access_container: Option<IgnoredAny>,
 
     // partner_api_request
     #[serde(borrow, deserialize_with = "text")]

@@ -55,7 +55,16 @@ pub(super) fn apply_to_state(
         Event::Override(o) if o.policy.trim() == policy.version => {
             t.apply_override(o.surface.trim(), o.time, o.enforced_from)
         }
-        Event::Api(_) | Event::Dashboard(_) | Event::Override(_) => {}
+        // Directory facts from Microsoft's records are decoded and counted; what they
+        // change in state (roles from group membership and role grants, per-user MFA,
+        // GDAP) is the next step of issue 17.
+        Event::Api(_)
+        | Event::Dashboard(_)
+        | Event::Override(_)
+        | Event::Audit(_)
+        | Event::Gdap(_)
+        | Event::GdapAssignment(_)
+        | Event::Skipped(_) => {}
     }
     t.tally(&dir, ev.time(), &eval.tally);
 }

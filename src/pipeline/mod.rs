@@ -402,6 +402,9 @@ impl Processor {
                 self.dead_letter(origin, bad.record, &bad.bad, &bad.excerpt, sink)?;
                 out.dead_letters += 1;
             }
+            Step::Event(Event::Skipped(s)) => {
+                crate::telemetry::inc(&self.metrics.records_skipped, &[s.category]);
+            }
             Step::Event(ev) => {
                 let Some(findings) = self.apply(ev) else {
                     out.duplicates += 1;
@@ -431,6 +434,9 @@ impl Processor {
             let Ok(ev) = item.event else {
                 continue;
             };
+            if matches!(ev, Event::Skipped(_)) {
+                continue;
+            }
             if self.check_time(&ev, (self.clock)()).is_err() || self.check_override(&ev).is_err() {
                 continue;
             }

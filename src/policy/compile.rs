@@ -4,6 +4,7 @@
 
 use super::attr::{Attr, Scope, Type, Val};
 use super::cond::{test, Cond, Op, Tri, MEMO_SLOTS};
+use crate::policy::cond::KindMask;
 use globset::GlobBuilder;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -233,7 +234,7 @@ fn compile_in(
         return None;
     }
     if attr == Attr::EventKind {
-        let mut mask = 0u8;
+        let mut mask: KindMask = 0;
         for (i, kind) in crate::event::KINDS.iter().enumerate() {
             let v = Val::Text(kind);
             if ops.iter().all(|op| test(op, Some(&v)) == Tri::True) {

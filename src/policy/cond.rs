@@ -10,6 +10,9 @@ use super::attr::{Attr, Val};
 use globset::GlobMatcher;
 use std::sync::Arc;
 
+/// A set of event kinds: bit `i` is `event::KINDS[i]`.
+pub type KindMask = u16;
+
 /// Three-valued truth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tri {
@@ -76,7 +79,7 @@ pub enum Cond {
     Bool(Attr, bool),
     /// A test on `event.kind`, compiled to the kinds (bit `i`: `event::KINDS[i]`) it
     /// accepts: a bit test instead of text comparisons.
-    Kind(u8, Vec<Op>),
+    Kind(KindMask, Vec<Op>),
     /// A named condition of `[conditions]`: its slot in the per-event memo (when it reads
     /// no `rule.*` attribute, its value is the same for every rule of one event) and its
     /// compiled body.
@@ -90,7 +93,7 @@ pub struct Eval<'m, F> {
     /// Reads an attribute.
     pub get: F,
     /// `1 << kind_index` of the event (all bits for a day).
-    pub kind: u8,
+    pub kind: KindMask,
     /// Named conditions already decided for this event.
     pub memo: Option<&'m mut Memo>,
     /// Whether `get` records what it reads (`explain`): then every test reads its
@@ -186,8 +189,8 @@ impl Cond {
     /// The event kinds (bit `i`: `event::KINDS[i]`) on which the condition can hold: a
     /// sound over-approximation from its tests on `event.kind`, so that a rule is skipped
     /// (quiet) on other kinds without being evaluated.
-    pub fn kinds(&self) -> u8 {
-        const ALL: u8 = (1 << crate::event::KINDS.len()) - 1;
+    pub fn kinds(&self) -> KindMask {
+        const ALL: KindMask = (1 << crate::event::KINDS.len()) - 1;
         match self {
             Cond::All(parts) => parts.iter().fold(ALL, |m, p| m & p.kinds()),
             Cond::Any(parts) => parts.iter().fold(0, |m, p| m | p.kinds()),

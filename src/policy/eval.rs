@@ -8,6 +8,7 @@ use super::facts::{self, row_user, Facts};
 use super::model::{Policy, Rule};
 use super::Finding;
 use crate::event::{ApiCaller, Event};
+use crate::policy::cond::KindMask;
 use crate::state::{Tally, TenantState};
 use std::sync::Arc;
 
@@ -163,7 +164,7 @@ pub fn evaluate(
         starts_pc_session: facts.starts_pc_session(),
         ..Evaluation::default()
     };
-    let kind = 1u8 << event.kind_index();
+    let kind: KindMask = 1 << event.kind_index();
     let tracing = trace.is_some();
     // Named conditions are decided once per event (not when tracing: `explain` shows
     // every read of every rule).
@@ -265,7 +266,7 @@ fn share(f: &mut Finding, base: Finding) {
 fn tally(
     policy: &Policy,
     facts: &Facts<'_>,
-    kind: u8,
+    kind: KindMask,
     memo: &mut Memo,
     findings: &[Finding],
     t: &mut Tally,

@@ -35,7 +35,13 @@ impl<'a> Facts<'a> {
             Event::Dashboard(d) => d.user_id.as_deref(),
             Event::Registration(r) => Some(&*r.user_id),
             Event::Role(r) => Some(&*r.user_id),
-            Event::Api(_) | Event::Exception(_) | Event::Override(_) => None,
+            Event::Api(_)
+            | Event::Exception(_)
+            | Event::Override(_)
+            | Event::Audit(_)
+            | Event::Gdap(_)
+            | Event::GdapAssignment(_)
+            | Event::Skipped(_) => None,
         };
         let user = user_id.and_then(|u| state.user(u));
         let mut f = Facts {
@@ -175,7 +181,12 @@ impl<'a> Facts<'a> {
                     })),
                     _ => None,
                 },
-                Event::Exception(_) | Event::Override(_) => None,
+                Event::Exception(_)
+                | Event::Override(_)
+                | Event::Audit(_)
+                | Event::Gdap(_)
+                | Event::GdapAssignment(_)
+                | Event::Skipped(_) => None,
             },
         }
     }
@@ -186,7 +197,13 @@ impl<'a> Facts<'a> {
             Event::Dashboard(d) => d.user_id.as_deref(),
             Event::Registration(r) => Some(&*r.user_id),
             Event::Role(r) => Some(&*r.user_id),
-            Event::Api(_) | Event::Exception(_) | Event::Override(_) => None,
+            Event::Api(_)
+            | Event::Exception(_)
+            | Event::Override(_)
+            | Event::Audit(_)
+            | Event::Gdap(_)
+            | Event::GdapAssignment(_)
+            | Event::Skipped(_) => None,
         };
         id.filter(|u| !u.trim().is_empty())
     }
@@ -391,7 +408,15 @@ pub fn row_user<'a>(event: &'a Event<'a>, user: Option<&'a UserState>) -> (&'a s
             user.and_then(|u| u.upn.as_deref()).unwrap_or(""),
         ),
         Event::Role(r) => (&*r.user_id, r.upn.as_deref().unwrap_or("")),
-        Event::Exception(_) | Event::Override(_) => ("", ""),
+        Event::Audit(a) => (
+            a.initiated_by.user_id.as_deref().unwrap_or(""),
+            a.initiated_by.upn.as_deref().unwrap_or(""),
+        ),
+        Event::Exception(_)
+        | Event::Override(_)
+        | Event::Gdap(_)
+        | Event::GdapAssignment(_)
+        | Event::Skipped(_) => ("", ""),
     }
 }
 

@@ -2,6 +2,7 @@
 
 use super::attr::Attr;
 use super::cond::Cond;
+use super::cond::KindMask;
 use super::template::Template;
 use crate::event::time::EventTime;
 use crate::event::RoleSet;
@@ -76,7 +77,7 @@ pub struct ShareDef {
     /// The events counted.
     pub counts: Cond,
     /// The event kinds `counts` can hold on.
-    pub kinds: u8,
+    pub kinds: KindMask,
     /// The condition as written.
     pub counts_source: String,
     /// The boolean attribute that says MFA (absent: MFA unknown, left out of the share).
@@ -86,7 +87,7 @@ pub struct ShareDef {
     pub excepted_by: Vec<Arc<str>>,
     /// Events counted apart as "MFA demanded" (enforcement seen working), with the event
     /// kinds it can hold on.
-    pub demanded: Option<(Cond, u8)>,
+    pub demanded: Option<(Cond, KindMask)>,
 }
 
 /// A named counter of `rollout_daily`: events for which its condition holds.
@@ -99,7 +100,7 @@ pub struct CounterDef {
     /// The condition as written.
     pub when_source: String,
     /// The event kinds `when` can hold on.
-    pub kinds: u8,
+    pub kinds: KindMask,
 }
 
 /// The readiness status rule: `blocked` when its condition holds, else `ready` when
@@ -134,7 +135,7 @@ pub struct Rule {
     /// The finding's `detail`.
     pub detail: Template,
     /// The event kinds on which `when` can hold ([`Cond::kinds`]).
-    pub kinds: u8,
+    pub kinds: KindMask,
 }
 
 /// A protected dashboard page and the roles the matrix lets in.

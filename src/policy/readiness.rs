@@ -4,6 +4,7 @@ use super::cond::{Eval, Tri};
 use super::facts::DayFacts;
 use super::model::Policy;
 use crate::event::time::Day;
+use crate::policy::cond::KindMask;
 use crate::state::{DayCounters, Readiness, TenantState};
 
 /// Whether a surface with a share, enforced for the tenant at the day's start (its own
@@ -35,7 +36,7 @@ pub fn status(
     };
     let mut e = Eval {
         get: |a| facts.get(a),
-        kind: u8::MAX,
+        kind: KindMask::MAX,
         memo: None,
         tracing: false,
     };

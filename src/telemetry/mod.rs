@@ -68,6 +68,9 @@ pub struct Metrics {
     /// `policy_override` events accepted, by policy and outcome (`applied`, or
     /// `not_chosen`: valid, for a policy this run does not judge by).
     pub overrides: IntCounterVec,
+    /// Azure Monitor records of a category no rule judges (`RiskyUsers`,
+    /// `ProvisioningLogs`, ...; unknown ones are `other`): counted, never judged.
+    pub records_skipped: IntCounterVec,
     /// Sign-in records by identity (`user`, `workload`, `adfs`) and log category
     /// ([`SIGN_IN_CATEGORIES`], `other`, or `none` for a Graph `signIn`): workload
     /// identities and AD FS records are counted here, never judged by user rules.
@@ -81,15 +84,8 @@ pub struct Metrics {
 }
 
 /// The sign-in log categories counted by name (Microsoft's diagnostic-settings
-/// categories); any other is `other`, none (a Graph `signIn`) is `none`.
-pub const SIGN_IN_CATEGORIES: [&str; 6] = [
-    "SignInLogs",
-    "NonInteractiveUserSignInLogs",
-    "ServicePrincipalSignInLogs",
-    "MicrosoftServicePrincipalSignInLogs",
-    "ManagedIdentitySignInLogs",
-    "ADFSSignInLogs",
-];
+/// categories); none (a Graph `signIn`) is `none`.
+pub use crate::event::directory::SIGN_IN_CATEGORIES;
 
 const SIGN_IN_IDENTITIES: [&str; 3] = ["user", "workload", "adfs"];
 
@@ -183,6 +179,12 @@ impl Metrics {
             events_by_kind,
             sign_ins,
             sign_ins_resolved,
+            records_skipped: counter_vec(
+                &r,
+                "mfa_audit_records_skipped_total",
+                "Azure Monitor records of a category no rule judges, by category (unknown ones: other); never judged as sign-ins, never dead letters.",
+                &["category"],
+            ),
             overrides: counter_vec(
                 &r,
                 "mfa_audit_policy_overrides_total",
