@@ -154,6 +154,279 @@ pub struct RegistrationReport {
     pub methods: Vec<String>,
 }
 
+/// A directory role granted or removed by an audit record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleChange<'a> {
+    /// `Role.TemplateId` (or PIM's `TemplateId`), lower case, where the record gives it.
+    pub template_id: Option<String>,
+    /// `Role.WellKnownObjectName`, where given.
+    pub well_known: Option<String>,
+    /// `Role.DisplayName`, else the role target's `displayName`.
+    pub name: Option<String>,
+    /// An eligible assignment (PIM: usable only after activation).
+    pub eligible: bool,
+    /// The target that gains or loses it.
+    pub member: Option<&'a Target>,
+}
+
+/// A Conditional Access policy changed by an audit record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaChange {
+    /// The policy's `displayName`.
+    pub name: String,
+    /// It was enabled and required MFA before.
+    pub required_mfa_before: bool,
+    /// It is enabled and requires MFA after (false when deleted).
+    pub requires_mfa_after: bool,
+    /// What changed, for a detail: `deleted`, `disabled`, `report-only`, `MFA control removed`.
+    pub change: &'static str,
+}
+
+/// A JSON value a modified property holds as text (`"\"Global Administrator\""`, `"[]"`):
+/// decoded once; the text itself when it is not JSON.
+pub fn decoded(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+}
+
+/// Text of a decoded value: a string's content, else the JSON text.
+fn decoded_text(text: &str) -> Option<String> {
+    match decoded(text) {
+        Value::String(s) => Some(s.trim().to_owned()).filter(|s| !s.is_empty()),
+        Value::Null => None,
+        Value::Array(a) if a.is_empty() => None,
+        other => Some(other.to_string()),
+    }
+}
+
+/// Whether an enabled Conditional Access policy (Graph's shape) requires MFA: a
+/// `grantControls.builtInControls` entry `mfa` in any case, or an authentication strength.
+fn requires_mfa(policy: &Value) -> bool {
+    let enabled = policy
+        .get("state")
+        .and_then(Value::as_str)
+        .is_some_and(|s| s.eq_ignore_ascii_case("enabled"));
+    let grant = policy.get("grantControls");
+    let mfa = grant
+        .and_then(|g| g.get("builtInControls"))
+        .and_then(Value::as_array)
+        .is_some_and(|c| {
+            c.iter()
+                .any(|x| x.as_str().is_some_and(|x| x.eq_ignore_ascii_case("mfa")))
+        });
+    let strength = grant
+        .and_then(|g| g.get("authenticationStrength"))
+        .is_some_and(|s| !s.is_null());
+    enabled && (mfa || strength)
+}
+
+impl DirectoryAudit {
+    /// The activity is one of `names`: compared without case, a trailing `.` (the 2018
+    /// schema's) and doubled blanks.
+    pub fn activity_is(&self, names: &[&str]) -> bool {
+        let a = normal(&self.activity);
+        names.iter().any(|n| a.eq_ignore_ascii_case(n))
+    }
+
+    /// The first target that is a user.
+    pub fn target_user(&self) -> Option<&Target> {
+        self.targets.iter().find(|t| {
+            t.kind
+                .as_deref()
+                .is_some_and(|k| k.eq_ignore_ascii_case("User"))
+        })
+    }
+
+    /// A modified property of any target, by name without case.
+    pub fn property(&self, name: &str) -> Option<&Modified> {
+        self.targets
+            .iter()
+            .flat_map(|t| &t.modified)
+            .find(|m| m.name.eq_ignore_ascii_case(name))
+    }
+
+    fn detail(&self, key: &str) -> Option<&str> {
+        self.details
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A directory role granted: `Add member to role`, `Add eligible member to role`, and
+    /// PIM's completed grants (`... completed (permanent|timebound)`, `... (PIM
+    /// activation)`); a *request* grants nothing, nor does a failed record.
+    pub fn role_grant(&self) -> Option<RoleChange<'_>> {
+        let a = normal(&self.activity).to_ascii_lowercase();
+        let add =
+            a.starts_with("add member to role") || a.starts_with("add eligible member to role");
+        let pim = a.contains("pim");
+        if !add
+            || a.contains("request")
+            || (pim && !a.contains("completed") && !a.contains("activation"))
+        {
+            return None;
+        }
+        self.role_change(a.starts_with("add eligible"))
+    }
+
+    /// A directory role removed (`Remove member from role`, `Remove eligible member from
+    /// role`, PIM's completed removals).
+    pub fn role_removal(&self) -> Option<RoleChange<'_>> {
+        let a = normal(&self.activity).to_ascii_lowercase();
+        let remove = a.starts_with("remove member from role")
+            || a.starts_with("remove eligible member from role");
+        if !remove || a.contains("request") {
+            return None;
+        }
+        self.role_change(a.starts_with("remove eligible"))
+    }
+
+    fn role_change(&self, eligible: bool) -> Option<RoleChange<'_>> {
+        if self.success == Some(false) {
+            return None;
+        }
+        let value = |name: &str| {
+            self.property(name)
+                .and_then(|m| m.new.as_deref().or(m.old.as_deref()))
+                .and_then(decoded_text)
+        };
+        let role_target = self.targets.iter().find(|t| {
+            t.kind
+                .as_deref()
+                .is_some_and(|k| k.eq_ignore_ascii_case("Role"))
+        });
+        let template_id = value("Role.TemplateId")
+            .or_else(|| value("TemplateId"))
+            .or_else(|| self.detail("TemplateId").map(str::to_owned))
+            .map(|t| t.to_ascii_lowercase());
+        Some(RoleChange {
+            template_id,
+            well_known: value("Role.WellKnownObjectName"),
+            name: value("Role.DisplayName")
+                .or_else(|| role_target.and_then(|t| t.display_name.clone())),
+            eligible,
+            member: self.targets.iter().find(|t| {
+                t.kind.as_deref().is_some_and(|k| {
+                    k.eq_ignore_ascii_case("User") || k.eq_ignore_ascii_case("ServicePrincipal")
+                })
+            }),
+        })
+    }
+
+    /// A group membership change: the group's display name and whether the member was
+    /// added (`Add member to group`) or removed (`Remove member from group`).
+    pub fn group_change(&self) -> Option<(String, bool, Option<&Target>)> {
+        let add = self.activity_is(&["Add member to group"]);
+        if !add && !self.activity_is(&["Remove member from group"]) || self.success == Some(false) {
+            return None;
+        }
+        let group = self
+            .property("Group.DisplayName")
+            .and_then(|m| m.new.as_deref().or(m.old.as_deref()))
+            .and_then(decoded_text)
+            .or_else(|| {
+                self.targets
+                    .iter()
+                    .find(|t| {
+                        t.kind
+                            .as_deref()
+                            .is_some_and(|k| k.eq_ignore_ascii_case("Group"))
+                    })
+                    .and_then(|t| t.display_name.clone())
+            })?;
+        Some((group, add, self.target_user()))
+    }
+
+    /// The per-user MFA requirement removed: `Disable Strong Authentication`, or
+    /// `StrongAuthenticationRequirement` going from a requirement to none on `Update user`.
+    pub fn mfa_requirement_removed(&self) -> bool {
+        if self.success == Some(false) {
+            return false;
+        }
+        if self.activity_is(&["Disable Strong Authentication"]) {
+            return true;
+        }
+        let Some(m) = self.property("StrongAuthenticationRequirement") else {
+            return false;
+        };
+        let had = m.old.as_deref().and_then(decoded_text).is_some();
+        let has = m.new.as_deref().and_then(decoded_text).is_some();
+        had && !has
+    }
+
+    /// A user's or an admin's deletion of security info (authentication methods).
+    pub fn security_info_deleted(&self) -> bool {
+        self.success != Some(false)
+            && self.activity_is(&["User deleted security info", "Admin deleted security info"])
+    }
+
+    /// A Conditional Access policy that was enabled and required MFA, deleted, disabled,
+    /// set to report-only, or stripped of its MFA control. Only the Conditional Access
+    /// service's own activities count (`Update/Delete conditional access policy`): the
+    /// Core Directory `Update policy` twin of the same change is not a second one.
+    /// `Err` when the policy's value is not JSON.
+    pub fn ca_change(&self) -> Result<Option<CaChange>, BadDocument> {
+        let delete = self.activity_is(&["Delete conditional access policy"]);
+        if !delete && !self.activity_is(&["Update conditional access policy"]) {
+            return Ok(None);
+        }
+        let Some(m) = self.property("ConditionalAccessPolicy") else {
+            return Ok(None);
+        };
+        let parse = |v: &Option<String>| -> Result<Option<Value>, BadDocument> {
+            match v.as_deref() {
+                None => Ok(None),
+                Some(t) => serde_json::from_str::<Value>(t).map(Some).map_err(|_| {
+                    BadDocument::new(
+                        Reason::BadValue,
+                        "`ConditionalAccessPolicy` holds no JSON policy",
+                    )
+                }),
+            }
+        };
+        let old = parse(&m.old)?;
+        let new = if delete { None } else { parse(&m.new)? };
+        let name = new
+            .as_ref()
+            .or(old.as_ref())
+            .and_then(|p| p.get("displayName"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let before = old.as_ref().is_some_and(requires_mfa);
+        let after = new.as_ref().is_some_and(requires_mfa);
+        let state = new
+            .as_ref()
+            .and_then(|p| p.get("state"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let change = if delete {
+            "deleted"
+        } else if state.eq_ignore_ascii_case("disabled") {
+            "disabled"
+        } else if state.eq_ignore_ascii_case("enabledForReportingButNotEnforced") {
+            "set to report-only"
+        } else {
+            "MFA control removed"
+        };
+        Ok(Some(CaChange {
+            name,
+            required_mfa_before: before,
+            requires_mfa_after: after,
+            change,
+        }))
+    }
+}
+
+/// An activity name as compared: trimmed, without a trailing `.`, blanks folded.
+fn normal(activity: &str) -> String {
+    activity
+        .trim()
+        .trim_end_matches('.')
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Which of these shapes a document without `type` has, by its fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
@@ -418,7 +691,7 @@ pub fn audit(
                 .map(|c| format!("{c}:{activity}"))
         })
         .unwrap_or_else(|| derived_id(raw));
-    Ok(DirectoryAudit {
+    let audit = DirectoryAudit {
         event_id,
         time,
         tenant_id,
@@ -430,7 +703,10 @@ pub fn audit(
         initiated_by,
         targets,
         details,
-    })
+    };
+    // A Conditional Access record whose policy is not JSON cannot be judged: said now.
+    audit.ca_change()?;
+    Ok(audit)
 }
 
 /// A `userRegistrationDetails` row.
@@ -576,6 +852,128 @@ mod tests {
             Some("\"Global Administrator\"")
         );
         assert_eq!(t.modified[0].old, None);
+    }
+
+    fn one(activity: &str, targets: &str) -> DirectoryAudit {
+        let raw = format!(
+            r#"{{"id":"x","activityDisplayName":"{activity}","activityDateTime":"2024-01-01T00:00:00Z","tenantId":"t","result":"success","targetResources":{targets}}}"#
+        );
+        audit(&raw, false, None).unwrap()
+    }
+
+    #[test]
+    fn role_grants_and_requests() {
+        let targets = r#"[{"id":"u1","type":"User","userPrincipalName":"a@p.com","modifiedProperties":[
+            {"displayName":"Role.TemplateId","oldValue":null,"newValue":"\"62E90394-69f5-4237-9190-012177145e10\""},
+            {"displayName":"Role.DisplayName","oldValue":null,"newValue":"\"Global Administrator\""}]}]"#;
+        let g = one("Add member to role.", targets);
+        let r = g.role_grant().unwrap();
+        assert_eq!(
+            r.template_id.as_deref(),
+            Some("62e90394-69f5-4237-9190-012177145e10")
+        );
+        assert_eq!(r.name.as_deref(), Some("Global Administrator"));
+        assert_eq!(r.member.and_then(|m| m.upn.as_deref()), Some("a@p.com"));
+        assert!(!r.eligible);
+        assert!(
+            one("Add member to role in PIM requested (permanent)", targets)
+                .role_grant()
+                .is_none()
+        );
+        assert!(
+            one("Add member to role in PIM completed (permanent)", targets)
+                .role_grant()
+                .is_some()
+        );
+        assert!(
+            one("Add member to role completed (PIM activation)", targets)
+                .role_grant()
+                .is_some()
+        );
+        assert!(
+            one(
+                "Add eligible member to role in PIM completed (permanent)",
+                targets
+            )
+            .role_grant()
+            .unwrap()
+            .eligible
+        );
+        assert!(one("Remove member from role", targets)
+            .role_removal()
+            .is_some());
+    }
+
+    #[test]
+    fn per_user_mfa_and_security_info() {
+        let t = r#"[{"id":"u1","type":"User","modifiedProperties":[{"displayName":"StrongAuthenticationRequirement",
+            "oldValue":"[{\"RelyingParty\":\"*\",\"State\":1}]","newValue":"[]"}]}]"#;
+        assert!(one("Update user", t).mfa_requirement_removed());
+        assert!(!one("Update user", "[]").mfa_requirement_removed());
+        assert!(one("Disable Strong Authentication", "[]").mfa_requirement_removed());
+        assert!(one("Admin deleted security info", "[]").security_info_deleted());
+    }
+
+    #[test]
+    fn conditional_access_changes() {
+        let policy = |state: &str, mfa: bool| {
+            let controls = if mfa {
+                r#"{"builtInControls":["MFA"]}"#
+            } else {
+                "null"
+            };
+            serde_json::to_string(&format!(
+                r#"{{"displayName":"Require MFA","state":"{state}","grantControls":{controls}}}"#
+            ))
+            .unwrap()
+        };
+        let t = |old: String, new: String| {
+            format!(
+                r#"[{{"id":"p","type":"Policy","modifiedProperties":[{{"displayName":"ConditionalAccessPolicy","oldValue":{old},"newValue":{new}}}]}}]"#
+            )
+        };
+        let c = one(
+            "Update conditional access policy",
+            &t(policy("enabled", true), policy("enabled", false)),
+        )
+        .ca_change()
+        .unwrap()
+        .unwrap();
+        assert!(c.required_mfa_before && !c.requires_mfa_after);
+        assert_eq!(c.change, "MFA control removed");
+        let c = one(
+            "Update conditional access policy",
+            &t(policy("enabled", true), policy("disabled", true)),
+        )
+        .ca_change()
+        .unwrap()
+        .unwrap();
+        assert_eq!((c.requires_mfa_after, c.change), (false, "disabled"));
+        let c = one(
+            "Delete conditional access policy",
+            &t(policy("enabled", true), "null".into()),
+        )
+        .ca_change()
+        .unwrap()
+        .unwrap();
+        assert_eq!(c.change, "deleted");
+        // The Core Directory twin is not a Conditional Access change.
+        assert!(one(
+            "Update policy",
+            &t(policy("enabled", true), policy("enabled", false))
+        )
+        .ca_change()
+        .unwrap()
+        .is_none());
+        // A policy value that is not JSON is a dead letter.
+        let raw = format!(
+            r#"{{"id":"x","activityDisplayName":"Update conditional access policy","activityDateTime":"2024-01-01T00:00:00Z","tenantId":"t","targetResources":{}}}"#,
+            t("\"not json\"".into(), "\"{{\"".into())
+        );
+        assert_eq!(
+            audit(&raw, false, None).unwrap_err().reason,
+            Reason::BadValue
+        );
     }
 
     #[test]
