@@ -82,6 +82,8 @@ pub struct DirectoryAudit {
     pub targets: Vec<Target>,
     /// `additionalDetails`, as key and value.
     pub details: Vec<(String, String)>,
+    /// What it states, read once.
+    pub facts: AuditFacts,
 }
 
 /// A Graph `delegatedAdminRelationship` (GDAP) as the partner's export gives it.
@@ -156,7 +158,7 @@ pub struct RegistrationReport {
 
 /// A directory role granted or removed by an audit record.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoleChange<'a> {
+pub struct RoleChange {
     /// `Role.TemplateId` (or PIM's `TemplateId`), lower case, where the record gives it.
     pub template_id: Option<String>,
     /// `Role.WellKnownObjectName`, where given.
@@ -165,8 +167,47 @@ pub struct RoleChange<'a> {
     pub name: Option<String>,
     /// An eligible assignment (PIM: usable only after activation).
     pub eligible: bool,
-    /// The target that gains or loses it.
-    pub member: Option<&'a Target>,
+    /// The member's object id.
+    pub member_id: Option<String>,
+    /// The member's UPN (a user) or display name.
+    pub member_name: Option<String>,
+    /// The member is a user (not a service principal).
+    pub member_is_user: bool,
+}
+
+/// A group membership change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupChange {
+    /// The group's display name.
+    pub group: String,
+    /// Added (else removed).
+    pub added: bool,
+    /// The member's object id.
+    pub member_id: Option<String>,
+    /// The member's UPN.
+    pub member_upn: Option<String>,
+}
+
+/// What an audit record states, read once when it is decoded (the rules' attributes
+/// borrow from here).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFacts {
+    /// A directory role granted.
+    pub role_granted: Option<RoleChange>,
+    /// A directory role removed.
+    pub role_removed: Option<RoleChange>,
+    /// A group membership change.
+    pub group: Option<GroupChange>,
+    /// The per-user MFA requirement removed.
+    pub mfa_requirement_removed: bool,
+    /// Security info deleted.
+    pub security_info_deleted: bool,
+    /// A Conditional Access policy changed.
+    pub ca: Option<CaChange>,
+    /// The target user's object id.
+    pub target_user_id: Option<String>,
+    /// The target: a user's UPN, else a display name, else an id.
+    pub target: Option<String>,
 }
 
 /// A Conditional Access policy changed by an audit record.
@@ -254,7 +295,7 @@ impl DirectoryAudit {
     /// A directory role granted: `Add member to role`, `Add eligible member to role`, and
     /// PIM's completed grants (`... completed (permanent|timebound)`, `... (PIM
     /// activation)`); a *request* grants nothing, nor does a failed record.
-    pub fn role_grant(&self) -> Option<RoleChange<'_>> {
+    pub fn role_grant(&self) -> Option<RoleChange> {
         let a = normal(&self.activity).to_ascii_lowercase();
         let add =
             a.starts_with("add member to role") || a.starts_with("add eligible member to role");
@@ -270,7 +311,7 @@ impl DirectoryAudit {
 
     /// A directory role removed (`Remove member from role`, `Remove eligible member from
     /// role`, PIM's completed removals).
-    pub fn role_removal(&self) -> Option<RoleChange<'_>> {
+    pub fn role_removal(&self) -> Option<RoleChange> {
         let a = normal(&self.activity).to_ascii_lowercase();
         let remove = a.starts_with("remove member from role")
             || a.starts_with("remove eligible member from role");
@@ -280,7 +321,7 @@ impl DirectoryAudit {
         self.role_change(a.starts_with("remove eligible"))
     }
 
-    fn role_change(&self, eligible: bool) -> Option<RoleChange<'_>> {
+    fn role_change(&self, eligible: bool) -> Option<RoleChange> {
         if self.success == Some(false) {
             return None;
         }
@@ -298,23 +339,28 @@ impl DirectoryAudit {
             .or_else(|| value("TemplateId"))
             .or_else(|| self.detail("TemplateId").map(str::to_owned))
             .map(|t| t.to_ascii_lowercase());
+        let member = self.targets.iter().find(|t| {
+            t.kind.as_deref().is_some_and(|k| {
+                k.eq_ignore_ascii_case("User") || k.eq_ignore_ascii_case("ServicePrincipal")
+            })
+        });
         Some(RoleChange {
             template_id,
             well_known: value("Role.WellKnownObjectName"),
             name: value("Role.DisplayName")
                 .or_else(|| role_target.and_then(|t| t.display_name.clone())),
             eligible,
-            member: self.targets.iter().find(|t| {
-                t.kind.as_deref().is_some_and(|k| {
-                    k.eq_ignore_ascii_case("User") || k.eq_ignore_ascii_case("ServicePrincipal")
-                })
-            }),
+            member_id: member.and_then(|m| m.id.clone()),
+            member_name: member.and_then(|m| m.upn.clone().or_else(|| m.display_name.clone())),
+            member_is_user: member
+                .and_then(|m| m.kind.as_deref())
+                .is_some_and(|k| k.eq_ignore_ascii_case("User")),
         })
     }
 
     /// A group membership change: the group's display name and whether the member was
     /// added (`Add member to group`) or removed (`Remove member from group`).
-    pub fn group_change(&self) -> Option<(String, bool, Option<&Target>)> {
+    pub fn group_change(&self) -> Option<GroupChange> {
         let add = self.activity_is(&["Add member to group"]);
         if !add && !self.activity_is(&["Remove member from group"]) || self.success == Some(false) {
             return None;
@@ -333,7 +379,13 @@ impl DirectoryAudit {
                     })
                     .and_then(|t| t.display_name.clone())
             })?;
-        Some((group, add, self.target_user()))
+        let member = self.target_user();
+        Some(GroupChange {
+            group,
+            added: add,
+            member_id: member.and_then(|m| m.id.clone()),
+            member_upn: member.and_then(|m| m.upn.clone()),
+        })
     }
 
     /// The per-user MFA requirement removed: `Disable Strong Authentication`, or
@@ -691,7 +743,7 @@ pub fn audit(
                 .map(|c| format!("{c}:{activity}"))
         })
         .unwrap_or_else(|| derived_id(raw));
-    let audit = DirectoryAudit {
+    let mut audit = DirectoryAudit {
         event_id,
         time,
         tenant_id,
@@ -703,9 +755,27 @@ pub fn audit(
         initiated_by,
         targets,
         details,
+        facts: AuditFacts::default(),
     };
     // A Conditional Access record whose policy is not JSON cannot be judged: said now.
-    audit.ca_change()?;
+    let ca = audit.ca_change()?;
+    let target = audit.target_user();
+    let facts = AuditFacts {
+        role_granted: audit.role_grant(),
+        role_removed: audit.role_removal(),
+        group: audit.group_change(),
+        mfa_requirement_removed: audit.mfa_requirement_removed(),
+        security_info_deleted: audit.security_info_deleted(),
+        target_user_id: target.and_then(|t| t.id.clone()),
+        target: target.or_else(|| audit.targets.first()).and_then(|t| {
+            t.upn
+                .clone()
+                .or_else(|| t.display_name.clone())
+                .or_else(|| t.id.clone())
+        }),
+        ca,
+    };
+    audit.facts = facts;
     Ok(audit)
 }
 
@@ -873,7 +943,8 @@ mod tests {
             Some("62e90394-69f5-4237-9190-012177145e10")
         );
         assert_eq!(r.name.as_deref(), Some("Global Administrator"));
-        assert_eq!(r.member.and_then(|m| m.upn.as_deref()), Some("a@p.com"));
+        assert_eq!(r.member_name.as_deref(), Some("a@p.com"));
+        assert!(r.member_is_user);
         assert!(!r.eligible);
         assert!(
             one("Add member to role in PIM requested (permanent)", targets)
