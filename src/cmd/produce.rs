@@ -1,6 +1,6 @@
 //! `mfa-audit produce`: documents to a Kafka topic, keyed by tenant.
 
-use super::{runtime, AppError};
+use super::{env_vars, runtime, AppError};
 use crate::cli::ProduceArgs;
 use mfa_audit::event::token::TokenReader;
 use mfa_audit::source::file as input;
@@ -9,16 +9,18 @@ use std::time::{Duration, Instant};
 /// `mfa-audit produce`: NDJSON documents to a topic, keyed by tenant.
 pub fn run(args: &ProduceArgs) -> Result<(), AppError> {
     use mfa_audit::source::kafka::{ensure_topic, KeyedProducer};
-    let props = std::collections::BTreeMap::new();
+    let (brokers, props) = match &args.config {
+        Some(path) => {
+            let c = mfa_audit::config::Config::load(path, &env_vars())?;
+            let props = c.kafka_properties(&path.display().to_string())?;
+            (c.kafka.brokers, props)
+        }
+        None => (args.brokers.clone(), std::collections::BTreeMap::new()),
+    };
     let kafka = |e: mfa_audit::source::kafka::KafkaOpError| AppError::Io(e.to_string());
     if args.partitions > 0 {
         let created = runtime()?
-            .block_on(ensure_topic(
-                &args.brokers,
-                &props,
-                &args.topic,
-                args.partitions,
-            ))
+            .block_on(ensure_topic(&brokers, &props, &args.topic, args.partitions))
             .map_err(kafka)?;
         if created {
             eprintln!(
@@ -27,7 +29,7 @@ pub fn run(args: &ProduceArgs) -> Result<(), AppError> {
             );
         }
     }
-    let producer = KeyedProducer::new(&args.brokers, &props, &args.topic).map_err(kafka)?;
+    let producer = KeyedProducer::new(&brokers, &props, &args.topic).map_err(kafka)?;
     let tokens = TokenReader::new(mfa_audit::event::token::DEFAULT_TOKEN_CACHE_ENTRIES);
     let started = Instant::now();
     let mut sent = 0u64;

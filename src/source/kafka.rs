@@ -26,12 +26,51 @@ pub const CONSUMER_DEFAULTS: [(&str, &str); 9] = [
     ("session.timeout.ms", "10000"),
 ];
 
+/// Whether a librdkafka property holds a secret, so its value must come from the
+/// environment (`kafka.properties_env`) and is never printed: passwords, passphrases,
+/// private keys and their PEM text, OAUTHBEARER and JAAS configurations.
+pub fn is_secret_property(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["password", "secret", "passphrase", "private", "key.pem"]
+        .iter()
+        .any(|word| key.contains(word))
+        || key.starts_with("sasl.oauthbearer.config")
+        || key == "sasl.jaas.config"
+}
+
+/// A librdkafka error as it may be printed: a refused property shows its key and
+/// librdkafka's reason, never its value (it may be a secret from `properties_env`), and
+/// no message shows the value of a secret property.
+pub fn shown_error(e: &KafkaError, properties: &BTreeMap<String, String>) -> String {
+    let text = match e {
+        KafkaError::ClientConfig(_, desc, key, value) => {
+            let desc = scrub(desc, value);
+            format!("librdkafka refused property `{key}` (value not shown): {desc}")
+        }
+        other => other.to_string(),
+    };
+    properties
+        .iter()
+        .filter(|(k, v)| is_secret_property(k) && !v.is_empty())
+        .fold(text, |t, (_, v)| scrub(&t, v))
+}
+
+/// `text` with every occurrence of `secret` replaced.
+fn scrub(text: &str, secret: &str) -> String {
+    if secret.is_empty() {
+        text.to_owned()
+    } else {
+        text.replace(secret, "[not shown]")
+    }
+}
+
 /// A Kafka operation failed.
 #[derive(Debug, Error)]
 pub enum KafkaOpError {
-    /// Creating a client failed (a bad property, usually).
+    /// Creating a client failed (a bad property, usually); the message is
+    /// [`shown_error`]'s, without any property's value.
     #[error("cannot create a Kafka client: {0}")]
-    Client(KafkaError),
+    Client(String),
     /// Creating a topic failed.
     #[error("cannot create topic `{topic}`: {source}")]
     CreateTopic {
@@ -80,7 +119,7 @@ pub async fn ensure_topic(
 ) -> Result<bool, KafkaOpError> {
     let admin: AdminClient<DefaultClientContext> = client_config(brokers, false, properties)
         .create()
-        .map_err(KafkaOpError::Client)?;
+        .map_err(|e| KafkaOpError::Client(shown_error(&e, properties)))?;
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     let results =
@@ -119,7 +158,9 @@ impl KeyedProducer {
             .set("enable.idempotence", "true")
             .set("linger.ms", "20")
             .set("message.timeout.ms", "60000");
-        let producer = config.create().map_err(KafkaOpError::Client)?;
+        let producer = config
+            .create()
+            .map_err(|e| KafkaOpError::Client(shown_error(&e, properties)))?;
         Ok(Self {
             producer,
             topic: topic.to_owned(),
@@ -161,5 +202,60 @@ impl KeyedProducer {
                 topic: self.topic.clone(),
                 source,
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::types::RDKafkaConfRes;
+
+    #[test]
+    fn secret_properties_are_recognised() {
+        for k in [
+            "sasl.password",
+            "ssl.key.password",
+            "ssl.key.pem",
+            "sasl.oauthbearer.assertion.private.key.pem",
+            "sasl.oauthbearer.assertion.private.key.passphrase",
+            "sasl.oauthbearer.client.secret",
+            "sasl.oauthbearer.config",
+            "sasl.jaas.config",
+            "SSL.Keystore.Password",
+        ] {
+            assert!(is_secret_property(k), "{k}");
+        }
+        for k in [
+            "security.protocol",
+            "sasl.mechanisms",
+            "sasl.username",
+            "ssl.ca.location",
+            "ssl.key.location",
+            "ssl.certificate.location",
+        ] {
+            assert!(!is_secret_property(k), "{k}");
+        }
+    }
+
+    #[test]
+    fn a_refused_property_is_named_without_its_value() {
+        // rust-rdkafka prints `{desc} {key} {value}`; librdkafka's desc may quote the
+        // value too.
+        let secret = "TopSecretKeyPassphrase";
+        let e = KafkaError::ClientConfig(
+            RDKafkaConfRes::RD_KAFKA_CONF_INVALID,
+            format!("Invalid value \"{secret}\" for configuration property \"ssl.key.password\""),
+            "ssl.key.password".to_owned(),
+            secret.to_owned(),
+        );
+        assert!(e.to_string().contains(secret), "the premise: {e}");
+        let props = BTreeMap::from([("ssl.key.password".to_owned(), secret.to_owned())]);
+        let shown = shown_error(&e, &props);
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(shown.contains("`ssl.key.password`"), "{shown}");
+        // Another error naming a secret's value: scrubbed as well.
+        let e = KafkaError::ClientCreation(format!("sasl.password {secret} rejected"));
+        let props = BTreeMap::from([("sasl.password".to_owned(), secret.to_owned())]);
+        assert!(!shown_error(&e, &props).contains(secret));
     }
 }
