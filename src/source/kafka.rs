@@ -106,6 +106,16 @@ pub fn client_config(
     for (k, v) in properties {
         c.set(k, v);
     }
+    // OpenSSL is built in (`ssl-vendored`), so its compiled-in CA folder is not the
+    // system's: without a CA of the user's, librdkafka probes the usual locations of the
+    // system bundle (Debian's `ca-certificates`), which public brokers (Event Hubs) need.
+    let tls = properties
+        .get("security.protocol")
+        .is_some_and(|p| p.to_ascii_uppercase().contains("SSL"));
+    if tls && !properties.contains_key("ssl.ca.location") && !properties.contains_key("ssl.ca.pem")
+    {
+        c.set("ssl.ca.location", "probe");
+    }
     c
 }
 
@@ -235,6 +245,21 @@ mod tests {
         ] {
             assert!(!is_secret_property(k), "{k}");
         }
+    }
+
+    #[test]
+    fn tls_without_a_ca_of_its_own_probes_the_system_bundle() {
+        let tls = BTreeMap::from([("security.protocol".to_owned(), "SASL_SSL".to_owned())]);
+        let c = client_config("b:9093", false, &tls);
+        assert_eq!(c.get("ssl.ca.location"), Some("probe"));
+        let mut own = tls.clone();
+        own.insert("ssl.ca.location".into(), "/etc/ca.pem".into());
+        let c = client_config("b:9093", false, &own);
+        assert_eq!(c.get("ssl.ca.location"), Some("/etc/ca.pem"));
+        assert_eq!(
+            client_config("b:9092", true, &BTreeMap::new()).get("ssl.ca.location"),
+            None
+        );
     }
 
     #[test]

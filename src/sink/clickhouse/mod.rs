@@ -94,6 +94,8 @@ pub fn summary(e: &clickhouse::error::Error) -> String {
             }
             out
         }
+        // mfa-audit's own refusals (URL, database name, CA file) say it all.
+        clickhouse::error::Error::Unsupported(message) => message.clone(),
         other => other.to_string(),
     }
 }
