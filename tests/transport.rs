@@ -297,6 +297,7 @@ fn kafka_over_tls_and_clickhouse_over_https_carry_the_rows() {
         .count() as u64;
     assert_eq!(findings, lines);
     eprintln!("tls round trip: {:.1} s", started.elapsed().as_secs_f64());
+    no_secret_anywhere(&[]);
 }
 
 /// A client certificate whose key is encrypted, its passphrase from the environment:
@@ -352,6 +353,10 @@ fn a_client_certificate_opens_the_mutual_tls_listener() {
     .env("RUST_LOG", "warn");
     let (done, text) = run_bounded("produce without a client certificate", &mut c, 25);
     assert!(!done, "a client without a certificate got through:\n{text}");
+    assert!(
+        text.contains("certificate required"),
+        "not said why:\n{text}"
+    );
     // A wrong passphrase is named as such, without the passphrase.
     let cfg = config(
         dir.path(),
@@ -418,6 +423,7 @@ fn a_wrong_ca_fails_with_a_certificate_error() {
         .arg(tls_dir().join("other-ca.pem"));
     let (done, text) = run_bounded("schema apply with a wrong CA", &mut c, 30);
     assert!(!done && text.contains("invalid peer certificate"), "{text}");
+    no_secret_anywhere(&[]);
 }
 
 /// F14: a URL with a password is refused, and the password is not printed.
@@ -447,6 +453,7 @@ fn a_url_with_a_password_is_refused_without_echoing_it() {
         assert!(!done, "{args:?}: {text}");
         no_secret(&text, &[CH_URL_PASSWORD]);
     }
+    no_secret_anywhere(&[]);
 }
 
 /// F2: a secret given the documented way (`properties_env`) that librdkafka refuses is
@@ -552,4 +559,5 @@ fn an_insert_error_does_not_echo_the_row() {
     assert!(shown.contains("code "), "{shown}");
     eprintln!("shown: {shown}");
     let _ = rt.block_on(ch.execute(&format!("DROP DATABASE IF EXISTS {database}")));
+    no_secret_anywhere(&[]);
 }

@@ -18,10 +18,21 @@ pub fn run(args: &ProduceArgs) -> Result<(), AppError> {
         None => (args.brokers.clone(), std::collections::BTreeMap::new()),
     };
     let kafka = |e: mfa_audit::source::kafka::KafkaOpError| AppError::Io(e.to_string());
+    // A failure says why the brokers did not answer (a certificate refused, say), when
+    // librdkafka knows, rather than only that the request timed out.
+    let explained =
+        |e: mfa_audit::source::kafka::KafkaOpError| match mfa_audit::source::kafka::diagnose(
+            &brokers,
+            &props,
+            Duration::from_secs(5),
+        ) {
+            Some(why) => AppError::Io(format!("{e} (brokers: {why})")),
+            None => AppError::Io(e.to_string()),
+        };
     if args.partitions > 0 {
         let created = runtime()?
             .block_on(ensure_topic(&brokers, &props, &args.topic, args.partitions))
-            .map_err(kafka)?;
+            .map_err(explained)?;
         if created {
             eprintln!(
                 "mfa-audit: created topic `{}` with {} partitions",
@@ -63,7 +74,9 @@ pub fn run(args: &ProduceArgs) -> Result<(), AppError> {
             return Err(kafka(e));
         }
     }
-    producer.flush(Duration::from_secs(120)).map_err(kafka)?;
+    producer
+        .flush(Duration::from_secs(120))
+        .map_err(explained)?;
     eprintln!(
         "mfa-audit: produced {sent} messages to `{}` in {:.2}s",
         args.topic,

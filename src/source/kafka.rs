@@ -49,10 +49,7 @@ pub fn shown_error(e: &KafkaError, properties: &BTreeMap<String, String>) -> Str
         }
         other => other.to_string(),
     };
-    properties
-        .iter()
-        .filter(|(k, v)| is_secret_property(k) && !v.is_empty())
-        .fold(text, |t, (_, v)| scrub(&t, v))
+    scrub_secrets(text, properties)
 }
 
 /// `text` with every occurrence of `secret` replaced.
@@ -62,6 +59,84 @@ fn scrub(text: &str, secret: &str) -> String {
     } else {
         text.replace(secret, "[not shown]")
     }
+}
+
+/// A client context that logs librdkafka's errors and keeps the last one, so a failed
+/// operation can say why (a TLS handshake refused, a connection refused) instead of only
+/// that it timed out.
+#[derive(Debug, Default)]
+pub struct Witness {
+    last: std::sync::Mutex<Option<String>>,
+}
+
+impl Witness {
+    /// librdkafka's last error reason, if any.
+    pub fn last(&self) -> Option<String> {
+        self.last.lock().ok().and_then(|l| l.clone())
+    }
+}
+
+impl Witness {
+    fn keep(&self, reason: &str) {
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some(reason.to_owned());
+        }
+    }
+}
+
+impl rdkafka::ClientContext for Witness {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        use rdkafka::config::RDKafkaLogLevel as L;
+        match level {
+            L::Emerg | L::Alert | L::Critical | L::Error => {
+                tracing::error!("librdkafka: {fac} {message}");
+                self.keep(message);
+            }
+            L::Warning => tracing::warn!("librdkafka: {fac} {message}"),
+            L::Notice | L::Info => tracing::info!("librdkafka: {fac} {message}"),
+            L::Debug => tracing::debug!("librdkafka: {fac} {message}"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(error = %error, reason, "kafka");
+        self.keep(reason);
+    }
+}
+
+impl rdkafka::producer::ProducerContext for Witness {
+    type DeliveryOpaque = ();
+    fn delivery(&self, _: &rdkafka::producer::DeliveryResult<'_>, _: Self::DeliveryOpaque) {}
+}
+
+/// Why the brokers cannot be reached with these settings, if they cannot: a metadata
+/// request (waiting up to `timeout`) and librdkafka's last error. `None`: they answer.
+pub fn diagnose(
+    brokers: &str,
+    properties: &BTreeMap<String, String>,
+    timeout: Duration,
+) -> Option<String> {
+    let producer: BaseProducer<Witness> =
+        match client_config(brokers, false, properties).create_with_context(Witness::default()) {
+            Ok(p) => p,
+            Err(e) => return Some(shown_error(&e, properties)),
+        };
+    let answer = producer.client().fetch_metadata(None, timeout);
+    producer.poll(Duration::ZERO);
+    let why = producer.context().last();
+    match (answer, why) {
+        (Ok(_), _) => None,
+        (Err(_), Some(reason)) => Some(scrub_secrets(reason, properties)),
+        (Err(e), None) => Some(shown_error(&e, properties)),
+    }
+}
+
+/// `text` without the value of any secret property.
+fn scrub_secrets(text: String, properties: &BTreeMap<String, String>) -> String {
+    properties
+        .iter()
+        .filter(|(k, v)| is_secret_property(k) && !v.is_empty())
+        .fold(text, |t, (_, v)| scrub(&t, v))
 }
 
 /// A Kafka operation failed.
