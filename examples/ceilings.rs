@@ -75,7 +75,10 @@ fn insert(url: &str, database: &str, dir: &str) {
         password: String::new(),
         validation: false,
         timeout: Duration::from_secs(300),
-    });
+        ca_file: None,
+        allow_plaintext: false,
+    })
+    .expect("clickhouse client");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

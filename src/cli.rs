@@ -263,8 +263,12 @@ pub struct DiffArgs {
 #[derive(Debug, Args)]
 pub struct ProduceArgs {
     /// Bootstrap brokers, `host:port[,host:port]`.
-    #[arg(long, default_value = "127.0.0.1:9092")]
+    #[arg(long, default_value = "127.0.0.1:9092", conflicts_with = "config")]
     pub brokers: String,
+    /// Take the brokers and the librdkafka properties (TLS, SASL, `properties_env`
+    /// secrets) from this configuration's `[kafka]` section.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// The topic.
     #[arg(long, short = 't')]
     pub topic: String,
@@ -304,6 +308,12 @@ pub struct SchemaArgs {
     /// User (without --config); the password comes from MFA_AUDIT_CLICKHOUSE_PASSWORD.
     #[arg(long, default_value = "default", conflicts_with = "config")]
     pub user: String,
+    /// PEM file of CA certificates trusted for an `https://` URL (without --config).
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    pub ca_file: Option<PathBuf>,
+    /// Accept plain `http://` to another host (without --config; refused by default).
+    #[arg(long, conflicts_with = "config")]
+    pub allow_plaintext: bool,
 }
 
 /// `mfa-audit generate`.

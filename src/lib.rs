@@ -16,6 +16,8 @@
 //! - [`telemetry`]: the process's metrics and logging.
 //!
 //! - [`report`]: the rows read back into one self-contained HTML page.
+//! - [`bounded`]: reads of the small files an operator names (configuration, policy,
+//!   key set, password, CA), refused when not a regular file or over a size cap.
 //!
 //! [`pipeline::Processor`] ties the stages together; [`stream`] runs it on Kafka with
 //! ClickHouse; [`generate`] makes realistic sample streams. The command line (clap, one
@@ -24,6 +26,7 @@
 
 #![recursion_limit = "256"]
 
+pub mod bounded;
 pub mod config;
 pub mod event;
 pub mod generate;

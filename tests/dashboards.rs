@@ -209,7 +209,10 @@ impl Backend for Db {
             password: String::new(),
             validation: false,
             timeout: Duration::from_secs(60),
-        });
+            ca_file: None,
+            allow_plaintext: false,
+        })
+        .unwrap();
         self.client
             .rt
             .block_on(ch.insert(table, columns, bytes::Bytes::from(body)))

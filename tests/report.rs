@@ -555,7 +555,10 @@ impl Database {
             password: String::new(),
             validation: false,
             timeout: Duration::from_secs(60),
-        });
+            ca_file: None,
+            allow_plaintext: false,
+        })
+        .unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

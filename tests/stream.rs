@@ -197,7 +197,10 @@ impl World {
             password: String::new(),
             validation: false,
             timeout: Duration::from_secs(30),
-        });
+            ca_file: None,
+            allow_plaintext: false,
+        })
+        .unwrap();
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -1,6 +1,6 @@
 //! `mfa-audit produce`: documents to a Kafka topic, keyed by tenant.
 
-use super::{runtime, AppError};
+use super::{env_vars, runtime, AppError};
 use crate::cli::ProduceArgs;
 use mfa_audit::event::token::TokenReader;
 use mfa_audit::source::file as input;
@@ -9,17 +9,30 @@ use std::time::{Duration, Instant};
 /// `mfa-audit produce`: NDJSON documents to a topic, keyed by tenant.
 pub fn run(args: &ProduceArgs) -> Result<(), AppError> {
     use mfa_audit::source::kafka::{ensure_topic, KeyedProducer};
-    let props = std::collections::BTreeMap::new();
+    let (brokers, props) = match &args.config {
+        Some(path) => {
+            let c = mfa_audit::config::Config::load(path, &env_vars())?;
+            let props = c.kafka_properties(&path.display().to_string())?;
+            (c.kafka.brokers, props)
+        }
+        None => (args.brokers.clone(), std::collections::BTreeMap::new()),
+    };
     let kafka = |e: mfa_audit::source::kafka::KafkaOpError| AppError::Io(e.to_string());
+    // A failure says why the brokers did not answer (a certificate refused, say), when
+    // librdkafka knows, rather than only that the request timed out.
+    let explained =
+        |e: mfa_audit::source::kafka::KafkaOpError| match mfa_audit::source::kafka::diagnose(
+            &brokers,
+            &props,
+            Duration::from_secs(5),
+        ) {
+            Some(why) => AppError::Io(format!("{e} (brokers: {why})")),
+            None => AppError::Io(e.to_string()),
+        };
     if args.partitions > 0 {
         let created = runtime()?
-            .block_on(ensure_topic(
-                &args.brokers,
-                &props,
-                &args.topic,
-                args.partitions,
-            ))
-            .map_err(kafka)?;
+            .block_on(ensure_topic(&brokers, &props, &args.topic, args.partitions))
+            .map_err(explained)?;
         if created {
             eprintln!(
                 "mfa-audit: created topic `{}` with {} partitions",
@@ -27,7 +40,7 @@ pub fn run(args: &ProduceArgs) -> Result<(), AppError> {
             );
         }
     }
-    let producer = KeyedProducer::new(&args.brokers, &props, &args.topic).map_err(kafka)?;
+    let producer = KeyedProducer::new(&brokers, &props, &args.topic).map_err(kafka)?;
     let tokens = TokenReader::new(mfa_audit::event::token::DEFAULT_TOKEN_CACHE_ENTRIES);
     let started = Instant::now();
     let mut sent = 0u64;
@@ -61,7 +74,9 @@ pub fn run(args: &ProduceArgs) -> Result<(), AppError> {
             return Err(kafka(e));
         }
     }
-    producer.flush(Duration::from_secs(120)).map_err(kafka)?;
+    producer
+        .flush(Duration::from_secs(120))
+        .map_err(explained)?;
     eprintln!(
         "mfa-audit: produced {sent} messages to `{}` in {:.2}s",
         args.topic,

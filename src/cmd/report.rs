@@ -1,6 +1,10 @@
 //! `mfa-audit report`: the rows read back into one HTML page.
 
-use super::{runtime, schema::connection, AppError};
+use super::{
+    runtime,
+    schema::{client, connection},
+    AppError,
+};
 use crate::cli::ReportArgs;
 
 /// `mfa-audit report`: the rows read back into one HTML page.
@@ -10,13 +14,13 @@ pub fn run(args: &ReportArgs) -> Result<(), AppError> {
             .map_err(|e| AppError::Io(e.to_string()))?,
         None => {
             let conn = connection(&args.clickhouse)?;
-            let ch = mfa_audit::sink::clickhouse::ClickHouse::new(&conn);
+            let ch = client(&conn)?;
             runtime()?
                 .block_on(mfa_audit::report::from_clickhouse(&ch, args.policy.as_deref()))
                 .map_err(|e| {
                     AppError::Io(format!(
                         "{e}\n(reading ClickHouse at {}; for a file-mode output folder use --from DIR)",
-                        conn.url
+                        ch.shown_url()
                     ))
                 })?
         }

@@ -16,12 +16,15 @@ pub(super) const KEYS: [(&str, &[&str]); 5] = [
             "group_id",
             "instance_id",
             "dead_letter_topic",
+            "allow_plaintext",
         ],
     ),
     (
         "clickhouse",
         &[
             "url",
+            "ca_file",
+            "allow_plaintext",
             "database",
             "user",
             "password_env",
@@ -49,7 +52,10 @@ pub(super) const KEYS: [(&str, &[&str]); 5] = [
             "retry_max_ms",
         ],
     ),
-    ("metrics", &["listen"]),
+    (
+        "metrics",
+        &["listen", "max_connections", "header_read_timeout_ms"],
+    ),
 ];
 
 /// `MFA_AUDIT_*` variables that are not configuration keys: the configuration file's

@@ -28,13 +28,14 @@ use thiserror::Error;
 /// Why the configuration could not be used.
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    /// The file could not be read.
+    /// The file could not be read (or is no regular file, or is over
+    /// [`MAX_CONFIG_BYTES`]).
     #[error("cannot read config `{path}`: {source}")]
     Io {
         /// The file.
         path: String,
         /// The cause.
-        source: std::io::Error,
+        source: crate::bounded::BoundedReadError,
     },
     /// The file (with the environment applied) is not a valid configuration.
     #[error("config `{path}`: {message}")]
@@ -53,6 +54,12 @@ pub enum ConfigError {
         message: String,
     },
 }
+
+/// The largest configuration file read.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// The largest `clickhouse.password_file` read.
+pub const MAX_PASSWORD_FILE_BYTES: u64 = 64 << 10;
 
 /// Which way `run` reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,9 +105,11 @@ impl Config {
     /// Reads the file and applies `MFA_AUDIT_*` variables from `env`.
     pub fn load(path: &Path, env: &[(String, String)]) -> Result<Config, ConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: shown.clone(),
-            source,
+        let text = crate::bounded::read_to_string(path, MAX_CONFIG_BYTES).map_err(|source| {
+            ConfigError::Io {
+                path: shown.clone(),
+                source,
+            }
         })?;
         Self::parse(&text, &shown, env)
     }
@@ -198,11 +207,26 @@ impl Config {
     fn check_values(&self) -> Result<(), String> {
         let mut problems = Vec::new();
         for k in self.kafka.properties.keys() {
-            if k.contains("password") || k.contains("secret") || k == "sasl.oauthbearer.config" {
+            if crate::source::kafka::is_secret_property(k) {
                 problems.push(format!(
                     "`kafka.properties.{k}` holds a secret: name an environment variable in `kafka.properties_env` instead"
                 ));
             }
+        }
+        if let Some(p) = self.kafka_plaintext_problem() {
+            problems.push(p);
+        }
+        if let Err(e) = crate::sink::clickhouse::transport::check_url(
+            &self.clickhouse.url,
+            self.clickhouse.allow_plaintext,
+        ) {
+            problems.push(format!("`clickhouse.url` {e}"));
+        }
+        if let Err(e) = crate::sink::clickhouse::check_database(&self.clickhouse.database) {
+            problems.push(format!("`clickhouse.database`: {e}"));
+        }
+        if self.metrics.max_connections == 0 {
+            problems.push("`metrics.max_connections` must be above 0".to_owned());
         }
         if self.clickhouse.batch_rows == 0 || self.clickhouse.batch_rows >= 1_048_576 {
             problems.push("`clickhouse.batch_rows` must be between 1 and 1048575 (bigger inserts can half-commit on 18.16)".to_owned());
@@ -223,6 +247,47 @@ impl Config {
         }
     }
 
+    /// Why the Kafka settings would send SASL credentials in clear text to a broker that
+    /// is not this machine, unless `kafka.allow_plaintext` says the network is trusted.
+    fn kafka_plaintext_problem(&self) -> Option<String> {
+        if self.kafka.allow_plaintext {
+            return None;
+        }
+        let protocol = self
+            .kafka
+            .properties
+            .get("security.protocol")
+            .map_or_else(|| "PLAINTEXT".to_owned(), |p| p.trim().to_ascii_uppercase());
+        let sasl_set = [
+            "sasl.mechanism",
+            "sasl.mechanisms",
+            "sasl.username",
+            "sasl.password",
+        ]
+        .iter()
+        .any(|k| {
+            self.kafka.properties.contains_key(*k) || self.kafka.properties_env.contains_key(*k)
+        });
+        let clear = protocol == "SASL_PLAINTEXT" || (protocol == "PLAINTEXT" && sasl_set);
+        if !clear {
+            return None;
+        }
+        let remote: Vec<&str> = self
+            .kafka
+            .brokers
+            .split(',')
+            .map(broker_host)
+            .filter(|h| !h.is_empty() && !crate::sink::clickhouse::transport::is_loopback(h))
+            .collect();
+        if remote.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "SASL over `{protocol}` to `{}`: the credentials (an Event Hubs connection string, a password) would cross the network in clear text; set `security.protocol = \"SASL_SSL\"` in `kafka.properties`, or `kafka.allow_plaintext = true` where the network itself is trusted",
+            remote.join(", ")
+        ))
+    }
+
     /// The ClickHouse password, from `password_env` or `password_file` (none: empty).
     pub fn clickhouse_password(&self, shown: &str) -> Result<String, ConfigError> {
         let secret = |message: String| ConfigError::Secret {
@@ -237,12 +302,13 @@ impl Config {
             });
         }
         if let Some(file) = &self.clickhouse.password_file {
-            let text = std::fs::read_to_string(file).map_err(|e| {
-                secret(format!(
-                    "cannot read `clickhouse.password_file` `{}`: {e}",
-                    file.display()
-                ))
-            })?;
+            let text =
+                crate::bounded::read_to_string(file, MAX_PASSWORD_FILE_BYTES).map_err(|e| {
+                    secret(format!(
+                        "cannot read `clickhouse.password_file` `{}`: {e}",
+                        file.display()
+                    ))
+                })?;
             return Ok(text.lines().next().unwrap_or_default().to_owned());
         }
         Ok(String::new())
@@ -260,6 +326,16 @@ impl Config {
         }
         Ok(props)
     }
+}
+
+/// The host of one `kafka.brokers` entry (`host:port`, `[::1]:port`, `SASL_SSL://host:port`).
+fn broker_host(entry: &str) -> &str {
+    let entry = entry.trim();
+    let entry = entry.split_once("://").map_or(entry, |(_, rest)| rest);
+    if let Some(rest) = entry.strip_prefix('[') {
+        return rest.split_once(']').map_or(rest, |(host, _)| host);
+    }
+    entry.rsplit_once(':').map_or(entry, |(host, _)| host)
 }
 
 #[cfg(test)]
@@ -328,6 +404,139 @@ mod tests {
         let e = c.clickhouse_password("t").unwrap_err().to_string();
         assert!(e.contains("MFA_AUDIT_TEST_NO_SUCH_VAR"), "{e}");
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    /// F14 of the security review of 2026-12: private keys and passphrases in
+    /// `[kafka.properties]` were accepted, then printed when librdkafka refused them.
+    #[test]
+    fn private_keys_and_passphrases_stay_out_of_the_file() {
+        for key in [
+            "ssl.key.pem",
+            "sasl.oauthbearer.assertion.private.key.pem",
+            "sasl.oauthbearer.assertion.private.key.passphrase",
+            "ssl.keystore.password",
+            "sasl.oauthbearer.client.secret",
+            "sasl.oauthbearer.config",
+            "sasl.jaas.config",
+        ] {
+            let text = format!(
+                "{BASE}\n[kafka.properties]\n\"{key}\" = \"-----BEGIN PRIVATE KEY-----MIIEvQ\"\n"
+            );
+            let e = Config::parse(&text, "t", &[]).unwrap_err().to_string();
+            assert!(
+                e.contains(key) && e.contains("properties_env"),
+                "{key}: {e}"
+            );
+            assert!(!e.contains("MIIEvQ"), "{key}: {e}");
+        }
+        // Through `properties_env` they are fine, and Debug shows the variable's name only.
+        let text = format!("{BASE}\n[kafka.properties_env]\n\"ssl.key.pem\" = \"KEY_PEM\"\n");
+        let c = Config::parse(&text, "t", &[]).unwrap();
+        assert!(format!("{c:?}").contains("KEY_PEM"));
+    }
+
+    /// F14: the database name went unquoted into `CREATE DATABASE`.
+    #[test]
+    fn the_database_name_is_an_identifier() {
+        let text = BASE.replace(
+            "[clickhouse]",
+            "[clickhouse]\ndatabase = \"sec_inj ENGINE = Ordinary\"",
+        );
+        let e = Config::parse(&text, "t", &[]).unwrap_err().to_string();
+        assert!(
+            e.contains("clickhouse.database") && e.contains("identifier"),
+            "{e}"
+        );
+        let env = vec![("MFA_AUDIT_CLICKHOUSE_DATABASE".to_owned(), "a;b".to_owned())];
+        assert!(Config::parse(BASE, "t", &env).is_err());
+    }
+
+    /// F14: a URL with a password was accepted and printed in every message.
+    #[test]
+    fn a_url_with_credentials_is_refused_without_its_password() {
+        let text = BASE.replace(
+            "url = \"http://127.0.0.1:8123\"",
+            "url = \"http://audit:S3cretCHpass@127.0.0.1:18124\"",
+        );
+        let e = Config::parse(&text, "t", &[]).unwrap_err().to_string();
+        assert!(!e.contains("S3cretCHpass"), "{e}");
+        assert!(
+            e.contains("clickhouse.url") && e.contains("password_env"),
+            "{e}"
+        );
+        // Debug never shows a URL's credentials either (a config built in code).
+        let mut c = Config::parse(BASE, "t", &[]).unwrap();
+        c.clickhouse.url = "https://audit:S3cretCHpass@ch.example".into();
+        assert!(!format!("{c:?}").contains("S3cretCHpass"));
+    }
+
+    /// F2: plain transports to another host are refused unless the operator says so.
+    #[test]
+    fn plaintext_to_another_host_needs_the_override() {
+        let remote_ch = BASE.replace("http://127.0.0.1:8123", "http://ch.example:8123");
+        let e = Config::parse(&remote_ch, "t", &[]).unwrap_err().to_string();
+        assert!(
+            e.contains("allow_plaintext") && e.contains("https://"),
+            "{e}"
+        );
+        let allowed = remote_ch.replace("[clickhouse]", "[clickhouse]\nallow_plaintext = true");
+        assert!(Config::parse(&allowed, "t", &[]).is_ok());
+        let https = BASE.replace("http://127.0.0.1:8123", "https://ch.example:8443");
+        let https = https.replace("[clickhouse]", "[clickhouse]\nca_file = \"ca.pem\"");
+        assert!(Config::parse(&https, "t", &[]).is_ok());
+
+        let sasl = |brokers: &str, protocol: Option<&str>| {
+            let mut t = BASE.replace("127.0.0.1:9092", brokers);
+            t.push_str("\n[kafka.properties]\n\"sasl.mechanisms\" = \"PLAIN\"\n");
+            if let Some(p) = protocol {
+                t.push_str(&format!("\"security.protocol\" = \"{p}\"\n"));
+            }
+            t.push_str("[kafka.properties_env]\n\"sasl.password\" = \"EH_CONN\"\n");
+            Config::parse(&t, "t", &[])
+        };
+        for (brokers, protocol) in [
+            ("ns.servicebus.windows.net:9093", Some("SASL_PLAINTEXT")),
+            ("ns.servicebus.windows.net:9093", None),
+            ("127.0.0.1:9092,10.0.0.5:9092", Some("sasl_plaintext")),
+        ] {
+            let e = sasl(brokers, protocol).unwrap_err().to_string();
+            assert!(
+                e.contains("SASL_SSL") && e.contains("kafka.allow_plaintext"),
+                "{e}"
+            );
+        }
+        assert!(sasl("ns.servicebus.windows.net:9093", Some("SASL_SSL")).is_ok());
+        assert!(sasl("127.0.0.1:9092", Some("SASL_PLAINTEXT")).is_ok());
+        assert!(sasl("localhost:9092,[::1]:9092", None).is_ok());
+        let mut t = BASE.replace("127.0.0.1:9092", "kafka.internal:9092");
+        t = t.replace("[kafka]", "[kafka]\nallow_plaintext = true");
+        t.push_str("\n[kafka.properties]\n\"security.protocol\" = \"SASL_PLAINTEXT\"\n");
+        assert!(Config::parse(&t, "t", &[]).is_ok());
+    }
+
+    /// F14: `--config` and `clickhouse.password_file` read devices and FIFOs unbounded.
+    #[test]
+    fn config_and_password_files_must_be_small_regular_files() {
+        let e = Config::load(Path::new("/dev/zero"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        let c = Config::parse(
+            &BASE.replace(
+                "[clickhouse]",
+                "[clickhouse]\npassword_file = \"/dev/zero\"",
+            ),
+            "t",
+            &[],
+        )
+        .unwrap();
+        let e = c.clickhouse_password("t").unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.toml");
+        std::fs::write(&big, vec![b'#'; (MAX_CONFIG_BYTES + 1) as usize]).unwrap();
+        let e = Config::load(&big, &[]).unwrap_err().to_string();
+        assert!(e.contains("limit"), "{e}");
     }
 
     #[test]

@@ -30,21 +30,38 @@ pub struct FilesConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
-    /// Where `/metrics`, `/healthz` and `/readyz` listen (empty: no listener).
+    /// Where `/metrics`, `/healthz` and `/readyz` listen (empty: no listener). Beyond
+    /// loopback, put a network policy in front: the listener has no authentication.
     #[serde(default = "default_metrics_listen")]
     pub listen: String,
+    /// Connections served at once; more are closed as they arrive, so scrapers cannot
+    /// take the file descriptors the Kafka and ClickHouse sockets need.
+    #[serde(default = "default_metrics_max_connections")]
+    pub max_connections: usize,
+    /// Longest wait for a request's headers (also for an idle connection's next
+    /// request); then the connection is closed.
+    #[serde(default = "default_metrics_header_read_timeout_ms")]
+    pub header_read_timeout_ms: u64,
 }
 
 impl Default for MetricsConfig {
     fn default() -> Self {
         Self {
             listen: default_metrics_listen(),
+            max_connections: default_metrics_max_connections(),
+            header_read_timeout_ms: default_metrics_header_read_timeout_ms(),
         }
     }
 }
 
 fn default_metrics_listen() -> String {
     "127.0.0.1:9464".into()
+}
+fn default_metrics_max_connections() -> usize {
+    crate::telemetry::http::DEFAULT_MAX_CONNECTIONS
+}
+fn default_metrics_header_read_timeout_ms() -> u64 {
+    crate::telemetry::http::DEFAULT_HEADER_READ_TIMEOUT_MS
 }
 
 /// `[kafka]`.
@@ -76,15 +93,29 @@ pub struct KafkaConfig {
     /// (`"sasl.password" = "EVENTHUBS_CONNECTION_STRING"`).
     #[serde(default)]
     pub properties_env: BTreeMap<String, String>,
+    /// SASL over a plain connection (`SASL_PLAINTEXT`, or SASL settings without
+    /// `security.protocol`) to a broker that is not this machine is accepted; by default it
+    /// is refused, since the credentials would cross the network in clear text.
+    #[serde(default = "default_allow_plaintext")]
+    pub allow_plaintext: bool,
 }
 
 /// `[clickhouse]`.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClickHouseConfig {
-    /// HTTP endpoint.
+    /// HTTP(S) endpoint, without credentials (`https://host:8443`). Plain `http://` is
+    /// accepted only to this machine unless `allow_plaintext`.
     #[serde(default = "default_clickhouse_url")]
     pub url: String,
+    /// PEM file of the CA certificates trusted for `https://`, besides the Mozilla roots
+    /// (a private CA).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Plain `http://` to another host is accepted; by default it is refused, since the
+    /// password and the rows would cross the network in clear text.
+    #[serde(default = "default_allow_plaintext")]
+    pub allow_plaintext: bool,
     /// Database holding the tables (`mfa-audit schema apply` creates it).
     #[serde(default = "default_database")]
     pub database: String,
@@ -200,6 +231,7 @@ impl Default for KafkaConfig {
             dead_letter_topic: None,
             properties: BTreeMap::new(),
             properties_env: BTreeMap::new(),
+            allow_plaintext: default_allow_plaintext(),
         }
     }
 }
@@ -208,6 +240,8 @@ impl Default for ClickHouseConfig {
     fn default() -> Self {
         Self {
             url: default_clickhouse_url(),
+            ca_file: None,
+            allow_plaintext: default_allow_plaintext(),
             database: default_database(),
             user: default_user(),
             password_env: None,
@@ -221,6 +255,9 @@ impl Default for ClickHouseConfig {
     }
 }
 
+fn default_allow_plaintext() -> bool {
+    false
+}
 fn default_group_id() -> String {
     "mfa-audit".into()
 }
@@ -294,6 +331,7 @@ impl fmt::Debug for KafkaConfig {
             .field("dead_letter_topic", &self.dead_letter_topic)
             .field("properties", &self.properties.keys().collect::<Vec<_>>())
             .field("properties_env", &self.properties_env)
+            .field("allow_plaintext", &self.allow_plaintext)
             .finish()
     }
 }
@@ -301,7 +339,12 @@ impl fmt::Debug for KafkaConfig {
 impl fmt::Debug for ClickHouseConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClickHouseConfig")
-            .field("url", &self.url)
+            .field(
+                "url",
+                &crate::sink::clickhouse::transport::shown_url(&self.url),
+            )
+            .field("ca_file", &self.ca_file)
+            .field("allow_plaintext", &self.allow_plaintext)
             .field("database", &self.database)
             .field("user", &self.user)
             .field("password", &"[not shown]")

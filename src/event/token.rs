@@ -38,6 +38,9 @@ pub enum TokenError {
     Malformed(String),
 }
 
+/// The largest JWKS file read (Microsoft's published key sets are a few KiB).
+pub const MAX_JWKS_BYTES: u64 = 1 << 20;
+
 /// Why `--jwks FILE` could not be loaded.
 #[derive(Debug, Error)]
 pub enum JwksError {
@@ -46,8 +49,8 @@ pub enum JwksError {
     Io {
         /// The file.
         path: String,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (not a regular file, over [`MAX_JWKS_BYTES`], unreadable).
+        source: crate::bounded::BoundedReadError,
     },
     /// The file is not a JSON Web Key Set.
     #[error("`{path}` is not a JSON Web Key Set: {source}")]
@@ -277,9 +280,11 @@ impl TokenReader {
 
     /// A reader that verifies every token against the key set in `path`.
     pub fn with_jwks(capacity: usize, path: &Path) -> Result<Self, JwksError> {
-        let text = std::fs::read_to_string(path).map_err(|source| JwksError::Io {
-            path: path.display().to_string(),
-            source,
+        let text = crate::bounded::read_to_string(path, MAX_JWKS_BYTES).map_err(|source| {
+            JwksError::Io {
+                path: path.display().to_string(),
+                source,
+            }
         })?;
         let keys = serde_json::from_str(&text).map_err(|source| JwksError::Parse {
             path: path.display().to_string(),
@@ -481,6 +486,18 @@ fn short_reason(e: &jsonwebtoken::errors::Error) -> String {
 pub(crate) mod tests {
     use super::*;
     use jsonwebtoken::{encode, EncodingKey, Header};
+
+    /// F14 of the security review of 2026-12: `--jwks /dev/zero` read until memory ran out.
+    #[test]
+    fn a_key_set_must_be_a_small_regular_file() {
+        for path in ["/dev/zero", "/"] {
+            let e = TokenReader::with_jwks(10, Path::new(path))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains("not a regular file"), "{path}: {e}");
+        }
+    }
 
     /// A signed HS256 token over `claims` (tests only).
     pub(crate) fn hs256(claims: &serde_json::Value, secret: &[u8]) -> String {

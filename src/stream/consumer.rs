@@ -5,7 +5,7 @@
 use super::backpressure::{Backoff, Backpressure};
 use super::engine::{Engine, PartKey, Step, StreamSummary};
 use super::error::StreamError;
-use crate::source::kafka::{client_config, KafkaOpError};
+use crate::source::kafka::{client_config, shown_error, KafkaOpError};
 use crate::telemetry::http::Health;
 use crate::telemetry::Metrics;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
@@ -104,9 +104,11 @@ pub(super) fn subscribe(
     if let Some(id) = member.instance_id.filter(|i| !i.is_empty()) {
         cc.set("group.instance.id", id);
     }
-    let consumer: BaseConsumer<Ctx> = cc
-        .create_with_context(Ctx { engine, metrics })
-        .map_err(|e| StreamError::Kafka(KafkaOpError::Client(e)))?;
+    let consumer: BaseConsumer<Ctx> =
+        cc.create_with_context(Ctx { engine, metrics })
+            .map_err(|e| {
+                StreamError::Kafka(KafkaOpError::Client(shown_error(&e, member.properties)))
+            })?;
     let topics: Vec<&str> = member.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics).map_err(StreamError::Consumer)?;
     Ok(consumer)

@@ -95,7 +95,9 @@ pub fn run_with_store(
         password: config.clickhouse_password(config_name)?,
         validation: config.clickhouse.validation,
         timeout: Duration::from_millis(config.clickhouse.request_timeout_ms),
-    });
+        ca_file: config.clickhouse.ca_file.clone(),
+        allow_plaintext: config.clickhouse.allow_plaintext,
+    })?;
     let props = config.kafka_properties(config_name)?;
     let dlq = match &config.kafka.dead_letter_topic {
         Some(t) if !t.is_empty() => Some(KeyedProducer::new(&config.kafka.brokers, &props, t)?),
@@ -185,6 +187,10 @@ fn serve_metrics(
             addr,
             Arc::clone(metrics),
             Arc::clone(health),
+            crate::telemetry::http::Limits {
+                max_connections: config.metrics.max_connections,
+                header_read_timeout: Duration::from_millis(config.metrics.header_read_timeout_ms),
+            },
         ))
         .map_err(|e| StreamError::Listen {
             addr: config.metrics.listen.clone(),

@@ -1,5 +1,12 @@
 //! `/metrics` (Prometheus text format), `/healthz` (the process is alive) and `/readyz`
 //! (partitions assigned, the sink answering, not paused for backpressure).
+//!
+//! The listener bounds what a client can hold (F10 of the security review of 2026-12):
+//! at most [`Limits::max_connections`] connections at once (more are closed on arrival),
+//! a request's headers must arrive within [`Limits::header_read_timeout`] (an idle
+//! keep-alive connection is closed after it too), and no connection lives longer than
+//! [`MAX_CONNECTION_LIFETIME`]. It has no authentication: beyond loopback, a network
+//! policy must decide who reaches it.
 
 use super::Metrics;
 use axum::extract::State;
@@ -11,6 +18,35 @@ use prometheus::Encoder;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
+
+/// Connections served at once by default (a Prometheus or two, a probe, a person).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
+
+/// Default wait for a request's headers, in milliseconds.
+pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 5_000;
+
+/// The longest any connection is kept, whatever it does (a backstop for a client that
+/// sends its headers and then reads the answer slowly).
+pub const MAX_CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+
+/// What one client may hold of the listener.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections served at once; one more is closed as it arrives.
+    pub max_connections: usize,
+    /// Longest wait for a request's headers.
+    pub header_read_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_read_timeout: Duration::from_millis(DEFAULT_HEADER_READ_TIMEOUT_MS),
+        }
+    }
+}
 
 /// What `/readyz` answers from, kept current by the stream loop.
 #[derive(Debug, Default)]
@@ -81,21 +117,53 @@ async fn ready(State(s): State<Shared>) -> impl IntoResponse {
 }
 
 /// Binds `addr` now (so a taken port fails at start) and serves in the background on the
-/// current runtime.
+/// current runtime, within `limits`.
 pub async fn serve(
     addr: SocketAddr,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
+    limits: Limits,
 ) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let app = router(metrics, health);
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "the metrics listener stopped");
-        }
-    });
+    tokio::spawn(accept_loop(listener, app, limits));
     Ok(local)
+}
+
+/// Accepts connections while a slot is free, each served by hyper with the header-read
+/// timeout, within [`MAX_CONNECTION_LIFETIME`].
+async fn accept_loop(listener: tokio::net::TcpListener, app: Router, limits: Limits) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors, usually: wait instead of spinning.
+                tracing::warn!(error = %e, "the metrics listener could not accept a connection");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            tracing::debug!(
+                max = limits.max_connections,
+                "metrics listener full: connection closed"
+            );
+            drop(stream);
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout);
+            let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            // Errors here are a client's (a timeout, a reset): nothing to report.
+            let _ = tokio::time::timeout(MAX_CONNECTION_LIFETIME, conn).await;
+            drop(slot);
+        });
+    }
 }
 
 #[cfg(test)]
@@ -130,6 +198,7 @@ mod tests {
                 "127.0.0.1:0".parse().unwrap(),
                 Arc::clone(&metrics),
                 Arc::clone(&health),
+                Limits::default(),
             ))
             .unwrap();
         let m = get(addr, "/metrics");
@@ -147,5 +216,63 @@ mod tests {
         health.paused.store(true, Ordering::Relaxed);
         assert!(get(addr, "/readyz").contains("paused"));
         assert!(get(addr, "/nothing").starts_with("HTTP/1.1 404"));
+    }
+
+    /// F10 of the security review of 2026-12: connections that never finish their
+    /// headers were held forever, and their number had no cap.
+    #[test]
+    fn idle_connections_are_capped_and_timed_out() {
+        use std::time::Instant;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let limits = Limits {
+            max_connections: 4,
+            header_read_timeout: Duration::from_millis(500),
+        };
+        let addr = rt
+            .block_on(serve(
+                "127.0.0.1:0".parse().unwrap(),
+                Arc::new(Metrics::new()),
+                Arc::new(Health::default()),
+                limits,
+            ))
+            .unwrap();
+        // Four clients send half a request and stop, as in the review.
+        let started = Instant::now();
+        let mut idle: Vec<_> = (0..4)
+            .map(|_| {
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+                    .unwrap();
+                s
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(100));
+        // A fifth is closed at once: the cap holds.
+        let mut fifth = std::net::TcpStream::connect(addr).unwrap();
+        fifth
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let _ = fifth.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut buf = String::new();
+        let n = fifth.read_to_string(&mut buf).unwrap_or(0);
+        assert_eq!(n, 0, "over the cap, yet answered: {buf}");
+        // The idle four are closed by the header-read timeout, well before 5 s.
+        for s in &mut idle {
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut rest = Vec::new();
+            let _ = s.read_to_end(&mut rest);
+        }
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(3),
+            "idle connections held {took:?}"
+        );
+        // Their slots are free again.
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(get(addr, "/healthz").starts_with("HTTP/1.1 200"));
     }
 }

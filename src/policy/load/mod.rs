@@ -93,22 +93,7 @@ pub const MAX_POLICY_BYTES: u64 = 1 << 20;
 /// Reads a policy file: a regular file of at most [`MAX_POLICY_BYTES`] (a device such
 /// as `/dev/zero` or a pipe would block or never end).
 pub(super) fn read_policy_file(path: &Path) -> Result<String, String> {
-    use std::io::Read;
-    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
-    if !meta.is_file() {
-        return Err("not a regular file".into());
-    }
-    if meta.len() > MAX_POLICY_BYTES {
-        return Err(format!(
-            "{} bytes, over the {MAX_POLICY_BYTES}-byte limit",
-            meta.len()
-        ));
-    }
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_POLICY_BYTES).read_to_string(&mut text))
-        .map_err(|e| e.to_string())?;
-    Ok(text)
+    crate::bounded::read_to_string(path, MAX_POLICY_BYTES).map_err(|e| e.to_string())
 }
 
 /// The shipped policies, each parsed once per process (a processor checks a

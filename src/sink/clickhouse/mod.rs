@@ -4,10 +4,12 @@
 //!
 //! - this file: the client ([`ClickHouse`], [`Connection`]) and the migrations;
 //! - [`batch`]: the rows of one stream flush, written table by table;
-//! - [`snapshots`]: the `state_snapshots` table, each partition's checkpointed state.
+//! - [`snapshots`]: the `state_snapshots` table, each partition's checkpointed state;
+//! - [`transport`]: the URL rules and the HTTPS client.
 
 pub mod batch;
 pub mod snapshots;
+pub mod transport;
 
 pub use batch::Batch;
 pub use snapshots::StoredSnapshot;
@@ -50,19 +52,89 @@ pub const MIGRATIONS: [(u32, &str, &str); 4] = [
     ),
 ];
 
-/// A ClickHouse request failed.
+/// A ClickHouse request failed. Its message shows the URL without credentials and, for
+/// an exception ClickHouse answered, only its code and the start of its text (see
+/// [`summary`]).
 #[derive(Debug, Error)]
-#[error("clickhouse at `{url}`: {what}: {source}")]
+#[error("clickhouse at `{url}`: {what}: {}", summary(cause))]
 pub struct ClickHouseError {
     url: String,
     what: String,
-    source: clickhouse::error::Error,
+    cause: clickhouse::error::Error,
+}
+
+impl ClickHouseError {
+    /// The crate's error (its text may quote rows: print [`summary`] of it).
+    pub fn cause(&self) -> &clickhouse::error::Error {
+        &self.cause
+    }
+}
+
+/// The longest exception text shown from a ClickHouse answer.
+pub const MAX_EXCEPTION_CHARS: usize = 200;
+
+/// A ClickHouse error as it may be logged. An exception ClickHouse answered (`Code: 27
+/// ... Cannot parse input: expected " before: <the row>`) quotes the input it could not
+/// parse, which may be a row's text and so a secret: only its code and its text up to the
+/// first quote, `before:` or line end are shown, at most [`MAX_EXCEPTION_CHARS`]. A
+/// network error shows its causes (a certificate problem is named there).
+pub fn summary(e: &clickhouse::error::Error) -> String {
+    match e {
+        clickhouse::error::Error::BadResponse(text) => exception_summary(text),
+        clickhouse::error::Error::Network(_) => {
+            let mut out = e.to_string();
+            let mut next = std::error::Error::source(e);
+            while let Some(cause) = next {
+                let t = cause.to_string();
+                if !out.contains(&t) {
+                    out.push_str(": ");
+                    out.push_str(&t);
+                }
+                next = cause.source();
+            }
+            out
+        }
+        // mfa-audit's own refusals (URL, database name, CA file) say it all.
+        clickhouse::error::Error::Unsupported(message) => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// [`summary`] of an exception's text.
+fn exception_summary(text: &str) -> String {
+    let code = text
+        .split_once("Code: ")
+        .map(|(_, rest)| {
+            rest.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+        })
+        .filter(|c| !c.is_empty());
+    let message = text
+        .split_once("DB::Exception: ")
+        .map_or(text, |(_, rest)| rest);
+    let cut = ['"', '\'', '`', '\n', '\r']
+        .iter()
+        .filter_map(|c| message.find(*c))
+        .chain(message.find("before:"))
+        .chain(message.find(", e.what()"))
+        .min()
+        .unwrap_or(message.len());
+    let kept = message.get(..cut).unwrap_or_default().trim_end();
+    let mut shown: String = kept.chars().take(MAX_EXCEPTION_CHARS).collect();
+    if cut < message.len() || shown.len() < kept.len() {
+        shown.push_str(" [rest not shown]");
+    }
+    match code {
+        Some(c) => format!("server exception, code {c}: {shown}"),
+        None => format!("server answered: {shown}"),
+    }
 }
 
 /// Where to find ClickHouse.
 #[derive(Clone)]
 pub struct Connection {
-    /// HTTP endpoint.
+    /// HTTP(S) endpoint, without credentials.
     pub url: String,
     /// Database.
     pub database: String,
@@ -74,14 +146,35 @@ pub struct Connection {
     pub validation: bool,
     /// Longest wait for one request.
     pub timeout: Duration,
+    /// PEM certificates trusted for `https://` besides the Mozilla roots.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Plain `http://` to another host is accepted (else refused).
+    pub allow_plaintext: bool,
+}
+
+impl Connection {
+    /// A connection to `url` with no password, no CA file, no validation, 30 s requests.
+    pub fn new(url: &str, database: &str, user: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            database: database.to_owned(),
+            user: user.to_owned(),
+            password: String::new(),
+            validation: false,
+            timeout: Duration::from_secs(30),
+            ca_file: None,
+            allow_plaintext: false,
+        }
+    }
 }
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
-            .field("url", &self.url)
+            .field("url", &transport::shown_url(&self.url))
             .field("database", &self.database)
             .field("user", &self.user)
+            .field("ca_file", &self.ca_file)
             .finish_non_exhaustive()
     }
 }
@@ -97,21 +190,37 @@ pub struct ClickHouse {
 }
 
 impl ClickHouse {
-    /// A client for `conn` (nothing is sent until the first request).
-    pub fn new(conn: &Connection) -> Self {
-        let server = Client::default()
+    /// A client for `conn` (nothing is sent until the first request). Refused: a URL
+    /// with credentials, plain HTTP to another host without `allow_plaintext`, a CA file
+    /// that is unreadable or holds no certificate.
+    pub fn new(conn: &Connection) -> Result<Self, ClickHouseError> {
+        let url = transport::shown_url(&conn.url);
+        let refused = |what: &str, message: String| ClickHouseError {
+            url: url.clone(),
+            what: what.to_owned(),
+            cause: clickhouse::error::Error::Unsupported(message),
+        };
+        transport::check_url(&conn.url, conn.allow_plaintext).map_err(|m| refused("url", m))?;
+        check_database(&conn.database).map_err(|m| refused("database", m))?;
+        let server = transport::http_client(conn.ca_file.as_deref())
+            .map_err(|e| refused("tls setup", e.to_string()))?
             .with_url(&conn.url)
             .with_user(&conn.user)
             .with_password(&conn.password)
             .with_validation(conn.validation);
         let client = server.clone().with_database(&conn.database);
-        Self {
+        Ok(Self {
             client,
             server,
-            url: conn.url.clone(),
+            url,
             database: conn.database.clone(),
             timeout: conn.timeout,
-        }
+        })
+    }
+
+    /// The URL as it may be printed (no credentials).
+    pub fn shown_url(&self) -> &str {
+        &self.url
     }
 
     /// The database.
@@ -124,10 +233,10 @@ impl ClickHouse {
         what: impl Into<String>,
     ) -> impl FnOnce(clickhouse::error::Error) -> ClickHouseError + '_ {
         let what = what.into();
-        move |source| ClickHouseError {
+        move |cause| ClickHouseError {
             url: self.url.clone(),
             what,
-            source,
+            cause,
         }
     }
 
@@ -141,7 +250,7 @@ impl ClickHouse {
             Err(_) => Err(ClickHouseError {
                 url: self.url.clone(),
                 what: what.to_owned(),
-                source: clickhouse::error::Error::TimedOut,
+                cause: clickhouse::error::Error::TimedOut,
             }),
         }
     }
@@ -214,7 +323,7 @@ impl ClickHouse {
                 serde_json::from_str(l).map_err(|e| ClickHouseError {
                     url: self.url.clone(),
                     what: format!("decoding a row of `{sql}`"),
-                    source: clickhouse::error::Error::Custom(e.to_string()),
+                    cause: clickhouse::error::Error::Custom(e.to_string()),
                 })
             })
             .collect()
@@ -284,6 +393,23 @@ pub fn statements(sql: &str) -> Vec<String> {
     out
 }
 
+/// Checks a database name: an identifier (`^[A-Za-z_][A-Za-z0-9_]*$`), since it is
+/// written unquoted into `CREATE DATABASE` and every query.
+pub fn check_database(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if first_ok && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        Ok(())
+    } else {
+        Err(format!(
+            "database name `{}` is not an identifier (letters, digits and `_`, not starting with a digit)",
+            name.escape_debug()
+        ))
+    }
+}
+
 /// Escapes a value for a single-quoted ClickHouse string literal.
 pub fn escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('\'', "\\'")
@@ -302,6 +428,48 @@ mod tests {
             .all(|x| x.trim_start().starts_with("CREATE TABLE IF NOT EXISTS")));
         assert_eq!(statements(MIGRATIONS[1].2).len(), 1);
         assert_eq!(statements(MIGRATIONS[2].2).len(), 1);
+    }
+
+    #[test]
+    fn database_names_are_identifiers() {
+        for ok in ["mfa_audit", "_x", "A1"] {
+            assert!(check_database(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "1db",
+            "sec_inj ENGINE = Ordinary",
+            "a-b",
+            "db;DROP",
+            "é",
+        ] {
+            assert!(check_database(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_insert_error_shows_its_code_not_the_row() {
+        // ClickHouse 18.16's answer to a row it cannot parse (F16 of the security review
+        // of 2026-12): the input follows `before:`.
+        let old = "Code: 27, e.displayText() = DB::Exception: Cannot parse input: expected \" before: wrong_type: invalid value: string \\\"Bearer eyJhbGciOiJIUzI1NiJ9.eyJ0aWQiOiIzNiJ9\\\"\n\nRow 1:\nColumn 0, name: source, type: String, parsed text: \"<EMPTY>\"ERROR\n, e.what() = DB::Exception\n";
+        let shown = summary(&clickhouse::error::Error::BadResponse(old.to_owned()));
+        assert!(
+            !shown.contains("eyJ") && !shown.contains("Bearer"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("code 27") && shown.contains("Cannot parse input"),
+            "{shown}"
+        );
+        // Current ClickHouse quotes with single quotes.
+        let new = "Code: 27. DB::Exception: Cannot parse input: expected '\"' before: 'Bearer eyJhbGciOi': (at row 1)\n: While executing ParallelParsingBlockInputFormat. (CANNOT_PARSE_INPUT_ASSERTION_FAILED) (version 26.9.1.1)";
+        let shown = summary(&clickhouse::error::Error::BadResponse(new.to_owned()));
+        assert!(!shown.contains("eyJ"), "{shown}");
+        assert!(shown.contains("code 27"), "{shown}");
+        // A long message without quotes is cut at MAX_EXCEPTION_CHARS.
+        let long = format!("Code: 1. DB::Exception: {}", "x".repeat(5000));
+        let shown = summary(&clickhouse::error::Error::BadResponse(long));
+        assert!(shown.len() < MAX_EXCEPTION_CHARS + 60, "{}", shown.len());
     }
 
     #[test]
