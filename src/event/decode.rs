@@ -322,7 +322,11 @@ fn recognise<'a>(
         return directory::assignment(raw, context, default_tenant)
             .map(|a| Event::GdapAssignment(Box::new(a)));
     }
-    if wire.customer.is_some() {
+    let relationship_type = wire.odata_type.as_deref().is_some_and(|t| {
+        let t = t.to_ascii_lowercase();
+        t.ends_with("delegatedadminrelationship")
+    });
+    if wire.customer.is_some() || relationship_type {
         return directory::relationship(raw, default_tenant).map(|r| Event::Gdap(Box::new(r)));
     }
     if wire.created_date_time.is_some() {

@@ -93,7 +93,7 @@ pub struct GdapRelationship {
     pub event_id: String,
     /// `lastModifiedDateTime`, else `activatedDateTime`, else `createdDateTime`.
     pub time: EventTime,
-    /// The partner tenant (`--tenant`, or the object's `tenantId` where one is written).
+    /// The partner tenant: a `tenantId` the export added, else `--tenant`.
     pub tenant_id: String,
     /// `id`.
     pub relationship_id: String,
@@ -427,12 +427,13 @@ impl DirectoryAudit {
         let parse = |v: &Option<String>| -> Result<Option<Value>, BadDocument> {
             match v.as_deref() {
                 None => Ok(None),
-                Some(t) => serde_json::from_str::<Value>(t).map(Some).map_err(|_| {
-                    BadDocument::new(
+                Some(t) => match serde_json::from_str::<Value>(t) {
+                    Ok(v @ Value::Object(_)) => Ok(Some(v)),
+                    _ => Err(BadDocument::new(
                         Reason::BadValue,
-                        "`ConditionalAccessPolicy` holds no JSON policy",
-                    )
-                }),
+                        "`ConditionalAccessPolicy` holds no JSON policy object",
+                    )),
+                },
             }
         };
         let old = parse(&m.old)?;
@@ -834,7 +835,7 @@ pub fn relationship(
     Ok(GdapRelationship {
         event_id: derived_id(raw),
         time,
-        tenant_id: tenant(None, default_tenant, "a GDAP relationship export")?,
+        tenant_id: tenant(Some(&o), default_tenant, "a GDAP relationship export")?,
         relationship_id: text(&o, &["id"])
             .ok_or_else(|| BadDocument::new(Reason::MissingField, "`id`"))?,
         customer_tenant_id,
@@ -865,7 +866,7 @@ pub fn assignment(
     Ok(GdapAssignment {
         event_id: derived_id(raw),
         time,
-        tenant_id: tenant(None, default_tenant, "a GDAP access assignment export")?,
+        tenant_id: tenant(Some(&o), default_tenant, "a GDAP access assignment export")?,
         assignment_id: text(&o, &["id"])
             .ok_or_else(|| BadDocument::new(Reason::MissingField, "`id`"))?,
         relationship_id: context.as_deref().and_then(relationship_in_context),

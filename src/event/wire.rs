@@ -68,6 +68,9 @@ pub struct Wire<'a> {
     pub is_mfa_capable: Option<IgnoredAny>,
     /// A `delegatedAdminRelationship`.
     pub customer: Option<IgnoredAny>,
+    /// A Graph object's `@odata.type` (`#microsoft.graph.delegatedAdminRelationship`).
+    #[serde(rename = "@odata.type", borrow, deserialize_with = "text")]
+    pub odata_type: Option<Text<'a>>,
     /// A `delegatedAdminAccessAssignment`.
     pub access_container: Option<IgnoredAny>,
 

@@ -74,7 +74,7 @@ macro_rules! attributes {
 }
 
 attributes! {
-    EventKind = "event.kind", Text, Event, "the input kind: `sign_in`, `partner_api_request`, `dashboard_request`, `partner_role_assignment`, `mfa_registration`, `technical_exception`, `policy_override`";
+    EventKind = "event.kind", Text, Event, "the input kind: `sign_in`, `partner_api_request`, `dashboard_request`, `partner_role_assignment`, `mfa_registration`, `technical_exception`, `policy_override`, `directory_audit`, `gdap_relationship`, `gdap_access_assignment`";
     RuleEnforced = "rule.enforced", Bool, Event, "the rule's surface is enforced at the event's time (`[[surfaces]] enforced_from`, or the tenant's own date from a `policy_override`)";
     RuleExcepted = "rule.excepted", Bool, Event, "an approved technical exception whose reason covers this rule covers this user at the event's time (state)";
 
@@ -143,6 +143,32 @@ attributes! {
     RegistrationMethods = "registration.methods", List, Event, "`methodsRegistered`";
     RoleName = "role.name", Text, Event, "`role` of a `partner_role_assignment`";
     RoleAction = "role.action", Text, Event, "`add` or `remove`";
+
+    AuditActivity = "audit.activity", Text, Event, "`activityDisplayName` of an Entra audit record (else the record's `operationName`), as written";
+    AuditCategory = "audit.category", Text, Event, "the activity's `category` (`RoleManagement`, `GroupManagement`, `UserManagement`, `Policy`, ...)";
+    AuditService = "audit.service", Text, Event, "`loggedByService` (`Core Directory`, `PIM`, `Conditional Access`, `Authentication Methods`, ...)";
+    AuditSuccess = "audit.success", Bool, Event, "`result`: `success` or `0` (else the record's `resultType`)";
+    AuditActor = "audit.actor", Text, Event, "`initiatedBy`: the user's UPN, else the app's name, else an id";
+    AuditTarget = "audit.target", Text, Event, "the target user's UPN, else the first target's name or id (the event's user, for `user.*`, is the target user)";
+    AuditRoleGranted = "audit.role_granted", Text, Event, "the template id (lower case) of a directory role granted: `Add member to role`, `Add eligible member to role`, PIM's completed grants and activations, never a request or a failed record; from `Role.TemplateId`, else PIM's `TemplateId`; absent for other records";
+    AuditRoleRemoved = "audit.role_removed", Text, Event, "likewise, of a role removed (`Remove member from role`, `Remove eligible member from role`)";
+    AuditRoleName = "audit.role_name", Text, Event, "the name of the role granted or removed (`Role.DisplayName`, else the role target's `displayName`)";
+    AuditRoleWellKnown = "audit.role_well_known", Text, Event, "`Role.WellKnownObjectName` of the role granted or removed";
+    AuditRoleEligible = "audit.role_eligible", Bool, Event, "the grant or removal is of an eligible assignment";
+    AuditRoleToUser = "audit.role_to_user", Bool, Event, "the role's member is a user, not a service principal";
+    AuditGroup = "audit.group", Text, Event, "the group of `Add member to group` / `Remove member from group` (`Group.DisplayName`, else the group target's name)";
+    AuditGroupAdded = "audit.group_added", Bool, Event, "that change added the member (false: removed)";
+    AuditMfaRemoved = "audit.mfa_requirement_removed", Bool, Event, "the per-user MFA requirement removed: `Disable Strong Authentication`, or `StrongAuthenticationRequirement` going to none; false for other audit records";
+    AuditSecurityInfoDeleted = "audit.security_info_deleted", Bool, Event, "`User deleted security info` or `Admin deleted security info`, not failed";
+    AuditCaMfaWeakened = "audit.ca_mfa_weakened", Bool, Event, "a Conditional Access policy that was enabled and required MFA (`grantControls.builtInControls` holds `mfa`, any case, or an authentication strength) is deleted, disabled, set to report-only or loses that control (`Update`/`Delete conditional access policy`; the Core Directory `Update policy` twin is not read); absent for other records";
+    AuditCaPolicy = "audit.ca_policy", Text, Event, "that policy's `displayName`";
+    AuditCaChange = "audit.ca_change", Text, Event, "what changed: `deleted`, `disabled`, `set to report-only`, `MFA control removed`";
+
+    GdapStatus = "gdap.status", Text, Event, "`status` of a GDAP relationship or access assignment (`active`, `expired`, `terminated`, ...)";
+    GdapCustomer = "gdap.customer_tenant_id", Text, Event, "`customer.tenantId` of a relationship";
+    GdapRelationship = "gdap.relationship_id", Text, Event, "the relationship's `id` (an access assignment's, from its page's `@odata.context`)";
+    GdapRoles = "gdap.roles", List, Event, "`accessDetails.unifiedRoles[].roleDefinitionId`, lower case";
+    GdapActive = "gdap.active", Bool, Event, "`status` is `active` and, for a relationship, the event's time is between `activatedDateTime` and `endDateTime` (where given)";
 
     UserRoles = "user.roles", List, Event, "the roles the event's user holds (state, before the event)";
     UserPartnerRole = "user.partner_role", Bool, Event, "the user holds one of the policy's `partner_roles` (state)";

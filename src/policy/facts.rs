@@ -5,6 +5,7 @@
 
 use super::attr::{Attr, Val};
 use super::model::{Page, Policy, Rule};
+use crate::event::directory::{DirectoryAudit, RoleChange};
 use crate::event::token::Signature;
 use crate::event::wire::{device_flags, Text};
 use crate::event::{ApiCaller, Event, RoleSet, SignIn};
@@ -35,10 +36,11 @@ impl<'a> Facts<'a> {
             Event::Dashboard(d) => d.user_id.as_deref(),
             Event::Registration(r) => Some(&*r.user_id),
             Event::Role(r) => Some(&*r.user_id),
+            // An audit record is about its target user: `user.*` reads the target's state.
+            Event::Audit(a) => a.facts.target_user_id.as_deref(),
             Event::Api(_)
             | Event::Exception(_)
             | Event::Override(_)
-            | Event::Audit(_)
             | Event::Gdap(_)
             | Event::GdapAssignment(_)
             | Event::Skipped(_) => None,
@@ -181,12 +183,27 @@ impl<'a> Facts<'a> {
                     })),
                     _ => None,
                 },
-                Event::Exception(_)
-                | Event::Override(_)
-                | Event::Audit(_)
-                | Event::Gdap(_)
-                | Event::GdapAssignment(_)
-                | Event::Skipped(_) => None,
+                Event::Audit(a) => audit(attr, a),
+                Event::Gdap(g) => match attr {
+                    A::GdapStatus => Some(Val::Text(&g.status)),
+                    A::GdapCustomer => Some(Val::Text(&g.customer_tenant_id)),
+                    A::GdapRelationship => Some(Val::Text(&g.relationship_id)),
+                    A::GdapRoles => Some(Val::Strings(&g.roles)),
+                    A::GdapActive => Some(Val::Bool(
+                        g.status == "active"
+                            && g.activated.is_none_or(|t| t <= g.time)
+                            && g.ends.is_none_or(|t| g.time < t),
+                    )),
+                    _ => None,
+                },
+                Event::GdapAssignment(g) => match attr {
+                    A::GdapStatus => Some(Val::Text(&g.status)),
+                    A::GdapRelationship => g.relationship_id.as_deref().map(Val::Text),
+                    A::GdapRoles => Some(Val::Strings(&g.roles)),
+                    A::GdapActive => Some(Val::Bool(g.status == "active")),
+                    _ => None,
+                },
+                Event::Exception(_) | Event::Override(_) | Event::Skipped(_) => None,
             },
         }
     }
@@ -197,10 +214,10 @@ impl<'a> Facts<'a> {
             Event::Dashboard(d) => d.user_id.as_deref(),
             Event::Registration(r) => Some(&*r.user_id),
             Event::Role(r) => Some(&*r.user_id),
+            Event::Audit(a) => a.facts.target_user_id.as_deref(),
             Event::Api(_)
             | Event::Exception(_)
             | Event::Override(_)
-            | Event::Audit(_)
             | Event::Gdap(_)
             | Event::GdapAssignment(_)
             | Event::Skipped(_) => None,
@@ -382,6 +399,46 @@ fn api<'a>(attr: Attr, a: &'a crate::event::ApiRequest<'a>) -> Option<Val<'a>> {
     }
 }
 
+/// An Entra audit record's attributes (read from the facts decoded with it).
+fn audit<'a>(attr: Attr, a: &'a DirectoryAudit) -> Option<Val<'a>> {
+    use Attr as A;
+    let f = &a.facts;
+    let role = f.role_granted.as_ref().or(f.role_removed.as_ref());
+    let text = |s: &'a Option<String>| s.as_deref().map(Val::Text);
+    let role_id = |r: &'a RoleChange| {
+        r.template_id
+            .as_deref()
+            .or(r.well_known.as_deref())
+            .or(r.name.as_deref())
+            .map(Val::Text)
+    };
+    match attr {
+        A::AuditActivity => Some(Val::Text(&a.activity)),
+        A::AuditCategory => text(&a.category),
+        A::AuditService => text(&a.service),
+        A::AuditSuccess => a.success.map(Val::Bool),
+        A::AuditActor => text(&a.initiated_by.display),
+        A::AuditTarget => text(&f.target),
+        A::AuditRoleGranted => f.role_granted.as_ref().and_then(role_id),
+        A::AuditRoleRemoved => f.role_removed.as_ref().and_then(role_id),
+        A::AuditRoleName => role.and_then(|r| text(&r.name)),
+        A::AuditRoleWellKnown => role.and_then(|r| text(&r.well_known)),
+        A::AuditRoleEligible => role.map(|r| Val::Bool(r.eligible)),
+        A::AuditRoleToUser => role.map(|r| Val::Bool(r.member_is_user)),
+        A::AuditGroup => f.group.as_ref().map(|g| Val::Text(&g.group)),
+        A::AuditGroupAdded => f.group.as_ref().map(|g| Val::Bool(g.added)),
+        A::AuditMfaRemoved => Some(Val::Bool(f.mfa_requirement_removed)),
+        A::AuditSecurityInfoDeleted => Some(Val::Bool(f.security_info_deleted)),
+        A::AuditCaMfaWeakened => {
+            f.ca.as_ref()
+                .map(|c| Val::Bool(c.required_mfa_before && !c.requires_mfa_after))
+        }
+        A::AuditCaPolicy => f.ca.as_ref().map(|c| Val::Text(&c.name)),
+        A::AuditCaChange => f.ca.as_ref().map(|c| Val::Text(c.change)),
+        _ => None,
+    }
+}
+
 /// The user id and UPN a finding of this event carries (and exceptions are matched on).
 pub fn row_user<'a>(event: &'a Event<'a>, user: Option<&'a UserState>) -> (&'a str, &'a str) {
     match event {
@@ -408,10 +465,14 @@ pub fn row_user<'a>(event: &'a Event<'a>, user: Option<&'a UserState>) -> (&'a s
             user.and_then(|u| u.upn.as_deref()).unwrap_or(""),
         ),
         Event::Role(r) => (&*r.user_id, r.upn.as_deref().unwrap_or("")),
-        Event::Audit(a) => (
-            a.initiated_by.user_id.as_deref().unwrap_or(""),
-            a.initiated_by.upn.as_deref().unwrap_or(""),
-        ),
+        // The user the record is about (the target), as `user.*` reads it.
+        Event::Audit(a) => {
+            let target = a.target_user();
+            (
+                target.and_then(|t| t.id.as_deref()).unwrap_or(""),
+                target.and_then(|t| t.upn.as_deref()).unwrap_or(""),
+            )
+        }
         Event::Exception(_)
         | Event::Override(_)
         | Event::Gdap(_)
