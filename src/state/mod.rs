@@ -5,6 +5,7 @@
 //! Tenants live in a [`DashMap`]; the processor locks one tenant for the span of one
 //! event (never across an `.await`, never while touching the map again).
 
+mod exceptions;
 mod rollout;
 mod tenant;
 
