@@ -21,7 +21,7 @@ use crate::event::token::TokenReader;
 use crate::event::{self, Event, Reason};
 use crate::policy::{self, Finding, Policy};
 use crate::sink::{redact, DeadLetter, RowSink};
-use crate::state::State;
+use crate::state::{Sighting, State};
 use crate::telemetry::Metrics;
 use apply::apply_to_state;
 use std::sync::Arc;
@@ -86,8 +86,8 @@ impl Totals {
 /// as [`Event`] is not: a box would cost an allocation per sign-in.
 #[allow(clippy::large_enum_variant)]
 pub enum Step<'a> {
-    /// An event to apply.
-    Event(Event<'a>),
+    /// An event to apply, with its record's bytes (its content, for replay detection).
+    Event(Event<'a>, &'a str),
     /// A dead letter to write.
     Bad(BadStep),
 }
@@ -114,7 +114,7 @@ impl Step<'_> {
     /// The tenant whose state the step changes (none for a dead letter).
     pub fn tenant_id(&self) -> Option<&str> {
         match self {
-            Step::Event(ev) => Some(ev.tenant_id()),
+            Step::Event(ev, _) => Some(ev.tenant_id()),
             Step::Bad(_) => None,
         }
     }
@@ -312,7 +312,7 @@ impl Processor {
                         .event
                         .and_then(|ev| self.check_override(&ev).map(|()| ev))
                     {
-                        Ok(ev) => Step::Event(ev),
+                        Ok(ev) => Step::Event(ev, item.raw),
                         Err(bad) => Step::bad(item.record, bad, redact::excerpt(item.raw)),
                     },
                 )
@@ -335,8 +335,8 @@ impl Processor {
                 self.dead_letter(origin, bad.record, &bad.bad, &bad.excerpt, sink)?;
                 out.dead_letters += 1;
             }
-            Step::Event(ev) => {
-                let Some(findings) = self.apply(ev) else {
+            Step::Event(ev, raw) => {
+                let Some(findings) = self.apply(ev, raw) else {
                     out.duplicates += 1;
                     return Ok(());
                 };
@@ -369,7 +369,7 @@ impl Processor {
             }
             let want = wanted(ev.event_id());
             let mut traces = Vec::new();
-            let applied = self.apply_traced(&ev, want.then_some(&mut traces));
+            let applied = self.apply_traced(&ev, item.raw, want.then_some(&mut traces));
             if want {
                 out.push(Explained {
                     event_id: ev.event_id().to_owned(),
@@ -470,10 +470,10 @@ impl Processor {
         })
     }
 
-    /// Evaluates and applies one event under every policy; `None` when it is a replay of
-    /// one already applied.
-    pub fn apply(&self, ev: &Event<'_>) -> Option<Vec<Finding>> {
-        self.apply_traced(ev, None)
+    /// Evaluates and applies one event (decoded from the record `raw`) under every policy;
+    /// `None` when it is a replay of one already applied.
+    pub fn apply(&self, ev: &Event<'_>, raw: &str) -> Option<Vec<Finding>> {
+        self.apply_traced(ev, raw, None)
     }
 
     /// [`Processor::apply`], recording under each policy what every rule read (the
@@ -481,14 +481,19 @@ impl Processor {
     pub fn apply_traced(
         &self,
         ev: &Event<'_>,
+        raw: &str,
         mut traces: Option<&mut Vec<policy::Trace>>,
     ) -> Option<Vec<Finding>> {
         let mut all: Vec<Finding> = Vec::new();
         let mut replay = false;
         for (n, engine) in self.engines.iter().enumerate() {
             let mut tenant = engine.state.tenant_mut(ev.tenant_id());
-            if !tenant.first_sighting(ev.kind(), ev.event_id(), ev.time(), self.replay_window_days)
-            {
+            let sighting = tenant.first_sighting(
+                (ev.kind(), ev.event_id(), raw.as_bytes()),
+                ev.time(),
+                self.replay_window_days,
+            );
+            if sighting == Sighting::Replay {
                 // Every policy saw the same history: a replay is one under all of them.
                 if n == 0 {
                     self.metrics.duplicates.inc();
@@ -497,6 +502,9 @@ impl Processor {
                 continue;
             }
             if n == 0 {
+                if sighting == Sighting::IdReused {
+                    self.metrics.ids_reused.inc();
+                }
                 if let Some(c) = self.metrics.event_counter(ev.kind_index()) {
                     c.inc();
                 }

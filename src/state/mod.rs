@@ -6,9 +6,11 @@
 //! event (never across an `.await`, never while touching the map again).
 
 mod exceptions;
+mod replay;
 mod rollout;
 mod tenant;
 
+pub use replay::Sighting;
 pub use rollout::{DayCounters, Readiness, ShareCount, Tally};
 pub use tenant::{
     Directory, ExceptionState, PcSession, SurfaceOverride, TenantState, UserState,

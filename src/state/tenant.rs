@@ -4,10 +4,10 @@ use super::exceptions::ExceptionIndex;
 use super::rollout::{DayCounters, Tally};
 use crate::event::time::{Day, EventTime};
 use crate::event::{ExceptionStatus, RoleAction, RoleSet};
-use foldhash::{HashMap, HashSet};
+use super::replay::{Replays, Sighting};
+use foldhash::HashMap;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
 
 /// A user of the partner tenant.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -109,9 +109,11 @@ pub struct TenantState {
     pub role_users_registered: u32,
     /// Newest event time seen.
     pub watermark: EventTime,
-    /// Event ids already applied, by day (days older than the replay window behind the
-    /// newest event are dropped).
-    seen: BTreeMap<Day, HashSet<u64>>,
+    /// Events already applied, by day (days older than the replay window behind the
+    /// newest event are dropped). Named apart from format 2's `seen` (unkeyed ids), which
+    /// a restore leaves out.
+    #[serde(default)]
+    replay: Replays,
     /// Enforcement dates this tenant moved (`policy_override` events), in arrival order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub overrides: Vec<SurfaceOverride>,
@@ -133,16 +135,10 @@ pub struct SurfaceOverride {
     pub enforced_from: EventTime,
 }
 
-/// How many days back a repeated event id is recognised as a replay, by default: a month
-/// covers overlapping daily or monthly exports. Memory: about 16 bytes per event inside it.
+/// How many days back a repeated event is recognised as a replay, by default: a month
+/// covers overlapping daily or monthly exports. Memory: about 40 bytes per event inside it
+/// (its hash, and its id's hash with a day).
 pub const DEFAULT_REPLAY_WINDOW_DAYS: i64 = 31;
-
-fn id_key(kind: &str, id: &str) -> u64 {
-    let mut h = DefaultHasher::new();
-    kind.hash(&mut h);
-    id.hash(&mut h);
-    h.finish()
-}
 
 /// Case-folds an id for use as a key.
 pub fn fold(id: &str) -> String {
@@ -165,24 +161,25 @@ fn set_text(slot: &mut Option<String>, v: Option<&str>) {
 }
 
 impl TenantState {
-    /// Records the event id; `false` when it was already applied (a replay) within
-    /// `window_days` of the newest event.
-    pub fn first_sighting(&mut self, kind: &str, id: &str, t: EventTime, window_days: i64) -> bool {
-        let day = t.day();
-        if day < self.watermark.day().plus(-window_days) {
-            // Older than the replay window: nothing to compare with; applied as new.
-            return true;
-        }
-        let fresh = self.seen.entry(day).or_default().insert(id_key(kind, id));
+    /// Records an event (its kind, id and record bytes); whether it was already applied
+    /// (a replay) within `window_days` of the newest event, or its id was, with other
+    /// content.
+    pub fn first_sighting(
+        &mut self,
+        event: (&str, &str, &[u8]),
+        t: EventTime,
+        window_days: i64,
+    ) -> Sighting {
+        let s = self.replay.sighting(event, t, self.watermark, window_days);
         if t > self.watermark {
-            let new_day = t.day() != self.watermark.day();
             self.watermark = t;
-            if new_day {
-                let horizon = t.day().plus(-window_days);
-                self.seen.retain(|d, _| *d >= horizon);
-            }
         }
-        fresh
+        s
+    }
+
+    /// Events remembered for replay detection.
+    pub fn replay_ids(&self) -> usize {
+        self.replay.remembered()
     }
 
     /// A user, if known.
@@ -447,13 +444,19 @@ mod tests {
     fn replays_are_recognised_within_the_window() {
         let mut t = TenantState::default();
         let at = EventTime::parse("2020-05-10").unwrap();
-        assert!(t.first_sighting("k", "a", at, 2));
-        assert!(!t.first_sighting("k", "a", at, 2));
-        assert!(t.first_sighting("other", "a", at, 2), "ids are per kind");
+        let raw = &b"{}"[..];
+        assert_eq!(t.first_sighting(("k", "a", raw), at, 2), Sighting::New);
+        assert_eq!(t.first_sighting(("k", "a", raw), at, 2), Sighting::Replay);
+        assert_eq!(
+            t.first_sighting(("other", "a", raw), at, 2),
+            Sighting::New,
+            "ids are per kind"
+        );
         let later = EventTime::parse("2020-05-13").unwrap();
-        assert!(t.first_sighting("k", "b", later, 2));
-        assert!(
-            t.first_sighting("k", "a", at, 2),
+        assert_eq!(t.first_sighting(("k", "b", raw), later, 2), Sighting::New);
+        assert_eq!(
+            t.first_sighting(("k", "a", raw), at, 2),
+            Sighting::New,
             "outside the window: applied as new"
         );
     }

@@ -24,6 +24,9 @@ pub struct Metrics {
     pub events: IntCounterVec,
     /// Events skipped as replays of an id already applied.
     pub duplicates: IntCounter,
+    /// Events whose kind and id were already applied with other content (applied: an id
+    /// is chosen by the sender, so reusing one must not hide an event).
+    pub ids_reused: IntCounter,
     /// Findings, by `rule_id`, `surface`, `enforced`, `excepted`.
     pub findings: IntCounterVec,
     /// Dead letters, by `reason`.
@@ -199,7 +202,12 @@ impl Metrics {
             duplicates: counter(
                 &r,
                 "mfa_audit_duplicate_events_total",
-                "Events skipped as replays of an event id already applied.",
+                "Events skipped as replays: the same kind, id and content already applied.",
+            ),
+            ids_reused: counter(
+                &r,
+                "mfa_audit_ids_reused_total",
+                "Events applied whose kind and id were already applied with other content.",
             ),
             findings: counter_vec(
                 &r,
