@@ -13,7 +13,7 @@ pub mod parallel;
 mod rows;
 mod snapshot;
 
-pub use rows::TenantReadiness;
+pub use rows::{ChangedDays, TenantReadiness, Touch};
 pub use snapshot::SnapshotError;
 
 use crate::event::time::EventTime;
@@ -247,17 +247,18 @@ impl Processor {
         oversized: Option<usize>,
         sink: &mut S,
     ) -> Result<DocOutcome, S::Error> {
-        self.process_observed(origin, bytes, oversized, sink, &mut |_| {})
+        self.process_observed(origin, bytes, oversized, sink, &mut |_, _| {})
     }
 
-    /// [`Processor::process`], telling `on_tenant` the tenant of every event applied.
+    /// [`Processor::process`], telling `on_tenant` the tenant of every event applied and
+    /// the days whose rows it changed.
     pub fn process_observed<S: RowSink>(
         &self,
         origin: Origin<'_>,
         bytes: &[u8],
         oversized: Option<usize>,
         sink: &mut S,
-        on_tenant: &mut dyn FnMut(&str),
+        on_tenant: &mut dyn FnMut(&str, Touch),
     ) -> Result<DocOutcome, S::Error> {
         let mut out = DocOutcome::default();
         let mut failed = None;
@@ -328,7 +329,7 @@ impl Processor {
         step: &Step<'_>,
         sink: &mut S,
         out: &mut DocOutcome,
-        on_tenant: &mut dyn FnMut(&str),
+        on_tenant: &mut dyn FnMut(&str, Touch),
     ) -> Result<(), S::Error> {
         match step {
             Step::Bad(bad) => {
@@ -341,7 +342,7 @@ impl Processor {
                     return Ok(());
                 };
                 out.events += 1;
-                on_tenant(ev.tenant_id());
+                on_tenant(ev.tenant_id(), Touch::of(ev));
                 for f in &findings {
                     sink.finding(f)?;
                 }

@@ -8,7 +8,7 @@
 use super::backpressure::Retry;
 use super::error::StreamError;
 use super::store::SnapshotStore;
-use crate::pipeline::{Origin, Processor};
+use crate::pipeline::{ChangedDays, Origin, Processor};
 use crate::sink::clickhouse::{Batch, ClickHouse};
 use crate::source::kafka::KeyedProducer;
 use crate::telemetry::http::Health;
@@ -16,7 +16,7 @@ use crate::telemetry::Metrics;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -86,7 +86,8 @@ pub(super) struct Engine {
     rt: Arc<tokio::runtime::Runtime>,
     dlq: Option<KeyedProducer>,
     batch: Batch,
-    dirty: BTreeSet<String>,
+    /// The days whose rows changed since the last flush, by tenant.
+    dirty: BTreeMap<String, ChangedDays>,
     parts: HashMap<PartKey, Part>,
     tenant_part: HashMap<String, PartKey>,
     /// Messages polled but not handled yet (held back while the sink refuses).
@@ -123,7 +124,7 @@ impl Engine {
             rt: p.rt,
             dlq: p.dlq,
             batch: Batch::default(),
-            dirty: BTreeSet::new(),
+            dirty: BTreeMap::new(),
             parts: HashMap::new(),
             tenant_part: HashMap::new(),
             pending: VecDeque::new(),
@@ -176,9 +177,14 @@ impl Engine {
         let dirty = &mut self.dirty;
         let tenant_part = &mut self.tenant_part;
         let part_tenants = &mut part.tenants;
-        let mut on_tenant = |t: &str| {
-            if !dirty.contains(t) {
-                dirty.insert(t.to_owned());
+        let mut on_tenant = |t: &str, touch| {
+            match dirty.get_mut(t) {
+                Some(c) => c.mark(touch),
+                None => {
+                    let mut c = ChangedDays::default();
+                    c.mark(touch);
+                    dirty.insert(t.to_owned(), c);
+                }
             }
             match tenant_part.get(t) {
                 Some(k) if *k == key => {}
@@ -258,16 +264,17 @@ impl Engine {
                 .any(|p| p.loaded && p.next_offset > p.committed)
     }
 
-    /// Writes the batch and the changed tenants' rollout and agents rows.
+    /// Writes the batch, and the rollout rows of the days that changed and the agents
+    /// rows of the tenants that changed.
     pub(super) fn flush(&mut self) -> Result<(), Retry> {
         if self.batch.rows() == 0 && self.dirty.is_empty() {
             self.last_flush = Instant::now();
             return Ok(());
         }
-        let tenants: Vec<String> = self.dirty.iter().cloned().collect();
+        let tenants: Vec<String> = self.dirty.keys().cloned().collect();
         let flush = self.batch.to_flush(
-            &self.processor.rollout_rows_for(&tenants),
-            &self.processor.surface_rows_for(&tenants),
+            &self.processor.rollout_rows_changed(&self.dirty),
+            &self.processor.surface_rows_changed(&self.dirty),
             &self.processor.agent_rows_for(&tenants),
         );
         let m = &self.metrics;
