@@ -42,6 +42,8 @@ pub(super) const KEYS: [(&str, &[&str]); 5] = [
             "checkpoint_interval_ms",
             "replay_window_days",
             "token_cache_entries",
+            "max_tenants",
+            "max_users_per_tenant",
             "tenant",
             "max_document_bytes",
             "retry_initial_ms",

@@ -132,8 +132,8 @@ pub struct PipelineConfig {
     /// Time between checkpoints (flush, state snapshot, offset commit).
     #[serde(default = "default_checkpoint_interval_ms")]
     pub checkpoint_interval_ms: u64,
-    /// Days back a repeated event id is recognised as a replay (memory: ~16 bytes per
-    /// event inside the window). The one default that differs by mode (see
+    /// Days back a repeated event is recognised as a replay (memory: ~40 bytes per event
+    /// inside the window). The one default that differs by mode (see
     /// [`default_replay_window_days`]); when the file and the environment leave it out,
     /// the loader fills in the mode's.
     #[serde(default = "default_stream_replay_window_days")]
@@ -141,6 +141,14 @@ pub struct PipelineConfig {
     /// Decoded bearer tokens kept in the cache.
     #[serde(default = "default_token_cache_entries")]
     pub token_cache_entries: usize,
+    /// Most tenants held in state (about 4 KB each, more with their users and days). An
+    /// event of a tenant past it is a `state_limit` dead letter.
+    #[serde(default = "default_max_tenants")]
+    pub max_tenants: usize,
+    /// Most users held in one tenant's state (about 1 KB each). An event that would add a
+    /// user past it is a `state_limit` dead letter.
+    #[serde(default = "default_max_users_per_tenant")]
+    pub max_users_per_tenant: usize,
     /// The tenant of sign-in records that carry no tenant id (a Microsoft Graph `signIn`
     /// export of one tenant), as `run --tenant`.
     #[serde(default)]
@@ -176,6 +184,8 @@ impl Default for PipelineConfig {
             checkpoint_interval_ms: default_checkpoint_interval_ms(),
             replay_window_days: default_stream_replay_window_days(),
             token_cache_entries: default_token_cache_entries(),
+            max_tenants: default_max_tenants(),
+            max_users_per_tenant: default_max_users_per_tenant(),
             tenant: None,
             max_document_bytes: default_max_document_bytes(),
             retry_initial_ms: default_retry_initial_ms(),
@@ -263,6 +273,12 @@ pub fn default_replay_window_days(mode: Mode) -> i64 {
 
 fn default_token_cache_entries() -> usize {
     crate::event::token::DEFAULT_TOKEN_CACHE_ENTRIES
+}
+fn default_max_tenants() -> usize {
+    crate::state::DEFAULT_MAX_TENANTS
+}
+fn default_max_users_per_tenant() -> usize {
+    crate::state::DEFAULT_MAX_USERS_PER_TENANT
 }
 fn default_max_document_bytes() -> usize {
     crate::source::DEFAULT_MAX_DOCUMENT_BYTES

@@ -29,11 +29,14 @@ pub enum Reason {
     /// A `policy_override` its policy does not allow (an unknown policy or surface, a
     /// date past the postponement limit).
     OverrideRejected,
+    /// Applying it would take state past a configured bound (`pipeline.max_tenants`,
+    /// `pipeline.max_users_per_tenant`): refused, never silently dropped.
+    StateLimit,
 }
 
 impl Reason {
     /// Every reason, for metrics and docs.
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 13] = [
         Reason::NotJson,
         Reason::NotAnObject,
         Reason::UnknownShape,
@@ -46,6 +49,7 @@ impl Reason {
         Reason::Oversized,
         Reason::DuplicateKey,
         Reason::OverrideRejected,
+        Reason::StateLimit,
     ];
 
     /// The bounded code (metric label, start of the dead letter's `reason`).
@@ -63,6 +67,7 @@ impl Reason {
             Reason::Oversized => "oversized",
             Reason::DuplicateKey => "duplicate_key",
             Reason::OverrideRejected => "override_rejected",
+            Reason::StateLimit => "state_limit",
         }
     }
 }

@@ -12,6 +12,8 @@ mod apply;
 pub mod parallel;
 mod rows;
 mod snapshot;
+#[cfg(test)]
+mod tests;
 
 pub use rows::{ChangedDays, TenantReadiness, Touch};
 pub use snapshot::SnapshotError;
@@ -86,8 +88,9 @@ impl Totals {
 /// as [`Event`] is not: a box would cost an allocation per sign-in.
 #[allow(clippy::large_enum_variant)]
 pub enum Step<'a> {
-    /// An event to apply, with its record's bytes (its content, for replay detection).
-    Event(Event<'a>, &'a str),
+    /// An event to apply, with its record's bytes (its content, for replay detection) and
+    /// its index in a batch (`None` for a lone document).
+    Event(Event<'a>, &'a str, Option<usize>),
     /// A dead letter to write.
     Bad(BadStep),
 }
@@ -114,7 +117,7 @@ impl Step<'_> {
     /// The tenant whose state the step changes (none for a dead letter).
     pub fn tenant_id(&self) -> Option<&str> {
         match self {
-            Step::Event(ev, _) => Some(ev.tenant_id()),
+            Step::Event(ev, ..) => Some(ev.tenant_id()),
             Step::Bad(_) => None,
         }
     }
@@ -149,7 +152,27 @@ pub struct Processor {
     tokens: TokenReader,
     metrics: Arc<Metrics>,
     replay_window_days: i64,
+    limits: Limits,
     newest_event: std::sync::atomic::AtomicI64,
+}
+
+/// The bounds of state that grows with the input (`pipeline.max_tenants`,
+/// `pipeline.max_users_per_tenant`): an event past one is a `state_limit` dead letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most tenants held.
+    pub max_tenants: usize,
+    /// Most users held in one tenant.
+    pub max_users_per_tenant: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_tenants: crate::state::DEFAULT_MAX_TENANTS,
+            max_users_per_tenant: crate::state::DEFAULT_MAX_USERS_PER_TENANT,
+        }
+    }
 }
 
 impl Processor {
@@ -197,6 +220,7 @@ impl Processor {
             tokens,
             metrics,
             replay_window_days: crate::state::DEFAULT_REPLAY_WINDOW_DAYS,
+            limits: Limits::default(),
             newest_event: std::sync::atomic::AtomicI64::new(i64::MIN),
         }
     }
@@ -204,6 +228,12 @@ impl Processor {
     /// Sets how many days back a repeated event id is recognised as a replay.
     pub fn with_replay_window_days(mut self, days: i64) -> Self {
         self.replay_window_days = days.max(0);
+        self
+    }
+
+    /// Sets the bounds of state.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -313,7 +343,7 @@ impl Processor {
                         .event
                         .and_then(|ev| self.check_override(&ev).map(|()| ev))
                     {
-                        Ok(ev) => Step::Event(ev, item.raw),
+                        Ok(ev) => Step::Event(ev, item.raw, item.record),
                         Err(bad) => Step::bad(item.record, bad, redact::excerpt(item.raw)),
                     },
                 )
@@ -336,7 +366,13 @@ impl Processor {
                 self.dead_letter(origin, bad.record, &bad.bad, &bad.excerpt, sink)?;
                 out.dead_letters += 1;
             }
-            Step::Event(ev, raw) => {
+            Step::Event(ev, raw, record) => {
+                if let Some(bad) = self.over_limit(ev) {
+                    let excerpt = redact::excerpt(raw);
+                    self.dead_letter(origin, *record, &bad, &excerpt, sink)?;
+                    out.dead_letters += 1;
+                    return Ok(());
+                }
                 let Some(findings) = self.apply(ev, raw) else {
                     out.duplicates += 1;
                     return Ok(());
@@ -365,7 +401,7 @@ impl Processor {
             let Ok(ev) = item.event else {
                 continue;
             };
-            if self.check_override(&ev).is_err() {
+            if self.check_override(&ev).is_err() || self.over_limit(&ev).is_some() {
                 continue;
             }
             let want = wanted(ev.event_id());
@@ -383,6 +419,47 @@ impl Processor {
             }
         }
         out
+    }
+
+    /// Why applying `ev` would take state past a bound, if it would: a tenant not held
+    /// when `max_tenants` are, or a user not held in a tenant that holds
+    /// `max_users_per_tenant`. Every policy's state holds the same tenants and users: the
+    /// first one's is asked. Each tenant's events are applied on one thread, so the user
+    /// bound refuses the same events whatever the threads; when tenants are applied on
+    /// several threads, which tenant comes first past the tenant bound can vary.
+    fn over_limit(&self, ev: &Event<'_>) -> Option<event::BadDocument> {
+        let state = &self.engines.first()?.state;
+        let tenant = ev.tenant_id();
+        if !state.contains(tenant) {
+            if state.len() >= self.limits.max_tenants {
+                return Some(event::BadDocument::new(
+                    Reason::StateLimit,
+                    format!(
+                        "{} tenants held, the most `pipeline.max_tenants` allows: a new tenant is refused",
+                        self.limits.max_tenants
+                    ),
+                ));
+            }
+            return None;
+        }
+        let user = match ev {
+            Event::SignIn(s) => s.props.user_id.as_deref().filter(|u| !u.trim().is_empty()),
+            Event::Role(r) => Some(&*r.user_id),
+            Event::Registration(r) => Some(&*r.user_id),
+            _ => None,
+        }?;
+        let max = self.limits.max_users_per_tenant;
+        let full = state
+            .with_tenant(tenant, |t| t.users.len() >= max && t.user(user).is_none())
+            .unwrap_or(false);
+        full.then(|| {
+            event::BadDocument::new(
+                Reason::StateLimit,
+                format!(
+                    "{max} users held for the tenant, the most `pipeline.max_users_per_tenant` allows: a new user is refused"
+                ),
+            )
+        })
     }
 
     /// A `policy_override` is checked against its policy, chosen or shipped: the policy

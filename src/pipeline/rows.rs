@@ -157,10 +157,13 @@ impl Processor {
         let (hits, misses) = self.tokens.stats();
         self.metrics.observe_token_cache(hits, misses);
         if let Some(e) = self.engines.first() {
-            let (tenants, users, sessions) = e.state.size();
-            self.metrics.state_tenants.set(tenants as i64);
-            self.metrics.state_users.set(users as i64);
-            self.metrics.state_sessions.set(sessions as i64);
+            let s = e.state.size();
+            let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+            self.metrics.state_tenants.set(n(s.tenants));
+            self.metrics.state_users.set(n(s.users));
+            self.metrics.state_sessions.set(n(s.sessions));
+            self.metrics.replay_ids.set(n(s.replay_ids));
+            self.metrics.state_days.set(n(s.days));
         }
     }
 

@@ -157,7 +157,11 @@ fn processor(config: &Config, metrics: &Arc<Metrics>) -> Result<Processor, Strea
     Ok(
         Processor::with_policies(policies, tokens, Arc::clone(metrics))
             .with_replay_window_days(config.pipeline.replay_window_days)
-            .with_default_tenant(config.pipeline.tenant.clone()),
+            .with_default_tenant(config.pipeline.tenant.clone())
+            .with_limits(crate::pipeline::Limits {
+                max_tenants: config.pipeline.max_tenants,
+                max_users_per_tenant: config.pipeline.max_users_per_tenant,
+            }),
     )
 }
 

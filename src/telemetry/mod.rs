@@ -43,6 +43,10 @@ pub struct Metrics {
     pub state_users: IntGauge,
     /// Partner Center sessions in state.
     pub state_sessions: IntGauge,
+    /// Events remembered for replay detection, all tenants.
+    pub replay_ids: IntGauge,
+    /// Days of rollout counters held in state, all tenants.
+    pub state_days: IntGauge,
     /// Seconds per ClickHouse insert (stream mode).
     pub insert_seconds: Histogram,
     /// Rows per flush (stream mode).
@@ -243,6 +247,16 @@ impl Metrics {
                 &r,
                 "mfa_audit_state_sessions",
                 "Partner Center sessions held in state.",
+            ),
+            replay_ids: gauge(
+                &r,
+                "mfa_audit_replay_ids",
+                "Events remembered for replay detection (kind, id and content), all tenants.",
+            ),
+            state_days: gauge(
+                &r,
+                "mfa_audit_state_days",
+                "Days of rollout counters held in state, all tenants.",
             ),
             insert_seconds: register(
                 &r,
