@@ -42,6 +42,7 @@ pub(super) const KEYS: [(&str, &[&str]); 5] = [
             "checkpoint_interval_ms",
             "replay_window_days",
             "token_cache_entries",
+            "keep_days",
             "max_tenants",
             "max_users_per_tenant",
             "tenant",

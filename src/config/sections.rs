@@ -141,6 +141,13 @@ pub struct PipelineConfig {
     /// Decoded bearer tokens kept in the cache.
     #[serde(default = "default_token_cache_entries")]
     pub token_cache_entries: usize,
+    /// The stream mode: days of rollout counters kept behind each tenant's newest day. At
+    /// a checkpoint, older days (their rows written) leave state and its snapshot, so a
+    /// snapshot grows with the tenants and users, not with the length of history; an event
+    /// of a day whose 7-day window reaches a dropped day is a `state_limit` dead letter.
+    /// At least 7. The file mode holds every day (it writes the rows at the end).
+    #[serde(default = "default_keep_days")]
+    pub keep_days: i64,
     /// Most tenants held in state (about 4 KB each, more with their users and days). An
     /// event of a tenant past it is a `state_limit` dead letter.
     #[serde(default = "default_max_tenants")]
@@ -184,6 +191,7 @@ impl Default for PipelineConfig {
             checkpoint_interval_ms: default_checkpoint_interval_ms(),
             replay_window_days: default_stream_replay_window_days(),
             token_cache_entries: default_token_cache_entries(),
+            keep_days: default_keep_days(),
             max_tenants: default_max_tenants(),
             max_users_per_tenant: default_max_users_per_tenant(),
             tenant: None,
@@ -273,6 +281,9 @@ pub fn default_replay_window_days(mode: Mode) -> i64 {
 
 fn default_token_cache_entries() -> usize {
     crate::event::token::DEFAULT_TOKEN_CACHE_ENTRIES
+}
+fn default_keep_days() -> i64 {
+    crate::state::DEFAULT_KEEP_DAYS
 }
 fn default_max_tenants() -> usize {
     crate::state::DEFAULT_MAX_TENANTS

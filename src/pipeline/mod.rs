@@ -430,6 +430,18 @@ impl Processor {
     fn over_limit(&self, ev: &Event<'_>) -> Option<event::BadDocument> {
         let state = &self.engines.first()?.state;
         let tenant = ev.tenant_id();
+        let day = ev.time().day();
+        if !state
+            .with_tenant(tenant, |t| t.holds_window_of(day))
+            .unwrap_or(true)
+        {
+            return Some(event::BadDocument::new(
+                Reason::StateLimit,
+                format!(
+                    "day {day} is before the days the tenant's state keeps (`pipeline.keep_days`): its rows were written and its counters dropped"
+                ),
+            ));
+        }
         if !state.contains(tenant) {
             if state.len() >= self.limits.max_tenants {
                 return Some(event::BadDocument::new(
@@ -460,6 +472,21 @@ impl Processor {
                 ),
             )
         })
+    }
+
+    /// Drops from some tenants' state, under every policy, the days more than
+    /// `keep_days` before their newest (the stream mode, once those days' rows are
+    /// written); how many days were dropped.
+    pub fn drop_days(&self, tenants: &[String], keep_days: i64) -> usize {
+        let mut n = 0;
+        for e in &self.engines {
+            for id in tenants {
+                if e.state.contains(id) {
+                    n += e.state.tenant_mut(id).drop_days(keep_days);
+                }
+            }
+        }
+        n
     }
 
     /// A `policy_override` is checked against its policy, chosen or shipped: the policy

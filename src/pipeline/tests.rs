@@ -66,3 +66,36 @@ fn tenants_and_users_past_their_bound_are_dead_letters() {
         2
     );
 }
+
+fn dashboard(day: i64) -> String {
+    let d = crate::event::time::Day(18_383 + day);
+    format!(
+        r#"{{"type":"dashboard_request","time":"{d}T10:00:00Z","tenantId":"t1","userId":"u1","url":"https://partner.microsoft.com/dashboard/commerce/orders","statusCode":200,"sessionId":"s{day}"}}"#
+    )
+}
+
+#[test]
+fn a_snapshot_grows_with_state_not_with_the_length_of_history() {
+    // The security review of 2026-12: a tenant with 20,000 days had an 11.3 MB snapshot.
+    // With days past `keep_days` dropped at each checkpoint, it stays the size of the
+    // days kept.
+    let p = processor(Limits::default());
+    let tenants = ["t1".to_owned()];
+    let mut sizes = Vec::new();
+    for day in 0..2_000 {
+        run(&p, &[dashboard(day)]);
+        if day % 50 == 49 {
+            p.drop_days(&tenants, 30);
+            sizes.push(p.snapshot_json(&tenants).unwrap().len());
+        }
+    }
+    let (first, last) = (sizes[1], *sizes.last().unwrap());
+    assert!(last <= first + first / 10, "{first} bytes after 100 days, {last} after 2,000");
+    let days = p.engines()[0].state().size().days;
+    assert!(days <= 80, "{days} days held");
+    // An event whose 7-day window reaches a dropped day is refused; a recent one is not.
+    let sink = run(&p, &[dashboard(1_900), dashboard(1_990)]);
+    assert_eq!(sink.dead_letters.len(), 1);
+    assert!(sink.dead_letters[0].reason.contains("pipeline.keep_days"), "{:?}", sink.dead_letters);
+    assert_eq!(sink.dead_letters[0].position, "line 1");
+}

@@ -29,6 +29,11 @@ pub const DEFAULT_MAX_TENANTS: usize = 100_000;
 /// to thousands of users.
 pub const DEFAULT_MAX_USERS_PER_TENANT: usize = 100_000;
 
+/// Days of rollout counters the stream mode keeps behind a tenant's newest day, by
+/// default (`pipeline.keep_days`): 13 months, a year back plus the 7-day window. Older
+/// days' rows are written, then the days leave state and snapshots.
+pub const DEFAULT_KEEP_DAYS: i64 = 400;
+
 /// Every tenant's state.
 #[derive(Default)]
 pub struct State {

@@ -101,6 +101,10 @@ pub struct TenantState {
     pub exceptions: BTreeMap<String, ExceptionState>,
     /// Rollout counters by day.
     pub days: BTreeMap<Day, DayCounters>,
+    /// Days before this one were dropped from state once their rows were written (the
+    /// stream mode's `pipeline.keep_days`); `None`: every day is held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days_from: Option<Day>,
     /// Events applied so far: the version of every row this tenant writes.
     pub applied: u64,
     /// Users holding a partner role of the policy version.
@@ -180,6 +184,28 @@ impl TenantState {
     /// Events remembered for replay detection.
     pub fn replay_ids(&self) -> usize {
         self.replay.remembered()
+    }
+
+    /// Drops the days more than `keep` days before the newest one (their rows must have
+    /// been written); how many were dropped.
+    pub fn drop_days(&mut self, keep: i64) -> usize {
+        let Some((&newest, _)) = self.days.iter().next_back() else {
+            return 0;
+        };
+        let cut = newest.plus(-keep);
+        if self.days.keys().next().is_none_or(|first| *first >= cut) {
+            return 0;
+        }
+        let kept = self.days.split_off(&cut);
+        let dropped = std::mem::replace(&mut self.days, kept).len();
+        self.days_from = Some(self.days_from.map_or(cut, |f| f.max(cut)));
+        dropped
+    }
+
+    /// Whether an event of `day` can be applied: its day, and the six after it whose
+    /// 7-day window reads it, have every day of their window in state.
+    pub fn holds_window_of(&self, day: Day) -> bool {
+        self.days_from.is_none_or(|f| day >= f.plus(6))
     }
 
     /// A user, if known.

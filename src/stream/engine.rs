@@ -65,6 +65,7 @@ pub(super) struct Knobs {
     pub(super) flush_interval: Duration,
     pub(super) checkpoint_interval: Duration,
     pub(super) max_document_bytes: usize,
+    pub(super) keep_days: i64,
 }
 
 /// What the engine is given to work with.
@@ -317,6 +318,12 @@ impl Engine {
                 continue;
             }
             let tenants: Vec<String> = part.tenants.iter().cloned().collect();
+            // The flush above wrote every changed day's rows: days past `keep_days` can
+            // leave state before it is stored.
+            let dropped = self.processor.drop_days(&tenants, self.knobs.keep_days);
+            if dropped > 0 {
+                tracing::debug!(topic = %key.0, partition = key.1, dropped, "days dropped from state");
+            }
             // A checkpoint that cannot serialise or store its state must not commit its
             // offset: both return here, before the commit below.
             let json = self.processor.snapshot_json(&tenants).map_err(|e| {

@@ -113,6 +113,7 @@ pub fn run_with_store(
             flush_interval: Duration::from_millis(config.clickhouse.flush_interval_ms),
             checkpoint_interval: Duration::from_millis(config.pipeline.checkpoint_interval_ms),
             max_document_bytes: config.pipeline.max_document_bytes,
+            keep_days: config.pipeline.keep_days,
         },
         metrics: Arc::clone(&metrics),
         health: Arc::clone(&health),
