@@ -290,9 +290,26 @@ impl Processor {
         sink: &mut S,
         on_tenant: &mut dyn FnMut(&str, Touch),
     ) -> Result<DocOutcome, S::Error> {
+        self.process_filtered(origin, bytes, oversized, sink, &|_| true, on_tenant)
+    }
+
+    /// [`Processor::process_observed`], applying only the events whose tenant `keep`
+    /// accepts (a restored tenant skips the events its snapshot already reflects).
+    pub fn process_filtered<S: RowSink>(
+        &self,
+        origin: Origin<'_>,
+        bytes: &[u8],
+        oversized: Option<usize>,
+        sink: &mut S,
+        keep: &dyn Fn(&str) -> bool,
+        on_tenant: &mut dyn FnMut(&str, Touch),
+    ) -> Result<DocOutcome, S::Error> {
         let mut out = DocOutcome::default();
         let mut failed = None;
         self.decode_steps(bytes, oversized, &mut |step| {
+            if step.tenant_id().is_some_and(|t| !keep(t)) {
+                return;
+            }
             if failed.is_none() {
                 if let Err(e) = self.apply_step(origin, &step, sink, &mut out, on_tenant) {
                     failed = Some(e);

@@ -56,6 +56,12 @@ struct Part {
     committed: i64,
     /// The tenants whose events come through it.
     tenants: BTreeSet<String>,
+    /// Tenants whose state changed since it was last stored.
+    unsaved: BTreeSet<String>,
+    /// Restored tenants, with the first offset their state does not reflect: their events
+    /// below it are skipped (a checkpoint may have stored a tenant, then failed before the
+    /// commit).
+    tenant_skip: HashMap<String, i64>,
 }
 
 /// The tunables of the loop.
@@ -178,7 +184,13 @@ impl Engine {
         let dirty = &mut self.dirty;
         let tenant_part = &mut self.tenant_part;
         let part_tenants = &mut part.tenants;
+        let unsaved = &mut part.unsaved;
+        let tenant_skip = &part.tenant_skip;
+        let keep = |t: &str| tenant_skip.get(t).is_none_or(|below| offset >= *below);
         let mut on_tenant = |t: &str, touch| {
+            if !unsaved.contains(t) {
+                unsaved.insert(t.to_owned());
+            }
             match dirty.get_mut(t) {
                 Some(c) => c.mark(touch),
                 None => {
@@ -201,11 +213,12 @@ impl Engine {
                 }
             }
         };
-        let Ok(outcome) = self.processor.process_observed(
+        let Ok(outcome) = self.processor.process_filtered(
             origin,
             bytes,
             oversized,
             &mut self.batch,
+            &keep,
             &mut on_tenant,
         );
         self.summary.events += u64::from(outcome.events);
@@ -229,7 +242,7 @@ impl Engine {
             committed: -1,
             ..Part::default()
         };
-        if let Some(s) = stored {
+        for s in stored {
             let tenants = self.processor.restore_json(&s.state).map_err(|source| {
                 LoadError::Fatal(StreamError::Snapshot {
                     topic: key.0.clone(),
@@ -238,13 +251,26 @@ impl Engine {
                 })
             })?;
             let next = i64::try_from(s.next_offset).unwrap_or(i64::MAX);
-            part.skip_below = next;
-            part.next_offset = next;
+            if s.tenant_id.is_empty() {
+                // A whole partition's state, stored before per-tenant checkpoints: every
+                // offset below `next` is in it, and its tenants are stored again, one by
+                // one, at the next checkpoint.
+                part.skip_below = next;
+                part.next_offset = next;
+                part.unsaved.extend(tenants.iter().cloned());
+            } else {
+                for t in &tenants {
+                    part.unsaved.remove(t);
+                    part.tenant_skip.insert(t.clone(), next);
+                }
+            }
             for t in tenants {
                 self.tenant_part.insert(t.clone(), key.clone());
                 part.tenants.insert(t);
             }
-            tracing::info!(topic = %key.0, partition = key.1, next_offset = next, tenants = part.tenants.len(), "state restored from snapshot");
+        }
+        if !part.tenants.is_empty() {
+            tracing::info!(topic = %key.0, partition = key.1, next_offset = part.next_offset, tenants = part.tenants.len(), "state restored from snapshot");
         }
         self.parts.insert(key.clone(), part);
         Ok(())
@@ -310,37 +336,15 @@ impl Engine {
         }
         let mut tpl = TopicPartitionList::new();
         let mut done = Vec::new();
-        for (key, part) in &self.parts {
-            if !part.loaded
-                || part.next_offset <= part.committed
-                || only.is_some_and(|o| !o.contains(key))
-            {
-                continue;
-            }
-            let tenants: Vec<String> = part.tenants.iter().cloned().collect();
-            // The flush above wrote every changed day's rows: days past `keep_days` can
-            // leave state before it is stored.
-            let dropped = self.processor.drop_days(&tenants, self.knobs.keep_days);
-            if dropped > 0 {
-                tracing::debug!(topic = %key.0, partition = key.1, dropped, "days dropped from state");
-            }
-            // A checkpoint that cannot serialise or store its state must not commit its
-            // offset: both return here, before the commit below.
-            let json = self.processor.snapshot_json(&tenants).map_err(|e| {
-                self.metrics.sink_failures.inc();
-                Retry::Snapshot(e)
-            })?;
-            let next = u64::try_from(part.next_offset).unwrap_or(0);
-            self.rt
-                .block_on(self.store.store(&key.0, key.1, next, &json))
-                .map_err(Retry::Store)?;
-            if tpl
-                .add_partition_offset(&key.0, key.1, Offset::Offset(part.next_offset))
-                .is_ok()
-            {
-                done.push((key.clone(), part.next_offset));
+        let mut saved: Vec<PartKey> = Vec::new();
+        let result = self.store_changed(only, &mut tpl, &mut done, &mut saved);
+        // What was stored stays stored, whether or not the rest went through.
+        for key in &saved {
+            if let Some(p) = self.parts.get_mut(key) {
+                p.unsaved.clear();
             }
         }
+        result?;
         if tpl.count() > 0 {
             if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
                 self.metrics.sink_failures.inc();
@@ -354,6 +358,62 @@ impl Engine {
         }
         self.last_checkpoint = Instant::now();
         self.summary.checkpoints += 1;
+        Ok(())
+    }
+
+    /// Stores the state of the tenants that changed in each partition to checkpoint
+    /// (`only`, or every one with progress), adding its offset to `tpl` and `done`, and
+    /// the partitions stored to `saved`. A state that cannot be serialised or stored
+    /// returns before the commit: an offset is committed only when the state of every
+    /// tenant that changed before it was stored.
+    fn store_changed(
+        &self,
+        only: Option<&HashSet<PartKey>>,
+        tpl: &mut TopicPartitionList,
+        done: &mut Vec<(PartKey, i64)>,
+        saved: &mut Vec<PartKey>,
+    ) -> Result<(), Retry> {
+        for (key, part) in &self.parts {
+            if !part.loaded
+                || part.next_offset <= part.committed
+                || only.is_some_and(|o| !o.contains(key))
+            {
+                continue;
+            }
+            // Only the tenants that changed since their state was last stored: a
+            // checkpoint writes what changed, not the partition's whole state.
+            let tenants: Vec<String> = part.unsaved.iter().cloned().collect();
+            // The flush before wrote every changed day's rows: days past `keep_days` can
+            // leave state before it is stored.
+            let dropped = self.processor.drop_days(&tenants, self.knobs.keep_days);
+            if dropped > 0 {
+                tracing::debug!(topic = %key.0, partition = key.1, dropped, "days dropped from state");
+            }
+            let mut states = Vec::with_capacity(tenants.len());
+            for t in tenants {
+                let json = self
+                    .processor
+                    .snapshot_json(std::slice::from_ref(&t))
+                    .map_err(|e| {
+                        self.metrics.sink_failures.inc();
+                        Retry::Snapshot(e)
+                    })?;
+                states.push((t, json));
+            }
+            let next = u64::try_from(part.next_offset).unwrap_or(0);
+            if !states.is_empty() {
+                self.rt
+                    .block_on(self.store.store(&key.0, key.1, next, &states))
+                    .map_err(Retry::Store)?;
+            }
+            saved.push(key.clone());
+            if tpl
+                .add_partition_offset(&key.0, key.1, Offset::Offset(part.next_offset))
+                .is_ok()
+            {
+                done.push((key.clone(), part.next_offset));
+            }
+        }
         Ok(())
     }
 
