@@ -420,9 +420,13 @@ mod tests {
                 source: "t",
                 position: &pos,
             };
-            let _ = p.process_observed(origin, d, None, &mut MemorySink::default(), &mut |t, touch| {
-                changed.entry(t.to_owned()).or_default().mark(touch)
-            });
+            let _ = p.process_observed(
+                origin,
+                d,
+                None,
+                &mut MemorySink::default(),
+                &mut |t, touch| changed.entry(t.to_owned()).or_default().mark(touch),
+            );
         }
     }
 
@@ -447,7 +451,12 @@ mod tests {
         let mut changed = BTreeMap::new();
         let one = dashboard(1_999).replace("s1999", "again");
         feed(&p, &[one.as_bytes()], &mut changed);
-        let shares = p.policy().surfaces.iter().filter(|s| s.share.is_some()).count();
+        let shares = p
+            .policy()
+            .surfaces
+            .iter()
+            .filter(|s| s.share.is_some())
+            .count();
         assert_eq!(p.rollout_rows_changed(&changed).len(), 1);
         assert_eq!(p.surface_rows_changed(&changed).len(), shares);
         // An event on an older day rewrites that day and the six whose 7-day window holds it.
@@ -464,7 +473,10 @@ mod tests {
         // the changed days' rows are every row of the file mode, but for `version`.
         let p = processor();
         let sample = crate::generate::to_vec(&crate::generate::Options::new(5, 3_000, 3));
-        let docs: Vec<&[u8]> = sample.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+        let docs: Vec<&[u8]> = sample
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
         let mut rollout: BTreeMap<(String, Day), RolloutRow> = BTreeMap::new();
         let mut surfaces: BTreeMap<(String, Day, String), SurfaceRow> = BTreeMap::new();
         for chunk in docs.chunks(97) {

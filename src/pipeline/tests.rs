@@ -53,7 +53,9 @@ fn tenants_and_users_past_their_bound_are_dead_letters() {
         [("line 3", "state_limit"), ("line 5", "state_limit")]
     );
     assert!(sink.dead_letters[0].reason.contains("pipeline.max_tenants"));
-    assert!(sink.dead_letters[1].reason.contains("pipeline.max_users_per_tenant"));
+    assert!(sink.dead_letters[1]
+        .reason
+        .contains("pipeline.max_users_per_tenant"));
     let size = p.engines()[0].state().size();
     assert_eq!((size.tenants, size.users), (2, 3));
     p.refresh_gauges(crate::event::time::EventTime(0));
@@ -61,10 +63,7 @@ fn tenants_and_users_past_their_bound_are_dead_letters() {
     assert_eq!(m.state_tenants.get(), 2);
     assert_eq!(m.state_users.get(), 3);
     assert_eq!(m.replay_ids.get(), 4, "the events applied");
-    assert_eq!(
-        m.dead_letters.with_label_values(&["state_limit"]).get(),
-        2
-    );
+    assert_eq!(m.dead_letters.with_label_values(&["state_limit"]).get(), 2);
 }
 
 fn dashboard(day: i64) -> String {
@@ -90,12 +89,19 @@ fn a_snapshot_grows_with_state_not_with_the_length_of_history() {
         }
     }
     let (first, last) = (sizes[1], *sizes.last().unwrap());
-    assert!(last <= first + first / 10, "{first} bytes after 100 days, {last} after 2,000");
+    assert!(
+        last <= first + first / 10,
+        "{first} bytes after 100 days, {last} after 2,000"
+    );
     let days = p.engines()[0].state().size().days;
     assert!(days <= 80, "{days} days held");
     // An event whose 7-day window reaches a dropped day is refused; a recent one is not.
     let sink = run(&p, &[dashboard(1_900), dashboard(1_990)]);
     assert_eq!(sink.dead_letters.len(), 1);
-    assert!(sink.dead_letters[0].reason.contains("pipeline.keep_days"), "{:?}", sink.dead_letters);
+    assert!(
+        sink.dead_letters[0].reason.contains("pipeline.keep_days"),
+        "{:?}",
+        sink.dead_letters
+    );
     assert_eq!(sink.dead_letters[0].position, "line 1");
 }

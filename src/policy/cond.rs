@@ -253,9 +253,7 @@ impl Cond {
     /// not remembered are not nested in doubling chains: the loader bounds it.
     pub fn cost(&self) -> u64 {
         match self {
-            Cond::All(p) | Cond::Any(p) => p
-                .iter()
-                .fold(1u64, |n, c| n.saturating_add(c.cost())),
+            Cond::All(p) | Cond::Any(p) => p.iter().fold(1u64, |n, c| n.saturating_add(c.cost())),
             Cond::Not(c) => c.cost().saturating_add(1),
             Cond::Named(n) if n.slot.is_some() => 1,
             Cond::Named(n) => n.cost.saturating_add(1),

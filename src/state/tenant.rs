@@ -1,10 +1,10 @@
 //! One tenant's state and how each fact changes it.
 
 use super::exceptions::ExceptionIndex;
+use super::replay::{Replays, Sighting};
 use super::rollout::{DayCounters, Tally};
 use crate::event::time::{Day, EventTime};
 use crate::event::{ExceptionStatus, RoleAction, RoleSet};
-use super::replay::{Replays, Sighting};
 use foldhash::HashMap;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -525,7 +525,9 @@ mod tests {
         let mut t = TenantState::default();
         let mut x: u64 = 7;
         let mut next = |m: u64| {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (x >> 33) % m
         };
         let statuses = [
@@ -546,7 +548,11 @@ mod tests {
             let id = format!("e{}", next(200));
             t.apply_exception(&dir(), &id, status, "r", None, expires, at);
             let day = EventTime(base.0 + (next(80) as i64 - 15) * 86_400_000_000).day();
-            assert_eq!(t.exception_counts(&dir(), day), walked(&t, day), "step {step}");
+            assert_eq!(
+                t.exception_counts(&dir(), day),
+                walked(&t, day),
+                "step {step}"
+            );
             // A restored state rebuilds its index.
             if step % 500 == 0 {
                 let json = serde_json::to_string(&t).unwrap();

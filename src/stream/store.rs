@@ -39,8 +39,7 @@ impl From<ClickHouseError> for StoreError {
 pub trait SnapshotStore: Send {
     /// The newest stored state of each tenant of a partition (and a whole-partition one,
     /// `tenant_id` empty, from before per-tenant checkpoints, first).
-    fn load<'a>(&'a self, topic: &'a str, partition: i32)
-        -> StoreFuture<'a, Vec<StoredSnapshot>>;
+    fn load<'a>(&'a self, topic: &'a str, partition: i32) -> StoreFuture<'a, Vec<StoredSnapshot>>;
 
     /// Stores some tenants' states (tenant id, JSON), each reflecting every offset below
     /// `next_offset`. `Ok` means they are durable: a restart's [`SnapshotStore::load`] may

@@ -93,7 +93,14 @@ pub(super) fn build(t: &Table, cx: &mut Cx) -> Option<Policy> {
     let rules = rules(t, cx, &env, &surfaces);
     check_shares(cx, &surfaces, t);
     let counters = counters(t, cx, &env);
-    let readiness = readiness(t, cx, &Env { scope: Some(Scope::Day), ..env });
+    let readiness = readiness(
+        t,
+        cx,
+        &Env {
+            scope: Some(Scope::Day),
+            ..env
+        },
+    );
     let session = cx.table(t, "session", "").cloned().unwrap_or_default();
     cx.unknown_keys(
         &session,
@@ -418,11 +425,7 @@ fn counters(t: &Table, cx: &mut Cx, env: &Env<'_>) -> Vec<CounterDef> {
     out
 }
 
-fn readiness(
-    t: &Table,
-    cx: &mut Cx,
-    env: &Env<'_>,
-) -> Option<ReadinessDef> {
+fn readiness(t: &Table, cx: &mut Cx, env: &Env<'_>) -> Option<ReadinessDef> {
     let r = cx.table(t, "readiness", "")?;
     cx.unknown_keys(r, &["blocked", "ready", "note"], "readiness");
     let mut one = |key: &str| match r.get(key) {

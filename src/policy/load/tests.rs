@@ -338,9 +338,8 @@ fn a_url_falls_under_the_first_matching_page_in_file_order() {
 
 /// The review's doubling file: `c_i = any [c_{i-1}, c_{i-1}]`, `depth` levels deep.
 fn doubling(depth: usize, leaf: &str) -> String {
-    let mut text = String::from(
-        "extends = \"partner-mfa-2020-05\"\nversion = \"doubling\"\n[conditions]\n",
-    );
+    let mut text =
+        String::from("extends = \"partner-mfa-2020-05\"\nversion = \"doubling\"\n[conditions]\n");
     text.push_str(&format!("c0 = {leaf}\n"));
     for i in 1..=depth {
         text.push_str(&format!(
@@ -370,7 +369,10 @@ fn a_named_condition_is_compiled_once_however_often_it_is_used() {
     };
     let (n10, n24) = (nodes(10), nodes(24));
     assert_eq!(n24 - n10, 14 * 3, "three nodes per level: {n10} -> {n24}");
-    assert_eq!(n24, 74, "the rule, then per level: a named condition, its `any`, a reference");
+    assert_eq!(
+        n24, 74,
+        "the rule, then per level: a named condition, its `any`, a reference"
+    );
 }
 
 #[test]
