@@ -319,7 +319,11 @@ fn assert_same_rows(w: &World, reference: &Path) {
     for (table, file, drop) in [
         ("findings", "findings.ndjson", &[][..]),
         ("rollout_daily", "rollout_daily.ndjson", &["version"][..]),
-        ("rollout_surfaces", "rollout_surfaces.ndjson", &["version"][..]),
+        (
+            "rollout_surfaces",
+            "rollout_surfaces.ndjson",
+            &["version"][..],
+        ),
         ("agents", "agents.ndjson", &[][..]),
     ] {
         let want = file_rows(reference, file, drop);
@@ -454,7 +458,8 @@ fn one_message_writes_the_rows_and_state_it_changed_not_the_history() {
     let config = w.config("");
     w.produce(&history, 1);
     w.run_to_end(&config);
-    let count = |table: &str| as_u64(&w.query(&format!("SELECT count() AS n FROM {table}"))[0]["n"]);
+    let count =
+        |table: &str| as_u64(&w.query(&format!("SELECT count() AS n FROM {table}"))[0]["n"]);
     let before = (
         count("rollout_daily"),
         count("rollout_surfaces"),
@@ -471,9 +476,21 @@ fn one_message_writes_the_rows_and_state_it_changed_not_the_history() {
         count("rollout_surfaces"),
         count("tenant_snapshots"),
     );
-    assert_eq!(after.0 - before.0, 1, "rollout_daily rows written: {before:?} -> {after:?}");
-    assert_eq!(after.1 - before.1, 3, "rollout_surfaces rows written (one per share surface): {before:?} -> {after:?}");
-    assert_eq!(after.2 - before.2, 1, "tenant states stored: {before:?} -> {after:?}");
+    assert_eq!(
+        after.0 - before.0,
+        1,
+        "rollout_daily rows written: {before:?} -> {after:?}"
+    );
+    assert_eq!(
+        after.1 - before.1,
+        3,
+        "rollout_surfaces rows written (one per share surface): {before:?} -> {after:?}"
+    );
+    assert_eq!(
+        after.2 - before.2,
+        1,
+        "tenant states stored: {before:?} -> {after:?}"
+    );
     // And the rows are still the file mode's.
     let all = w.path("all.ndjson");
     let text = std::fs::read_to_string(&history).unwrap() + &std::fs::read_to_string(&one).unwrap();
@@ -712,7 +729,10 @@ impl mfa_audit::stream::SnapshotStore for FlakyStore {
                 eprintln!("flaky-store refused {partition} {next_offset}");
                 return Err(mfa_audit::stream::StoreError::new("the test store refuses"));
             }
-            let r = self.inner.store(topic, partition, next_offset, tenants).await;
+            let r = self
+                .inner
+                .store(topic, partition, next_offset, tenants)
+                .await;
             eprintln!(
                 "flaky-store {} {partition} {next_offset}",
                 if r.is_ok() { "stored" } else { "failed" }

@@ -366,17 +366,17 @@ impl ChangedDays {
         }
     }
 
-    fn from_on(&self, t: &TenantState) -> impl Iterator<Item = Day> + '_ {
-        let days: Vec<Day> = match self.from {
+    /// The days of `t` from the override's day on, if one was marked.
+    fn overridden(&self, t: &TenantState) -> BTreeSet<Day> {
+        match self.from {
             Some(f) => t.days.range(f..).map(|(d, _)| *d).collect(),
-            None => Vec::new(),
-        };
-        days.into_iter()
+            None => BTreeSet::new(),
+        }
     }
 
     /// The days whose rollout rows changed (that `t` has), in order.
     fn rollout_days(&self, t: &TenantState) -> BTreeSet<Day> {
-        let mut out: BTreeSet<Day> = self.from_on(t).collect();
+        let mut out = self.overridden(t);
         for d in &self.days {
             out.extend(t.days.range(*d..=d.plus(WINDOW_AFTER)).map(|(d, _)| *d));
         }
@@ -385,7 +385,7 @@ impl ChangedDays {
 
     /// The days whose surface rows changed (that `t` has), in order.
     fn surface_days(&self, t: &TenantState) -> BTreeSet<Day> {
-        let mut out: BTreeSet<Day> = self.from_on(t).collect();
+        let mut out = self.overridden(t);
         out.extend(self.days.iter().copied());
         out
     }

@@ -36,7 +36,10 @@ pub struct Env<'a> {
 /// Named conditions compiled so far, by name and scope (`None`: it had problems, already
 /// reported). One per policy load: a condition named a thousand times is compiled once.
 #[derive(Default)]
-pub struct Compiled(RefCell<BTreeMap<(String, u8), Option<Arc<Named>>>>);
+pub struct Compiled(RefCell<BTreeMap<NamedKey, Option<Arc<Named>>>>);
+
+/// A named condition's name and the scope it was compiled for.
+type NamedKey = (String, u8);
 
 fn scope_key(s: Option<Scope>) -> u8 {
     match s {
