@@ -148,7 +148,7 @@ pub struct PipelineConfig {
     /// At least 7. The file mode holds every day (it writes the rows at the end).
     #[serde(default = "default_keep_days")]
     pub keep_days: i64,
-    /// Most tenants held in state (about 4 KB each, more with their users and days). An
+    /// Most tenants held in state (about 5.5 KB each with a user and a day; more with more). An
     /// event of a tenant past it is a `state_limit` dead letter.
     #[serde(default = "default_max_tenants")]
     pub max_tenants: usize,

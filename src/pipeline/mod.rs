@@ -446,49 +446,36 @@ impl Processor {
     /// several threads, which tenant comes first past the tenant bound can vary.
     fn over_limit(&self, ev: &Event<'_>) -> Option<event::BadDocument> {
         let state = &self.engines.first()?.state;
-        let tenant = ev.tenant_id();
-        let day = ev.time().day();
-        if !state
-            .with_tenant(tenant, |t| t.holds_window_of(day))
-            .unwrap_or(true)
-        {
-            return Some(event::BadDocument::new(
-                Reason::StateLimit,
-                format!(
-                    "day {day} is before the days the tenant's state keeps (`pipeline.keep_days`): its rows were written and its counters dropped"
-                ),
-            ));
-        }
-        if !state.contains(tenant) {
-            if state.len() >= self.limits.max_tenants {
-                return Some(event::BadDocument::new(
-                    Reason::StateLimit,
-                    format!(
-                        "{} tenants held, the most `pipeline.max_tenants` allows: a new tenant is refused",
-                        self.limits.max_tenants
-                    ),
-                ));
-            }
-            return None;
-        }
         let user = match ev {
             Event::SignIn(s) => s.props.user_id.as_deref().filter(|u| !u.trim().is_empty()),
             Event::Role(r) => Some(&*r.user_id),
             Event::Registration(r) => Some(&*r.user_id),
             _ => None,
-        }?;
-        let max = self.limits.max_users_per_tenant;
-        let full = state
-            .with_tenant(tenant, |t| t.users.len() >= max && t.user(user).is_none())
-            .unwrap_or(false);
-        full.then(|| {
-            event::BadDocument::new(
-                Reason::StateLimit,
-                format!(
-                    "{max} users held for the tenant, the most `pipeline.max_users_per_tenant` allows: a new user is refused"
-                ),
+        };
+        let day = ev.time().day();
+        let max_users = self.limits.max_users_per_tenant;
+        // One look-up: whether the tenant is held, its days reach back far enough, and
+        // the user is held or has room.
+        let held = state.with_tenant(ev.tenant_id(), |t| {
+            (
+                t.holds_window_of(day),
+                user.is_none_or(|u| t.users.len() < max_users || t.user(u).is_some()),
             )
-        })
+        });
+        let detail = match held {
+            None if state.len() >= self.limits.max_tenants => format!(
+                "{} tenants held, the most `pipeline.max_tenants` allows: a new tenant is refused",
+                self.limits.max_tenants
+            ),
+            None | Some((true, true)) => return None,
+            Some((false, _)) => format!(
+                "day {day} is before the days the tenant's state keeps (`pipeline.keep_days`): its rows were written and its counters dropped"
+            ),
+            Some((true, false)) => format!(
+                "{max_users} users held for the tenant, the most `pipeline.max_users_per_tenant` allows: a new user is refused"
+            ),
+        };
+        Some(event::BadDocument::new(Reason::StateLimit, detail))
     }
 
     /// Drops from some tenants' state, under every policy, the days more than
