@@ -100,7 +100,10 @@ fn public_directory_records_are_recognised_as_what_they_are() {
         0,
         "an audit record was judged as a sign-in"
     );
-    assert_eq!(events("directory_audit"), 19);
+    // 30: several files repeat a record with other formatting (Microsoft's list and get
+    // examples, Elastic's variants of one record), which is not a replay: the same id
+    // with other bytes is applied and counted as a reused id.
+    assert_eq!(events("directory_audit"), 30);
     assert_eq!(events("gdap_relationship"), 4);
     assert_eq!(events("gdap_access_assignment"), 3);
     assert_eq!(events("mfa_registration"), 4);

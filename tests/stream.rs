@@ -314,16 +314,23 @@ fn reference(w: &World, input: &Path) -> PathBuf {
 
 /// Findings, rollout (daily and per surface) and agents FINAL equal the file mode's, row
 /// for row; dead letters
-/// have the same reasons (their positions differ: lines vs offsets).
+/// have the same reasons (their positions differ: lines vs offsets). A rollout row's
+/// `version` only orders its rewrites: the stream rewrites the days that changed, so a
+/// day left alone keeps the version it was written with (the file mode writes every row
+/// once, at the end, with the tenant's last).
 fn assert_same_rows(w: &World, reference: &Path) {
-    for (table, file) in [
-        ("findings", "findings.ndjson"),
-        ("rollout_daily", "rollout_daily.ndjson"),
-        ("rollout_surfaces", "rollout_surfaces.ndjson"),
-        ("agents", "agents.ndjson"),
+    for (table, file, drop) in [
+        ("findings", "findings.ndjson", &[][..]),
+        ("rollout_daily", "rollout_daily.ndjson", &["version"][..]),
+        (
+            "rollout_surfaces",
+            "rollout_surfaces.ndjson",
+            &["version"][..],
+        ),
+        ("agents", "agents.ndjson", &[][..]),
     ] {
-        let want = file_rows(reference, file, &[]);
-        let got = table_rows(w, table, &[]);
+        let want = file_rows(reference, file, drop);
+        let got = table_rows(w, table, drop);
         assert!(
             !want.is_empty() || table != "findings",
             "the reference has findings"
@@ -426,6 +433,79 @@ fn stream_rows_equal_the_file_mode_row_for_row() {
     // Running again changes nothing: the group's offsets are at the end.
     w.run_to_end(&config);
     assert_same_rows(&w, &reference);
+}
+
+/// One message for a tenant with a long history writes the rows of the day it changed
+/// and stores that tenant's state alone (the security review of 2026-12: 1 message for a
+/// tenant with 20,000 days wrote 100,005 rows and an 11.3 MB snapshot of the partition).
+#[test]
+fn one_message_writes_the_rows_and_state_it_changed_not_the_history() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let w = World::new("amplification");
+    let day = |n: i64, tenant: &str, session: &str| {
+        let d = chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap() + chrono::Days::new(n as u64);
+        format!(
+            r#"{{"type":"dashboard_request","time":"{d}T10:00:00Z","tenantId":"{tenant}","userId":"u1","url":"https://partner.microsoft.com/dashboard/commerce/orders","statusCode":200,"sessionId":"{session}"}}"#
+        )
+    };
+    // One tenant with 1,000 days, and 20 other tenants, on one partition.
+    let history = w.path("history.ndjson");
+    let mut f = std::fs::File::create(&history).unwrap();
+    for n in 0..1_000 {
+        writeln!(f, "{}", day(n, "long", &format!("s{n}"))).unwrap();
+    }
+    for t in 0..20 {
+        writeln!(f, "{}", day(999, &format!("other{t}"), "o")).unwrap();
+    }
+    drop(f);
+    let config = w.config("");
+    w.produce(&history, 1);
+    w.run_to_end(&config);
+    let count =
+        |table: &str| as_u64(&w.query(&format!("SELECT count() AS n FROM {table}"))[0]["n"]);
+    let before = (
+        count("rollout_daily"),
+        count("rollout_surfaces"),
+        count("tenant_snapshots"),
+    );
+    assert!(before.0 >= 1_020, "{before:?}");
+    // One more message, on the long tenant's newest day.
+    let one = w.path("one.ndjson");
+    std::fs::write(&one, day(999, "long", "again") + "\n").unwrap();
+    w.produce(&one, 1);
+    w.run_to_end(&config);
+    let after = (
+        count("rollout_daily"),
+        count("rollout_surfaces"),
+        count("tenant_snapshots"),
+    );
+    assert_eq!(
+        after.0 - before.0,
+        1,
+        "rollout_daily rows written: {before:?} -> {after:?}"
+    );
+    assert_eq!(
+        after.1 - before.1,
+        3,
+        "rollout_surfaces rows written (one per share surface): {before:?} -> {after:?}"
+    );
+    assert_eq!(
+        after.2 - before.2,
+        1,
+        "tenant states stored: {before:?} -> {after:?}"
+    );
+    // And the rows are still the file mode's.
+    let all = w.path("all.ndjson");
+    let text = std::fs::read_to_string(&history).unwrap() + &std::fs::read_to_string(&one).unwrap();
+    std::fs::write(&all, text).unwrap();
+    let reference = reference(&w, &all);
+    for (table, file) in [
+        ("rollout_daily", "rollout_daily.ndjson"),
+        ("rollout_surfaces", "rollout_surfaces.ndjson"),
+    ] {
+        let want = file_rows(&reference, file, &["version"]);
+        assert_eq!(table_rows(&w, table, &["version"]), want, "{table}");
+    }
 }
 
 /// kill -9 at random points: at least this many before the stream is done.
@@ -631,8 +711,7 @@ impl mfa_audit::stream::SnapshotStore for FlakyStore {
         &'a self,
         topic: &'a str,
         partition: i32,
-    ) -> mfa_audit::stream::StoreFuture<'a, Option<mfa_audit::sink::clickhouse::StoredSnapshot>>
-    {
+    ) -> mfa_audit::stream::StoreFuture<'a, Vec<mfa_audit::sink::clickhouse::StoredSnapshot>> {
         self.inner.load(topic, partition)
     }
 
@@ -641,7 +720,7 @@ impl mfa_audit::stream::SnapshotStore for FlakyStore {
         topic: &'a str,
         partition: i32,
         next_offset: u64,
-        state: &'a str,
+        tenants: &'a [(String, String)],
     ) -> mfa_audit::stream::StoreFuture<'a, ()> {
         use std::sync::atomic::Ordering::SeqCst;
         let take = self
@@ -653,7 +732,10 @@ impl mfa_audit::stream::SnapshotStore for FlakyStore {
                 eprintln!("flaky-store refused {partition} {next_offset}");
                 return Err(mfa_audit::stream::StoreError::new("the test store refuses"));
             }
-            let r = self.inner.store(topic, partition, next_offset, state).await;
+            let r = self
+                .inner
+                .store(topic, partition, next_offset, tenants)
+                .await;
             eprintln!(
                 "flaky-store {} {partition} {next_offset}",
                 if r.is_ok() { "stored" } else { "failed" }

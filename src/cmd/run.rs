@@ -144,7 +144,11 @@ pub fn files(config: &Config, quiet: bool) -> Result<Totals, AppError> {
     let processor = Processor::with_policies(policies, tokens, Arc::clone(&metrics))
         .with_replay_window_days(p.replay_window_days)
         .with_future_skew_hours(p.future_skew_hours)
-        .with_default_tenant(p.tenant.clone());
+        .with_default_tenant(p.tenant.clone())
+        .with_limits(mfa_audit::pipeline::Limits {
+            max_tenants: p.max_tenants,
+            max_users_per_tenant: p.max_users_per_tenant,
+        });
     let mut sink = FileSink::create(out)?;
     let mut summary = Totals::default();
     let mut progress = Progress::new();

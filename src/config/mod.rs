@@ -240,6 +240,16 @@ impl Config {
         if self.pipeline.replay_window_days < 0 {
             problems.push("`pipeline.replay_window_days` must not be negative".to_owned());
         }
+        if self.pipeline.keep_days < 7 {
+            problems
+                .push("`pipeline.keep_days` must be at least 7 (the readiness window)".to_owned());
+        }
+        if self.pipeline.max_tenants == 0 || self.pipeline.max_users_per_tenant == 0 {
+            problems.push(
+                "`pipeline.max_tenants` and `pipeline.max_users_per_tenant` must be above 0"
+                    .to_owned(),
+            );
+        }
         if problems.is_empty() {
             Ok(())
         } else {

@@ -163,8 +163,8 @@ pub struct PipelineConfig {
     /// Time between checkpoints (flush, state snapshot, offset commit).
     #[serde(default = "default_checkpoint_interval_ms")]
     pub checkpoint_interval_ms: u64,
-    /// Days back a repeated event id is recognised as a replay (memory: ~16 bytes per
-    /// event inside the window). The one default that differs by mode (see
+    /// Days back a repeated event is recognised as a replay (memory: ~40 bytes per event
+    /// inside the window). The one default that differs by mode (see
     /// [`default_replay_window_days`]); when the file and the environment leave it out,
     /// the loader fills in the mode's.
     #[serde(default = "default_stream_replay_window_days")]
@@ -177,6 +177,21 @@ pub struct PipelineConfig {
     /// Decoded bearer tokens kept in the cache.
     #[serde(default = "default_token_cache_entries")]
     pub token_cache_entries: usize,
+    /// The stream mode: days of rollout counters kept behind each tenant's newest day. At
+    /// a checkpoint, older days (their rows written) leave state and its snapshot, so a
+    /// snapshot grows with the tenants and users, not with the length of history; an event
+    /// of a day whose 7-day window reaches a dropped day is a `state_limit` dead letter.
+    /// At least 7. The file mode holds every day (it writes the rows at the end).
+    #[serde(default = "default_keep_days")]
+    pub keep_days: i64,
+    /// Most tenants held in state (about 5.5 KB each with a user and a day; more with more). An
+    /// event of a tenant past it is a `state_limit` dead letter.
+    #[serde(default = "default_max_tenants")]
+    pub max_tenants: usize,
+    /// Most users held in one tenant's state (about 1 KB each). An event that would add a
+    /// user past it is a `state_limit` dead letter.
+    #[serde(default = "default_max_users_per_tenant")]
+    pub max_users_per_tenant: usize,
     /// The tenant of sign-in records that carry no tenant id (a Microsoft Graph `signIn`
     /// export of one tenant), as `run --tenant`.
     #[serde(default)]
@@ -213,6 +228,9 @@ impl Default for PipelineConfig {
             replay_window_days: default_stream_replay_window_days(),
             future_skew_hours: default_future_skew_hours(),
             token_cache_entries: default_token_cache_entries(),
+            keep_days: default_keep_days(),
+            max_tenants: default_max_tenants(),
+            max_users_per_tenant: default_max_users_per_tenant(),
             tenant: None,
             max_document_bytes: default_max_document_bytes(),
             retry_initial_ms: default_retry_initial_ms(),
@@ -310,6 +328,15 @@ pub fn default_replay_window_days(mode: Mode) -> i64 {
 
 fn default_token_cache_entries() -> usize {
     crate::event::token::DEFAULT_TOKEN_CACHE_ENTRIES
+}
+fn default_keep_days() -> i64 {
+    crate::state::DEFAULT_KEEP_DAYS
+}
+fn default_max_tenants() -> usize {
+    crate::state::DEFAULT_MAX_TENANTS
+}
+fn default_max_users_per_tenant() -> usize {
+    crate::state::DEFAULT_MAX_USERS_PER_TENANT
 }
 fn default_max_document_bytes() -> usize {
     crate::source::DEFAULT_MAX_DOCUMENT_BYTES

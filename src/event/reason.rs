@@ -33,11 +33,14 @@ pub enum Reason {
     /// (`pipeline.future_skew_hours`): one such event would move its tenant's readiness
     /// day ahead and end its replay window.
     FutureTime,
+    /// Applying it would take state past a configured bound (`pipeline.max_tenants`,
+    /// `pipeline.max_users_per_tenant`): refused, never silently dropped.
+    StateLimit,
 }
 
 impl Reason {
     /// Every reason, for metrics and docs.
-    pub const ALL: [Reason; 13] = [
+    pub const ALL: [Reason; 14] = [
         Reason::NotJson,
         Reason::NotAnObject,
         Reason::UnknownShape,
@@ -51,6 +54,7 @@ impl Reason {
         Reason::DuplicateKey,
         Reason::OverrideRejected,
         Reason::FutureTime,
+        Reason::StateLimit,
     ];
 
     /// The bounded code (metric label, start of the dead letter's `reason`).
@@ -69,6 +73,7 @@ impl Reason {
             Reason::DuplicateKey => "duplicate_key",
             Reason::OverrideRejected => "override_rejected",
             Reason::FutureTime => "future_time",
+            Reason::StateLimit => "state_limit",
         }
     }
 }

@@ -42,6 +42,7 @@ pub(super) fn apply_to_state(
             t.apply_registration(&dir, &r.user_id, r.registered, &methods);
         }
         Event::Exception(e) => t.apply_exception(
+            &dir,
             &e.exception_id,
             e.status,
             &e.reason,

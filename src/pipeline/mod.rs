@@ -12,8 +12,10 @@ mod apply;
 pub mod parallel;
 mod rows;
 mod snapshot;
+#[cfg(test)]
+mod tests;
 
-pub use rows::TenantReadiness;
+pub use rows::{ChangedDays, TenantReadiness, Touch};
 pub use snapshot::SnapshotError;
 
 use crate::event::scrub as redact;
@@ -22,7 +24,7 @@ use crate::event::token::TokenReader;
 use crate::event::{self, Event, Reason};
 use crate::policy::{self, Finding, Policy};
 use crate::sink::{DeadLetter, RowSink};
-use crate::state::State;
+use crate::state::{Sighting, State};
 use crate::telemetry::Metrics;
 use apply::apply_to_state;
 use std::sync::Arc;
@@ -87,8 +89,9 @@ impl Totals {
 /// as [`Event`] is not: a box would cost an allocation per sign-in.
 #[allow(clippy::large_enum_variant)]
 pub enum Step<'a> {
-    /// An event to apply.
-    Event(Event<'a>),
+    /// An event to apply, with its record's bytes (its content, for replay detection) and
+    /// its index in a batch (`None` for a lone document).
+    Event(Event<'a>, &'a str, Option<usize>),
     /// A dead letter to write.
     Bad(BadStep),
 }
@@ -115,7 +118,7 @@ impl Step<'_> {
     /// The tenant whose state the step changes (none for a dead letter).
     pub fn tenant_id(&self) -> Option<&str> {
         match self {
-            Step::Event(ev) => Some(ev.tenant_id()),
+            Step::Event(ev, ..) => Some(ev.tenant_id()),
             Step::Bad(_) => None,
         }
     }
@@ -150,6 +153,7 @@ pub struct Processor {
     tokens: TokenReader,
     metrics: Arc<Metrics>,
     replay_window_days: i64,
+    limits: Limits,
     newest_event: std::sync::atomic::AtomicI64,
     /// The time an event is processed at (the wall clock; tests pass their own).
     clock: Clock,
@@ -173,6 +177,25 @@ pub fn wall_clock() -> Clock {
 /// How far past the time it is processed an event may be dated, by default: a day
 /// covers any clock skew between a log's writer and this process.
 pub const DEFAULT_FUTURE_SKEW_HOURS: i64 = 24;
+
+/// The bounds of state that grows with the input (`pipeline.max_tenants`,
+/// `pipeline.max_users_per_tenant`): an event past one is a `state_limit` dead letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most tenants held.
+    pub max_tenants: usize,
+    /// Most users held in one tenant.
+    pub max_users_per_tenant: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_tenants: crate::state::DEFAULT_MAX_TENANTS,
+            max_users_per_tenant: crate::state::DEFAULT_MAX_USERS_PER_TENANT,
+        }
+    }
+}
 
 impl Processor {
     /// A processor with empty state, under one policy.
@@ -219,6 +242,7 @@ impl Processor {
             tokens,
             metrics,
             replay_window_days: crate::state::DEFAULT_REPLAY_WINDOW_DAYS,
+            limits: Limits::default(),
             newest_event: std::sync::atomic::AtomicI64::new(i64::MIN),
             clock: wall_clock(),
             future_skew_micros: DEFAULT_FUTURE_SKEW_HOURS * 3_600_000_000,
@@ -273,6 +297,12 @@ impl Processor {
         self
     }
 
+    /// Sets the bounds of state.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Sets the tenant of records that carry none (`--tenant`): a Microsoft Graph `signIn`
     /// export from one tenant's API has no tenant id.
     pub fn with_default_tenant(mut self, tenant: Option<String>) -> Self {
@@ -313,21 +343,39 @@ impl Processor {
         oversized: Option<usize>,
         sink: &mut S,
     ) -> Result<DocOutcome, S::Error> {
-        self.process_observed(origin, bytes, oversized, sink, &mut |_| {})
+        self.process_observed(origin, bytes, oversized, sink, &mut |_, _| {})
     }
 
-    /// [`Processor::process`], telling `on_tenant` the tenant of every event applied.
+    /// [`Processor::process`], telling `on_tenant` the tenant of every event applied and
+    /// the days whose rows it changed.
     pub fn process_observed<S: RowSink>(
         &self,
         origin: Origin<'_>,
         bytes: &[u8],
         oversized: Option<usize>,
         sink: &mut S,
-        on_tenant: &mut dyn FnMut(&str),
+        on_tenant: &mut dyn FnMut(&str, Touch),
+    ) -> Result<DocOutcome, S::Error> {
+        self.process_filtered(origin, bytes, oversized, sink, &|_| true, on_tenant)
+    }
+
+    /// [`Processor::process_observed`], applying only the events whose tenant `keep`
+    /// accepts (a restored tenant skips the events its snapshot already reflects).
+    pub fn process_filtered<S: RowSink>(
+        &self,
+        origin: Origin<'_>,
+        bytes: &[u8],
+        oversized: Option<usize>,
+        sink: &mut S,
+        keep: &dyn Fn(&str) -> bool,
+        on_tenant: &mut dyn FnMut(&str, Touch),
     ) -> Result<DocOutcome, S::Error> {
         let mut out = DocOutcome::default();
         let mut failed = None;
         self.decode_steps(bytes, oversized, &mut |step| {
+            if step.tenant_id().is_some_and(|t| !keep(t)) {
+                return;
+            }
             if failed.is_none() {
                 if let Err(e) = self.apply_step(origin, &step, sink, &mut out, on_tenant) {
                     failed = Some(e);
@@ -379,7 +427,7 @@ impl Processor {
                         self.check_time(&ev, now)?;
                         self.check_override(&ev).map(|()| ev)
                     }) {
-                        Ok(ev) => Step::Event(ev),
+                        Ok(ev) => Step::Event(ev, item.raw, item.record),
                         Err(bad) => Step::bad(item.record, bad, redact::excerpt(item.raw)),
                     },
                 )
@@ -395,23 +443,29 @@ impl Processor {
         step: &Step<'_>,
         sink: &mut S,
         out: &mut DocOutcome,
-        on_tenant: &mut dyn FnMut(&str),
+        on_tenant: &mut dyn FnMut(&str, Touch),
     ) -> Result<(), S::Error> {
         match step {
             Step::Bad(bad) => {
                 self.dead_letter(origin, bad.record, &bad.bad, &bad.excerpt, sink)?;
                 out.dead_letters += 1;
             }
-            Step::Event(Event::Skipped(s)) => {
+            Step::Event(Event::Skipped(s), _, _) => {
                 crate::telemetry::inc(&self.metrics.records_skipped, &[s.category]);
             }
-            Step::Event(ev) => {
-                let Some(findings) = self.apply(ev) else {
+            Step::Event(ev, raw, record) => {
+                if let Some(bad) = self.over_limit(ev) {
+                    let excerpt = redact::excerpt(raw);
+                    self.dead_letter(origin, *record, &bad, &excerpt, sink)?;
+                    out.dead_letters += 1;
+                    return Ok(());
+                }
+                let Some(findings) = self.apply(ev, raw) else {
                     out.duplicates += 1;
                     return Ok(());
                 };
                 out.events += 1;
-                on_tenant(ev.tenant_id());
+                on_tenant(ev.tenant_id(), Touch::of(ev));
                 for f in &findings {
                     sink.finding(f)?;
                 }
@@ -437,12 +491,15 @@ impl Processor {
             if matches!(ev, Event::Skipped(_)) {
                 continue;
             }
-            if self.check_time(&ev, (self.clock)()).is_err() || self.check_override(&ev).is_err() {
+            if self.check_time(&ev, (self.clock)()).is_err()
+                || self.check_override(&ev).is_err()
+                || self.over_limit(&ev).is_some()
+            {
                 continue;
             }
             let want = wanted(ev.event_id());
             let mut traces = Vec::new();
-            let applied = self.apply_traced(&ev, want.then_some(&mut traces));
+            let applied = self.apply_traced(&ev, item.raw, want.then_some(&mut traces));
             if want {
                 out.push(Explained {
                     event_id: ev.event_id().to_owned(),
@@ -455,6 +512,61 @@ impl Processor {
             }
         }
         out
+    }
+
+    /// Why applying `ev` would take state past a bound, if it would: a tenant not held
+    /// when `max_tenants` are, or a user not held in a tenant that holds
+    /// `max_users_per_tenant`. Every policy's state holds the same tenants and users: the
+    /// first one's is asked. Each tenant's events are applied on one thread, so the user
+    /// bound refuses the same events whatever the threads; when tenants are applied on
+    /// several threads, which tenant comes first past the tenant bound can vary.
+    fn over_limit(&self, ev: &Event<'_>) -> Option<event::BadDocument> {
+        let state = &self.engines.first()?.state;
+        let user = match ev {
+            Event::SignIn(s) => s.props.user_id.as_deref().filter(|u| !u.trim().is_empty()),
+            Event::Role(r) => Some(&*r.user_id),
+            Event::Registration(r) => Some(&*r.user_id),
+            _ => None,
+        };
+        let day = ev.time().day();
+        let max_users = self.limits.max_users_per_tenant;
+        // One look-up: whether the tenant is held, its days reach back far enough, and
+        // the user is held or has room.
+        let held = state.with_tenant(ev.tenant_id(), |t| {
+            (
+                t.holds_window_of(day),
+                user.is_none_or(|u| t.users.len() < max_users || t.user(u).is_some()),
+            )
+        });
+        let detail = match held {
+            None if state.len() >= self.limits.max_tenants => format!(
+                "{} tenants held, the most `pipeline.max_tenants` allows: a new tenant is refused",
+                self.limits.max_tenants
+            ),
+            None | Some((true, true)) => return None,
+            Some((false, _)) => format!(
+                "day {day} is before the days the tenant's state keeps (`pipeline.keep_days`): its rows were written and its counters dropped"
+            ),
+            Some((true, false)) => format!(
+                "{max_users} users held for the tenant, the most `pipeline.max_users_per_tenant` allows: a new user is refused"
+            ),
+        };
+        Some(event::BadDocument::new(Reason::StateLimit, detail))
+    }
+
+    /// Drops from some tenants' state, under every policy, the days more than
+    /// `keep_days` before their newest (the stream mode, once those days' rows are
+    /// written); how many days were dropped.
+    pub fn drop_days(&self, tenants: &[String], keep_days: i64) -> usize {
+        let mut n = 0;
+        for e in &self.engines {
+            for id in tenants {
+                if e.state.contains(id) {
+                    n += e.state.tenant_mut(id).drop_days(keep_days);
+                }
+            }
+        }
+        n
     }
 
     /// A `policy_override` is checked against its policy, chosen or shipped: the policy
@@ -543,10 +655,10 @@ impl Processor {
         })
     }
 
-    /// Evaluates and applies one event under every policy; `None` when it is a replay of
-    /// one already applied.
-    pub fn apply(&self, ev: &Event<'_>) -> Option<Vec<Finding>> {
-        self.apply_traced(ev, None)
+    /// Evaluates and applies one event (decoded from the record `raw`) under every policy;
+    /// `None` when it is a replay of one already applied.
+    pub fn apply(&self, ev: &Event<'_>, raw: &str) -> Option<Vec<Finding>> {
+        self.apply_traced(ev, raw, None)
     }
 
     /// [`Processor::apply`], recording under each policy what every rule read (the
@@ -554,14 +666,19 @@ impl Processor {
     pub fn apply_traced(
         &self,
         ev: &Event<'_>,
+        raw: &str,
         mut traces: Option<&mut Vec<policy::Trace>>,
     ) -> Option<Vec<Finding>> {
         let mut all: Vec<Finding> = Vec::new();
         let mut replay = false;
         for (n, engine) in self.engines.iter().enumerate() {
             let mut tenant = engine.state.tenant_mut(ev.tenant_id());
-            if !tenant.first_sighting(ev.kind(), ev.event_id(), ev.time(), self.replay_window_days)
-            {
+            let sighting = tenant.first_sighting(
+                (ev.kind(), ev.event_id(), raw.as_bytes()),
+                ev.time(),
+                self.replay_window_days,
+            );
+            if sighting == Sighting::Replay {
                 // Every policy saw the same history: a replay is one under all of them.
                 if n == 0 {
                     self.metrics.duplicates.inc();
@@ -570,6 +687,9 @@ impl Processor {
                 continue;
             }
             if n == 0 {
+                if sighting == Sighting::IdReused {
+                    self.metrics.ids_reused.inc();
+                }
                 if let Some(c) = self.metrics.event_counter(ev.kind_index()) {
                     c.inc();
                 }

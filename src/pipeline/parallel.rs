@@ -350,7 +350,7 @@ impl Run<'_, '_> {
             };
             let mut out = DocOutcome::default();
             self.processor
-                .apply_step(origin, step, &mut buf, &mut out, &mut |_| {})?;
+                .apply_step(origin, step, &mut buf, &mut out, &mut |_, _| {})?;
             totals.add(out);
             marks.push((buf.findings.len(), buf.dead_letters.len()));
         }

@@ -24,7 +24,7 @@ impl Processor {
     pub fn restore_json(&self, json: &str) -> Result<Vec<String>, SnapshotError> {
         let snap: Snapshot<&serde_json::value::RawValue> =
             serde_json::from_str(json).map_err(SnapshotError::Json)?;
-        if snap.format != SNAPSHOT_FORMAT {
+        if !READS.contains(&snap.format) {
             return Err(SnapshotError::Format(snap.format));
         }
         let mut ids = std::collections::BTreeSet::new();
@@ -42,8 +42,14 @@ impl Processor {
     }
 }
 
-/// The format of a stream-mode state snapshot (`state_snapshots.state`).
-const SNAPSHOT_FORMAT: u32 = 2;
+/// The format of a stream-mode state snapshot (`state_snapshots.state`). 3: replay keys
+/// are keyed hashes of kind, id and content, under a key stored with each tenant.
+const SNAPSHOT_FORMAT: u32 = 3;
+
+/// The formats a restore reads: 2's replay ids (unkeyed hashes of kind and id) cannot be
+/// compared with 3's and are left out (the stream's replay window is a day by default:
+/// a message produced twice across the upgrade is applied twice).
+const READS: [u32; 2] = [2, SNAPSHOT_FORMAT];
 
 /// A stream-mode snapshot: every policy's state, each as its own JSON text.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -59,7 +65,7 @@ pub enum SnapshotError {
     #[error("not a state snapshot of this release: {0}")]
     Json(serde_json::Error),
     /// Written by another release.
-    #[error("snapshot format {0}, this release reads format {SNAPSHOT_FORMAT}: clear `state_snapshots` and replay the topic from the start")]
+    #[error("snapshot format {0}, this release reads formats 2 and {SNAPSHOT_FORMAT}: clear `state_snapshots` and replay the topic from the start")]
     Format(u32),
     /// A chosen policy's state is missing.
     #[error("the snapshot holds no state for policy `{0}`: it was taken with other policies; clear `state_snapshots` and replay, or run with the policies it was taken with")]

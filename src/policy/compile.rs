@@ -3,9 +3,9 @@
 //! place, and turned once at load into a [`Cond`] tree.
 
 use super::attr::{Attr, Scope, Type, Val};
-use super::cond::{test, Cond, Op, Tri, MEMO_SLOTS};
-use crate::policy::cond::KindMask;
-use globset::GlobBuilder;
+use super::cond::{test, Cond, KindMask, Named, Op, Tri, MEMO_SLOTS};
+use globset::{GlobBuilder, GlobSetBuilder};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -24,12 +24,40 @@ pub enum List {
 pub struct Env<'a> {
     /// Named lists.
     pub lists: &'a BTreeMap<String, List>,
-    /// Named conditions (their source; compiled where used).
+    /// Named conditions (their source; compiled once per scope, where first used).
     pub conditions: &'a BTreeMap<String, Value>,
     /// The attributes' scope here (`None`: either; a named condition is checked for its
     /// scope where it is used).
     pub scope: Option<Scope>,
+    /// Named conditions compiled so far, shared by every place that names them.
+    pub compiled: &'a Compiled,
 }
+
+/// Named conditions compiled so far, by name and scope (`None`: it had problems, already
+/// reported). One per policy load: a condition named a thousand times is compiled once.
+#[derive(Default)]
+pub struct Compiled(RefCell<BTreeMap<NamedKey, Option<Arc<Named>>>>);
+
+/// A named condition's name and the scope it was compiled for.
+type NamedKey = (String, u8);
+
+fn scope_key(s: Option<Scope>) -> u8 {
+    match s {
+        None => 0,
+        Some(Scope::Event) => 1,
+        Some(Scope::Day) => 2,
+    }
+}
+
+/// The most nodes one evaluation of a named condition may visit. Remembered named
+/// conditions count once per event; those that read `rule.*` (or past the 64th) are
+/// evaluated where they are used, so a chain of them that doubles at each step would cost
+/// 2^depth per event: such a file is refused at load.
+pub const MAX_CONDITION_COST: u64 = 100_000;
+
+/// The deepest nesting of `{...}` alternatives a glob may have (globset's regex parser
+/// stops at 250 levels; no real pattern nests more than a few).
+pub const MAX_GLOB_NESTING: usize = 32;
 
 const COMPOSITE: [&str; 4] = ["all", "any", "not", "condition"];
 const OPS: [&str; 12] = [
@@ -130,6 +158,10 @@ fn compile_in(
                     );
                     return None;
                 };
+                let key = (name.clone(), scope_key(env.scope));
+                if let Some(done) = env.compiled.0.borrow().get(&key) {
+                    return done.as_ref().map(|n| Cond::Named(Arc::clone(n)));
+                }
                 if stack.contains(name) {
                     problem(
                         problems,
@@ -142,18 +174,29 @@ fn compile_in(
                     return None;
                 }
                 stack.push(name.clone());
-                let c = compile_in(src, &format!("conditions.{name}"), env, problems, stack);
+                let there = format!("conditions.{name}");
+                let c = compile_in(src, &there, env, problems, stack);
                 stack.pop();
                 let slot = env
                     .conditions
                     .keys()
                     .position(|k| k == name)
                     .filter(|i| *i < MEMO_SLOTS);
-                c.map(|c| match slot.filter(|_| !c.reads_rule()) {
-                    Some(slot) => Cond::Named(Some(slot), Box::new(c)),
-                    // Not remembered: as if written in place.
-                    None => c,
-                })
+                let named = c.map(|c| Arc::new(Named::new(slot, c))).filter(|n| {
+                    let cost = n.cost();
+                    if cost > MAX_CONDITION_COST {
+                        problem(
+                            problems,
+                            &there,
+                            format!(
+                                "one evaluation would visit {cost} tests (at most {MAX_CONDITION_COST}): the named conditions it uses are evaluated where used (they read `rule.*`, or come after the first {MEMO_SLOTS}), and each copy counts"
+                            ),
+                        );
+                    }
+                    cost <= MAX_CONDITION_COST
+                });
+                env.compiled.0.borrow_mut().insert(key, named.clone());
+                named.map(Cond::Named)
             }
         };
     }
@@ -335,12 +378,8 @@ fn op(
             ints(v, at, env, problems).map(|l| Op::InInt(l, key == "not_in"))
         }
         ("glob", Type::Text) => match v {
-            Value::String(s) => match GlobBuilder::new(s.trim())
-                .case_insensitive(true)
-                .literal_separator(false)
-                .build()
-            {
-                Ok(g) => Some(Op::Glob(Box::new(g.compile_matcher()))),
+            Value::String(s) => match glob(s.trim()) {
+                Ok(g) => Some(Op::Glob(Box::new(g))),
                 Err(e) => {
                     problem(problems, at, format!("bad pattern: {e}"));
                     None
@@ -387,6 +426,44 @@ fn op(
             None
         }
     }
+}
+
+/// A glob's matcher, or why it cannot be one. Built through `GlobSetBuilder`, whose
+/// errors are returned (`Glob::compile_matcher` panics on a regex it cannot build), after
+/// a cap on `{...}` nesting.
+fn glob(pattern: &str) -> Result<globset::GlobMatcher, String> {
+    let mut depth = 0usize;
+    let mut deepest = 0usize;
+    let mut escaped = false;
+    for c in pattern.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    if deepest > MAX_GLOB_NESTING {
+        return Err(format!(
+            "`{{...}}` nested {deepest} deep (at most {MAX_GLOB_NESTING})"
+        ));
+    }
+    let g = GlobBuilder::new(pattern)
+        .case_insensitive(true)
+        .literal_separator(false)
+        .build()
+        .map_err(|e| e.to_string())?;
+    GlobSetBuilder::new()
+        .add(g.clone())
+        .build()
+        .map_err(|e| e.to_string())?;
+    // INVARIANT: the set above built this glob's regex with the same syntax and size
+    // limits as `compile_matcher` (globset 0.4 `new_regex`/`new_regex_set`), so it builds.
+    Ok(g.compile_matcher())
 }
 
 fn texts(v: &Value, at: &str, env: &Env<'_>, problems: &mut Vec<String>) -> Option<Arc<[String]>> {

@@ -80,10 +80,49 @@ pub enum Cond {
     /// A test on `event.kind`, compiled to the kinds (bit `i`: `event::KINDS[i]`) it
     /// accepts: a bit test instead of text comparisons.
     Kind(KindMask, Vec<Op>),
-    /// A named condition of `[conditions]`: its slot in the per-event memo (when it reads
-    /// no `rule.*` attribute, its value is the same for every rule of one event) and its
-    /// compiled body.
-    Named(Option<usize>, Box<Cond>),
+    /// A named condition of `[conditions]`, compiled once and shared by every place that
+    /// names it (a reference, not a copy: reuse costs one node, never a copy of the body).
+    Named(Arc<Named>),
+}
+
+/// A named condition of `[conditions]`, compiled once.
+#[derive(Debug)]
+pub struct Named {
+    /// Its slot in the per-event memo (when it reads no `rule.*` attribute, its value is
+    /// the same for every rule of one event); `None`: evaluated where it is used.
+    pub slot: Option<usize>,
+    /// The compiled body.
+    pub body: Cond,
+    /// [`Cond::kinds`] of the body, computed once.
+    kinds: KindMask,
+    /// [`Cond::attrs`] of the body, computed once.
+    attrs: Vec<Attr>,
+    /// Nodes one evaluation of the body may visit, counting a remembered named condition
+    /// it refers to as one node (saturating).
+    cost: u64,
+}
+
+impl Named {
+    /// A named condition of `body`, remembered in `slot` unless it reads `rule.*`.
+    pub fn new(slot: Option<usize>, body: Cond) -> Self {
+        let mut attrs = Vec::new();
+        body.attrs(&mut attrs);
+        let reads_rule = attrs
+            .iter()
+            .any(|a| matches!(a, Attr::RuleEnforced | Attr::RuleExcepted));
+        Named {
+            slot: slot.filter(|_| !reads_rule),
+            kinds: body.kinds(),
+            cost: body.cost(),
+            attrs,
+            body,
+        }
+    }
+
+    /// Nodes one evaluation of the body may visit (see [`Cond::cost`]).
+    pub fn cost(&self) -> u64 {
+        self.cost
+    }
 }
 
 /// What one evaluation reads through: the attribute reader, the event's kind bit, and
@@ -155,7 +194,8 @@ impl Cond {
                 }
                 Tri::from_bool(mask & e.kind != 0)
             }
-            Cond::Named(slot, body) => {
+            Cond::Named(n) => {
+                let (slot, body) = (&n.slot, &n.body);
                 let cached = match (slot, e.memo.as_deref()) {
                     (Some(i), Some(m)) => m.0.get(*i).copied().flatten(),
                     _ => None,
@@ -196,7 +236,7 @@ impl Cond {
             Cond::Any(parts) => parts.iter().fold(0, |m, p| m | p.kinds()),
             Cond::Not(_) => ALL,
             Cond::Kind(mask, _) => *mask,
-            Cond::Named(_, body) => body.kinds(),
+            Cond::Named(n) => n.kinds,
             Cond::Test(..) | Cond::Bool(..) => ALL,
         }
     }
@@ -210,11 +250,56 @@ impl Cond {
             .any(|a| matches!(a, Attr::RuleEnforced | Attr::RuleExcepted))
     }
 
+    /// Nodes one evaluation may visit: a named condition that is remembered per event
+    /// counts one (its body is decided once per event), one that is not counts its body
+    /// (saturating). Linear in the policy file's size only when named conditions that are
+    /// not remembered are not nested in doubling chains: the loader bounds it.
+    pub fn cost(&self) -> u64 {
+        match self {
+            Cond::All(p) | Cond::Any(p) => p.iter().fold(1u64, |n, c| n.saturating_add(c.cost())),
+            Cond::Not(c) => c.cost().saturating_add(1),
+            Cond::Named(n) if n.slot.is_some() => 1,
+            Cond::Named(n) => n.cost.saturating_add(1),
+            Cond::Kind(..) | Cond::Test(..) | Cond::Bool(..) => 1,
+        }
+    }
+
+    /// Nodes of the compiled tree, each named condition's body counted once however often
+    /// it is referred to (what the tree holds in memory).
+    pub fn nodes(&self) -> usize {
+        let mut seen = Vec::new();
+        self.nodes_in(&mut seen)
+    }
+
+    fn nodes_in(&self, seen: &mut Vec<*const Named>) -> usize {
+        match self {
+            Cond::All(p) | Cond::Any(p) => 1 + p.iter().map(|c| c.nodes_in(seen)).sum::<usize>(),
+            Cond::Not(c) => 1 + c.nodes_in(seen),
+            Cond::Named(n) => {
+                let ptr = Arc::as_ptr(n);
+                if seen.contains(&ptr) {
+                    1
+                } else {
+                    seen.push(ptr);
+                    1 + n.body.nodes_in(seen)
+                }
+            }
+            Cond::Kind(..) | Cond::Test(..) | Cond::Bool(..) => 1,
+        }
+    }
+
     /// Every attribute the condition reads, in order, once each.
     pub fn attrs(&self, out: &mut Vec<Attr>) {
         match self {
             Cond::All(p) | Cond::Any(p) => p.iter().for_each(|c| c.attrs(out)),
-            Cond::Not(c) | Cond::Named(_, c) => c.attrs(out),
+            Cond::Not(c) => c.attrs(out),
+            Cond::Named(n) => {
+                for a in &n.attrs {
+                    if !out.contains(a) {
+                        out.push(*a)
+                    }
+                }
+            }
             Cond::Kind(..) => {
                 if !out.contains(&Attr::EventKind) {
                     out.push(Attr::EventKind)

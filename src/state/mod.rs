@@ -5,9 +5,12 @@
 //! Tenants live in a [`DashMap`]; the processor locks one tenant for the span of one
 //! event (never across an `.await`, never while touching the map again).
 
+mod exceptions;
+mod replay;
 mod rollout;
 mod tenant;
 
+pub use replay::Sighting;
 pub use rollout::{DayCounters, Readiness, ShareCount, Tally};
 pub use tenant::{
     Directory, ExceptionState, PcSession, SurfaceOverride, TenantState, UserState,
@@ -16,6 +19,20 @@ pub use tenant::{
 
 use dashmap::mapref::one::RefMut;
 use dashmap::DashMap;
+
+/// Most tenants held in state, by default (`pipeline.max_tenants`): about 5.5 KB each with
+/// one user and one day (556 MB RSS at the bound, one thread), more with more.
+pub const DEFAULT_MAX_TENANTS: usize = 100_000;
+
+/// Most users held in one tenant's state, by default (`pipeline.max_users_per_tenant`):
+/// about 1 KB each, so some 100 MB for a tenant at the bound. Partner tenants have tens
+/// to thousands of users.
+pub const DEFAULT_MAX_USERS_PER_TENANT: usize = 100_000;
+
+/// Days of rollout counters the stream mode keeps behind a tenant's newest day, by
+/// default (`pipeline.keep_days`): 13 months, a year back plus the 7-day window. Older
+/// days' rows are written, then the days leave state and snapshots.
+pub const DEFAULT_KEEP_DAYS: i64 = 400;
 
 /// Every tenant's state.
 #[derive(Default)]
@@ -81,14 +98,49 @@ impl State {
         Ok(ids)
     }
 
-    /// How many tenants, users and Partner Center sessions the state holds.
-    pub fn size(&self) -> (usize, usize, usize) {
-        let mut users = 0;
-        let mut sessions = 0;
-        for t in self.tenants.iter() {
-            users += t.users.len();
-            sessions += t.users.values().filter(|u| u.pc_session.is_some()).count();
-        }
-        (self.tenants.len(), users, sessions)
+    /// Whether a tenant is held.
+    pub fn contains(&self, tenant_id: &str) -> bool {
+        self.tenants.contains_key(tenant_id)
     }
+
+    /// How many tenants are held.
+    pub fn len(&self) -> usize {
+        self.tenants.len()
+    }
+
+    /// Whether no tenant is held.
+    pub fn is_empty(&self) -> bool {
+        self.tenants.is_empty()
+    }
+
+    /// How much the state holds.
+    pub fn size(&self) -> Size {
+        let mut s = Size {
+            tenants: self.tenants.len(),
+            ..Size::default()
+        };
+        for t in self.tenants.iter() {
+            s.users += t.users.len();
+            s.sessions += t.users.values().filter(|u| u.pc_session.is_some()).count();
+            s.replay_ids += t.replay_ids();
+            s.days += t.days.len();
+        }
+        s
+    }
+}
+
+/// What a [`State`] holds: each grows with the input and has a bound (see the README's
+/// Bounds section).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Size {
+    /// Tenants (`pipeline.max_tenants`).
+    pub tenants: usize,
+    /// Users, all tenants (`pipeline.max_users_per_tenant` each).
+    pub users: usize,
+    /// Partner Center sessions (one per user at most).
+    pub sessions: usize,
+    /// Events remembered for replay detection (`pipeline.replay_window_days`).
+    pub replay_ids: usize,
+    /// Days of rollout counters, all tenants (one per tenant and day with events).
+    pub days: usize,
 }

@@ -8,7 +8,7 @@
 use super::backpressure::Retry;
 use super::error::StreamError;
 use super::store::SnapshotStore;
-use crate::pipeline::{Origin, Processor};
+use crate::pipeline::{ChangedDays, Origin, Processor};
 use crate::sink::clickhouse::{Batch, ClickHouse};
 use crate::source::kafka::KeyedProducer;
 use crate::telemetry::http::Health;
@@ -16,7 +16,7 @@ use crate::telemetry::Metrics;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,6 +56,12 @@ struct Part {
     committed: i64,
     /// The tenants whose events come through it.
     tenants: BTreeSet<String>,
+    /// Tenants whose state changed since it was last stored.
+    unsaved: BTreeSet<String>,
+    /// Restored tenants, with the first offset their state does not reflect: their events
+    /// below it are skipped (a checkpoint may have stored a tenant, then failed before the
+    /// commit).
+    tenant_skip: HashMap<String, i64>,
 }
 
 /// The tunables of the loop.
@@ -65,6 +71,7 @@ pub(super) struct Knobs {
     pub(super) flush_interval: Duration,
     pub(super) checkpoint_interval: Duration,
     pub(super) max_document_bytes: usize,
+    pub(super) keep_days: i64,
 }
 
 /// What the engine is given to work with.
@@ -86,7 +93,8 @@ pub(super) struct Engine {
     rt: Arc<tokio::runtime::Runtime>,
     dlq: Option<KeyedProducer>,
     batch: Batch,
-    dirty: BTreeSet<String>,
+    /// The days whose rows changed since the last flush, by tenant.
+    dirty: BTreeMap<String, ChangedDays>,
     parts: HashMap<PartKey, Part>,
     tenant_part: HashMap<String, PartKey>,
     /// Messages polled but not handled yet (held back while the sink refuses).
@@ -123,7 +131,7 @@ impl Engine {
             rt: p.rt,
             dlq: p.dlq,
             batch: Batch::default(),
-            dirty: BTreeSet::new(),
+            dirty: BTreeMap::new(),
             parts: HashMap::new(),
             tenant_part: HashMap::new(),
             pending: VecDeque::new(),
@@ -176,9 +184,20 @@ impl Engine {
         let dirty = &mut self.dirty;
         let tenant_part = &mut self.tenant_part;
         let part_tenants = &mut part.tenants;
-        let mut on_tenant = |t: &str| {
-            if !dirty.contains(t) {
-                dirty.insert(t.to_owned());
+        let unsaved = &mut part.unsaved;
+        let tenant_skip = &part.tenant_skip;
+        let keep = |t: &str| tenant_skip.get(t).is_none_or(|below| offset >= *below);
+        let mut on_tenant = |t: &str, touch| {
+            if !unsaved.contains(t) {
+                unsaved.insert(t.to_owned());
+            }
+            match dirty.get_mut(t) {
+                Some(c) => c.mark(touch),
+                None => {
+                    let mut c = ChangedDays::default();
+                    c.mark(touch);
+                    dirty.insert(t.to_owned(), c);
+                }
             }
             match tenant_part.get(t) {
                 Some(k) if *k == key => {}
@@ -194,11 +213,12 @@ impl Engine {
                 }
             }
         };
-        let Ok(outcome) = self.processor.process_observed(
+        let Ok(outcome) = self.processor.process_filtered(
             origin,
             bytes,
             oversized,
             &mut self.batch,
+            &keep,
             &mut on_tenant,
         );
         self.summary.events += u64::from(outcome.events);
@@ -226,7 +246,7 @@ impl Engine {
             committed: -1,
             ..Part::default()
         };
-        if let Some(s) = stored {
+        for s in stored {
             let tenants = self.processor.restore_json(&s.state).map_err(|source| {
                 LoadError::Fatal(StreamError::Snapshot {
                     topic: key.0.clone(),
@@ -235,13 +255,26 @@ impl Engine {
                 })
             })?;
             let next = i64::try_from(s.next_offset).unwrap_or(i64::MAX);
-            part.skip_below = next;
-            part.next_offset = next;
+            if s.tenant_id.is_empty() {
+                // A whole partition's state, stored before per-tenant checkpoints: every
+                // offset below `next` is in it, and its tenants are stored again, one by
+                // one, at the next checkpoint.
+                part.skip_below = next;
+                part.next_offset = next;
+                part.unsaved.extend(tenants.iter().cloned());
+            } else {
+                for t in &tenants {
+                    part.unsaved.remove(t);
+                    part.tenant_skip.insert(t.clone(), next);
+                }
+            }
             for t in tenants {
                 self.tenant_part.insert(t.clone(), key.clone());
                 part.tenants.insert(t);
             }
-            tracing::info!(topic = %key.0, partition = key.1, next_offset = next, tenants = part.tenants.len(), "state restored from snapshot");
+        }
+        if !part.tenants.is_empty() {
+            tracing::info!(topic = %key.0, partition = key.1, next_offset = part.next_offset, tenants = part.tenants.len(), "state restored from snapshot");
         }
         self.parts.insert(key.clone(), part);
         Ok(())
@@ -262,16 +295,17 @@ impl Engine {
                 .any(|p| p.loaded && p.next_offset > p.committed)
     }
 
-    /// Writes the batch and the changed tenants' rollout and agents rows.
+    /// Writes the batch, and the rollout rows of the days that changed and the agents
+    /// rows of the tenants that changed.
     pub(super) fn flush(&mut self) -> Result<(), Retry> {
         if self.batch.rows() == 0 && self.dirty.is_empty() {
             self.last_flush = Instant::now();
             return Ok(());
         }
-        let tenants: Vec<String> = self.dirty.iter().cloned().collect();
+        let tenants: Vec<String> = self.dirty.keys().cloned().collect();
         let flush = self.batch.to_flush(
-            &self.processor.rollout_rows_for(&tenants),
-            &self.processor.surface_rows_for(&tenants),
+            &self.processor.rollout_rows_changed(&self.dirty),
+            &self.processor.surface_rows_changed(&self.dirty),
             &self.processor.agent_rows_for(&tenants),
         );
         let m = &self.metrics;
@@ -306,31 +340,15 @@ impl Engine {
         }
         let mut tpl = TopicPartitionList::new();
         let mut done = Vec::new();
-        for (key, part) in &self.parts {
-            if !part.loaded
-                || part.next_offset <= part.committed
-                || only.is_some_and(|o| !o.contains(key))
-            {
-                continue;
-            }
-            let tenants: Vec<String> = part.tenants.iter().cloned().collect();
-            // A checkpoint that cannot serialise or store its state must not commit its
-            // offset: both return here, before the commit below.
-            let json = self.processor.snapshot_json(&tenants).map_err(|e| {
-                self.metrics.sink_failures.inc();
-                Retry::Snapshot(e)
-            })?;
-            let next = u64::try_from(part.next_offset).unwrap_or(0);
-            self.rt
-                .block_on(self.store.store(&key.0, key.1, next, &json))
-                .map_err(Retry::Store)?;
-            if tpl
-                .add_partition_offset(&key.0, key.1, Offset::Offset(part.next_offset))
-                .is_ok()
-            {
-                done.push((key.clone(), part.next_offset));
+        let mut saved: Vec<PartKey> = Vec::new();
+        let result = self.store_changed(only, &mut tpl, &mut done, &mut saved);
+        // What was stored stays stored, whether or not the rest went through.
+        for key in &saved {
+            if let Some(p) = self.parts.get_mut(key) {
+                p.unsaved.clear();
             }
         }
+        result?;
         if tpl.count() > 0 {
             if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
                 self.metrics.sink_failures.inc();
@@ -344,6 +362,62 @@ impl Engine {
         }
         self.last_checkpoint = Instant::now();
         self.summary.checkpoints += 1;
+        Ok(())
+    }
+
+    /// Stores the state of the tenants that changed in each partition to checkpoint
+    /// (`only`, or every one with progress), adding its offset to `tpl` and `done`, and
+    /// the partitions stored to `saved`. A state that cannot be serialised or stored
+    /// returns before the commit: an offset is committed only when the state of every
+    /// tenant that changed before it was stored.
+    fn store_changed(
+        &self,
+        only: Option<&HashSet<PartKey>>,
+        tpl: &mut TopicPartitionList,
+        done: &mut Vec<(PartKey, i64)>,
+        saved: &mut Vec<PartKey>,
+    ) -> Result<(), Retry> {
+        for (key, part) in &self.parts {
+            if !part.loaded
+                || part.next_offset <= part.committed
+                || only.is_some_and(|o| !o.contains(key))
+            {
+                continue;
+            }
+            // Only the tenants that changed since their state was last stored: a
+            // checkpoint writes what changed, not the partition's whole state.
+            let tenants: Vec<String> = part.unsaved.iter().cloned().collect();
+            // The flush before wrote every changed day's rows: days past `keep_days` can
+            // leave state before it is stored.
+            let dropped = self.processor.drop_days(&tenants, self.knobs.keep_days);
+            if dropped > 0 {
+                tracing::debug!(topic = %key.0, partition = key.1, dropped, "days dropped from state");
+            }
+            let mut states = Vec::with_capacity(tenants.len());
+            for t in tenants {
+                let json = self
+                    .processor
+                    .snapshot_json(std::slice::from_ref(&t))
+                    .map_err(|e| {
+                        self.metrics.sink_failures.inc();
+                        Retry::Snapshot(e)
+                    })?;
+                states.push((t, json));
+            }
+            let next = u64::try_from(part.next_offset).unwrap_or(0);
+            if !states.is_empty() {
+                self.rt
+                    .block_on(self.store.store(&key.0, key.1, next, &states))
+                    .map_err(Retry::Store)?;
+            }
+            saved.push(key.clone());
+            if tpl
+                .add_partition_offset(&key.0, key.1, Offset::Offset(part.next_offset))
+                .is_ok()
+            {
+                done.push((key.clone(), part.next_offset));
+            }
+        }
         Ok(())
     }
 

@@ -115,6 +115,7 @@ pub fn run_with_store(
             flush_interval: Duration::from_millis(config.clickhouse.flush_interval_ms),
             checkpoint_interval: Duration::from_millis(config.pipeline.checkpoint_interval_ms),
             max_document_bytes: config.pipeline.max_document_bytes,
+            keep_days: config.pipeline.keep_days,
         },
         metrics: Arc::clone(&metrics),
         health: Arc::clone(&health),
@@ -160,7 +161,11 @@ fn processor(config: &Config, metrics: &Arc<Metrics>) -> Result<Processor, Strea
         Processor::with_policies(policies, tokens, Arc::clone(metrics))
             .with_replay_window_days(config.pipeline.replay_window_days)
             .with_future_skew_hours(config.pipeline.future_skew_hours)
-            .with_default_tenant(config.pipeline.tenant.clone()),
+            .with_default_tenant(config.pipeline.tenant.clone())
+            .with_limits(crate::pipeline::Limits {
+                max_tenants: config.pipeline.max_tenants,
+                max_users_per_tenant: config.pipeline.max_users_per_tenant,
+            }),
     )
 }
 

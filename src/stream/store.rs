@@ -2,7 +2,9 @@
 //! ClickHouse's `state_snapshots` table as its production implementation.
 //!
 //! The rule every implementation serves: a checkpoint commits a partition's offset only
-//! after [`SnapshotStore::store`] acknowledged the state that reflects it. A store that
+//! after [`SnapshotStore::store`] acknowledged the state of every tenant that changed
+//! before it. Each tenant's state is stored with the offset it reflects, so a restore
+//! skips that tenant's events below it, whatever other tenants' rows say. A store that
 //! refuses makes the checkpoint fail, and the offset stays where the last stored state is
 //! (the engine retries later, with the partitions paused).
 
@@ -32,23 +34,22 @@ impl From<ClickHouseError> for StoreError {
     }
 }
 
-/// Stores and loads the state of one (topic, partition) of this consumer group.
+/// Stores and loads the state of the tenants of one (topic, partition) of this consumer
+/// group.
 pub trait SnapshotStore: Send {
-    /// The newest stored snapshot of a partition, if any.
-    fn load<'a>(
-        &'a self,
-        topic: &'a str,
-        partition: i32,
-    ) -> StoreFuture<'a, Option<StoredSnapshot>>;
+    /// The newest stored state of each tenant of a partition (and a whole-partition one,
+    /// `tenant_id` empty, from before per-tenant checkpoints, first).
+    fn load<'a>(&'a self, topic: &'a str, partition: i32) -> StoreFuture<'a, Vec<StoredSnapshot>>;
 
-    /// Stores a partition's state (JSON) that reflects every offset below `next_offset`.
-    /// `Ok` means it is durable: a restart's [`SnapshotStore::load`] may return it.
+    /// Stores some tenants' states (tenant id, JSON), each reflecting every offset below
+    /// `next_offset`. `Ok` means they are durable: a restart's [`SnapshotStore::load`] may
+    /// return them.
     fn store<'a>(
         &'a self,
         topic: &'a str,
         partition: i32,
         next_offset: u64,
-        state: &'a str,
+        tenants: &'a [(String, String)],
     ) -> StoreFuture<'a, ()>;
 }
 
@@ -70,11 +71,7 @@ impl ClickHouseStore {
 }
 
 impl SnapshotStore for ClickHouseStore {
-    fn load<'a>(
-        &'a self,
-        topic: &'a str,
-        partition: i32,
-    ) -> StoreFuture<'a, Option<StoredSnapshot>> {
+    fn load<'a>(&'a self, topic: &'a str, partition: i32) -> StoreFuture<'a, Vec<StoredSnapshot>> {
         Box::pin(async move {
             Ok(self
                 .ch
@@ -88,12 +85,12 @@ impl SnapshotStore for ClickHouseStore {
         topic: &'a str,
         partition: i32,
         next_offset: u64,
-        state: &'a str,
+        tenants: &'a [(String, String)],
     ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             Ok(self
                 .ch
-                .save_snapshot(&self.group_id, topic, partition, next_offset, state)
+                .save_snapshot(&self.group_id, topic, partition, next_offset, tenants)
                 .await?)
         })
     }

@@ -24,6 +24,9 @@ pub struct Metrics {
     pub events: IntCounterVec,
     /// Events skipped as replays of an id already applied.
     pub duplicates: IntCounter,
+    /// Events whose kind and id were already applied with other content (applied: an id
+    /// is chosen by the sender, so reusing one must not hide an event).
+    pub ids_reused: IntCounter,
     /// Findings, by `rule_id`, `surface`, `enforced`, `excepted`.
     pub findings: IntCounterVec,
     /// Dead letters, by `reason`.
@@ -40,6 +43,10 @@ pub struct Metrics {
     pub state_users: IntGauge,
     /// Partner Center sessions in state.
     pub state_sessions: IntGauge,
+    /// Events remembered for replay detection, all tenants.
+    pub replay_ids: IntGauge,
+    /// Days of rollout counters held in state, all tenants.
+    pub state_days: IntGauge,
     /// Seconds per ClickHouse insert (stream mode).
     pub insert_seconds: Histogram,
     /// Rows per flush (stream mode).
@@ -201,7 +208,12 @@ impl Metrics {
             duplicates: counter(
                 &r,
                 "mfa_audit_duplicate_events_total",
-                "Events skipped as replays of an event id already applied.",
+                "Events skipped as replays: the same kind, id and content already applied.",
+            ),
+            ids_reused: counter(
+                &r,
+                "mfa_audit_ids_reused_total",
+                "Events applied whose kind and id were already applied with other content.",
             ),
             findings: counter_vec(
                 &r,
@@ -237,6 +249,16 @@ impl Metrics {
                 &r,
                 "mfa_audit_state_sessions",
                 "Partner Center sessions held in state.",
+            ),
+            replay_ids: gauge(
+                &r,
+                "mfa_audit_replay_ids",
+                "Events remembered for replay detection (kind, id and content), all tenants.",
+            ),
+            state_days: gauge(
+                &r,
+                "mfa_audit_state_days",
+                "Days of rollout counters held in state, all tenants.",
             ),
             insert_seconds: register(
                 &r,

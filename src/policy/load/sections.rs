@@ -71,10 +71,12 @@ pub(super) fn build(t: &Table, cx: &mut Cx) -> Option<Policy> {
             BTreeMap::new()
         }
     };
+    let compiled = compile::Compiled::default();
     let env = Env {
         lists: &lists,
         conditions: &conditions,
         scope: Some(Scope::Event),
+        compiled: &compiled,
     };
     // Every named condition is checked, used or not (its scope where it is used).
     let any_scope = Env { scope: None, ..env };
@@ -91,7 +93,14 @@ pub(super) fn build(t: &Table, cx: &mut Cx) -> Option<Policy> {
     let rules = rules(t, cx, &env, &surfaces);
     check_shares(cx, &surfaces, t);
     let counters = counters(t, cx, &env);
-    let readiness = readiness(t, cx, &lists, &conditions);
+    let readiness = readiness(
+        t,
+        cx,
+        &Env {
+            scope: Some(Scope::Day),
+            ..env
+        },
+    );
     let session = cx.table(t, "session", "").cloned().unwrap_or_default();
     cx.unknown_keys(
         &session,
@@ -416,21 +425,11 @@ fn counters(t: &Table, cx: &mut Cx, env: &Env<'_>) -> Vec<CounterDef> {
     out
 }
 
-fn readiness(
-    t: &Table,
-    cx: &mut Cx,
-    lists: &BTreeMap<String, compile::List>,
-    conditions: &BTreeMap<String, Value>,
-) -> Option<ReadinessDef> {
+fn readiness(t: &Table, cx: &mut Cx, env: &Env<'_>) -> Option<ReadinessDef> {
     let r = cx.table(t, "readiness", "")?;
     cx.unknown_keys(r, &["blocked", "ready", "note"], "readiness");
-    let env = Env {
-        lists,
-        conditions,
-        scope: Some(Scope::Day),
-    };
     let mut one = |key: &str| match r.get(key) {
-        Some(v) => compile::compile(v, &format!("readiness.{key}"), &env, &mut cx.problems)
+        Some(v) => compile::compile(v, &format!("readiness.{key}"), env, &mut cx.problems)
             .map(|c| (c, v.to_string())),
         None => {
             cx.problem(&format!("readiness.{key}"), "is missing");

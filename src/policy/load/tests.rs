@@ -335,3 +335,73 @@ fn a_url_falls_under_the_first_matching_page_in_file_order() {
         None
     );
 }
+
+/// The review's doubling file: `c_i = any [c_{i-1}, c_{i-1}]`, `depth` levels deep.
+fn doubling(depth: usize, leaf: &str) -> String {
+    let mut text =
+        String::from("extends = \"partner-mfa-2020-05\"\nversion = \"doubling\"\n[conditions]\n");
+    text.push_str(&format!("c0 = {leaf}\n"));
+    for i in 1..=depth {
+        text.push_str(&format!(
+            "c{i} = {{ any = [{{ condition = \"c{p}\" }}, {{ condition = \"c{p}\" }}] }}\n",
+            p = i - 1
+        ));
+    }
+    text.push_str(&format!(
+        "[[rules]]\nid = \"DOUBLED\"\nsurface = \"api\"\nseverity = \"low\"\nsummary = \"s\"\nwhen = {{ condition = \"c{depth}\" }}\n"
+    ));
+    text
+}
+
+#[test]
+fn a_named_condition_is_compiled_once_however_often_it_is_used() {
+    // Inlined, depth 24 is 2^25 nodes (the review: killed after 60 s at 2.2 GB); shared,
+    // the tree grows by one named condition of three nodes per level.
+    let nodes = |depth: usize| {
+        let p = parse(
+            &doubling(depth, r#"{ attr = "api.status", eq = 200 }"#),
+            "doubling.toml",
+            Format::Toml,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let rule = p.rules.iter().find(|r| &*r.id == "DOUBLED").unwrap();
+        rule.when.nodes()
+    };
+    let (n10, n24) = (nodes(10), nodes(24));
+    assert_eq!(n24 - n10, 14 * 3, "three nodes per level: {n10} -> {n24}");
+    assert_eq!(
+        n24, 74,
+        "the rule, then per level: a named condition, its `any`, a reference"
+    );
+}
+
+#[test]
+fn a_doubling_chain_that_cannot_be_remembered_is_a_load_problem() {
+    // Conditions that read `rule.*` are evaluated at every use: 2^24 tests per event.
+    let e = parse(
+        &doubling(24, r#"{ attr = "rule.enforced", eq = true }"#),
+        "doubling.toml",
+        Format::Toml,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("one evaluation would visit"), "{e}");
+}
+
+#[test]
+fn a_glob_nested_too_deep_is_a_load_problem_not_a_panic() {
+    let deep = |n: usize| format!("{}a{}", "{".repeat(n), "}".repeat(n));
+    for n in [40, 300] {
+        let text = format!(
+            "extends = \"partner-mfa-2020-05\"\nversion = \"g\"\n[[rules]]\nid = \"G\"\nsurface = \"api\"\nseverity = \"low\"\nsummary = \"s\"\nwhen = {{ attr = \"api.operation\", glob = \"{}\" }}\n",
+            deep(n)
+        );
+        let e = parse(&text, "g.toml", Format::Toml)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bad pattern"), "{e}");
+    }
+    // A few levels are fine.
+    let ok = "extends = \"partner-mfa-2020-05\"\nversion = \"g\"\n[[rules]]\nid = \"G\"\nsurface = \"api\"\nseverity = \"low\"\nsummary = \"s\"\nwhen = { attr = \"api.operation\", glob = \"{a,{b,{c,d}}}*\" }\n";
+    parse(ok, "g.toml", Format::Toml).unwrap_or_else(|e| panic!("{e}"));
+}

@@ -4,7 +4,8 @@
 //!
 //! - this file: the client ([`ClickHouse`], [`Connection`]) and the migrations;
 //! - [`batch`]: the rows of one stream flush, written table by table;
-//! - [`snapshots`]: the `state_snapshots` table, each partition's checkpointed state;
+//! - [`snapshots`]: the `tenant_snapshots` table, each tenant's checkpointed state (and
+//!   `state_snapshots`, each partition's, as checkpoints were before);
 //! - [`transport`]: the URL rules and the HTTPS client.
 
 pub mod batch;
@@ -29,7 +30,7 @@ pub const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations
 
 /// The migrations, in order: (version, name, SQL). Every file of `schemas/clickhouse/`
 /// is one (`tests/dashboards.rs` checks it).
-pub const MIGRATIONS: [(u32, &str, &str); 4] = [
+pub const MIGRATIONS: [(u32, &str, &str); 5] = [
     (
         1,
         "001_tables",
@@ -49,6 +50,11 @@ pub const MIGRATIONS: [(u32, &str, &str); 4] = [
         4,
         "004_demanded",
         include_str!("../../../schemas/clickhouse/004_demanded.sql"),
+    ),
+    (
+        5,
+        "005_tenant_snapshots",
+        include_str!("../../../schemas/clickhouse/005_tenant_snapshots.sql"),
     ),
 ];
 
@@ -428,6 +434,7 @@ mod tests {
             .all(|x| x.trim_start().starts_with("CREATE TABLE IF NOT EXISTS")));
         assert_eq!(statements(MIGRATIONS[1].2).len(), 1);
         assert_eq!(statements(MIGRATIONS[2].2).len(), 1);
+        assert_eq!(statements(MIGRATIONS[4].2).len(), 1);
     }
 
     #[test]
