@@ -1,6 +1,6 @@
 //! What an event changes in its tenant's state under one policy.
 
-use crate::event::Event;
+use crate::event::{Event, RoleAction};
 use crate::policy::{Evaluation, Policy};
 use crate::state::TenantState;
 
@@ -56,14 +56,54 @@ pub(super) fn apply_to_state(
         Event::Override(o) if o.policy.trim() == policy.version => {
             t.apply_override(o.surface.trim(), o.time, o.enforced_from)
         }
-        // Directory facts from Microsoft's records are decoded and counted; what they
-        // change in state (roles from group membership and role grants, per-user MFA,
-        // GDAP) is the next step of issue 17.
+        // Partner roles from Microsoft's own records: membership of a group the policy
+        // maps (`[directory] groups`: Partner Center's AdminAgents, ...), and a directory
+        // role it maps (`[directory] roles`: Billing Administrator, ...) granted to or
+        // removed from a user. An eligible assignment is not held until activated (its
+        // activation is a grant of its own).
+        Event::Audit(a) => {
+            let f = &a.facts;
+            if let Some(g) = &f.group {
+                if let (Some(role), Some(user)) =
+                    (policy.group_role(&g.group), g.member_id.as_deref())
+                {
+                    let action = if g.added {
+                        RoleAction::Add
+                    } else {
+                        RoleAction::Remove
+                    };
+                    t.apply_role(&dir, user, g.member_upn.as_deref(), None, role, action);
+                }
+            }
+            for (change, action) in [
+                (&f.role_granted, RoleAction::Add),
+                (&f.role_removed, RoleAction::Remove),
+            ] {
+                let Some(r) = change.as_ref().filter(|r| r.member_is_user && !r.eligible) else {
+                    continue;
+                };
+                let role = r
+                    .template_id
+                    .as_deref()
+                    .and_then(|id| policy.template_role(id));
+                if let (Some(role), Some(user)) = (role, r.member_id.as_deref()) {
+                    t.apply_role(&dir, user, r.member_name.as_deref(), None, role, action);
+                }
+            }
+        }
+        Event::Gdap(g) => t.gdap.apply(
+            &g.relationship_id,
+            crate::state::Relationship {
+                customer: g.customer_tenant_id.to_ascii_lowercase(),
+                status: g.status.clone(),
+                activated: g.activated,
+                ends: g.ends,
+                seen: g.time,
+            },
+        ),
         Event::Api(_)
         | Event::Dashboard(_)
         | Event::Override(_)
-        | Event::Audit(_)
-        | Event::Gdap(_)
         | Event::GdapAssignment(_)
         | Event::Skipped(_) => {}
     }

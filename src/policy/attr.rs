@@ -98,6 +98,7 @@ attributes! {
     SignInTenantsDiffer = "sign_in.tenants_differ", Bool, Event, "`homeTenantId` differs from `resourceTenantId` (both present)";
     SignInIntoCustomer = "sign_in.into_customer_tenant", Bool, Event, "a sign-in into a customer tenant: `crossTenantAccessType` = `serviceProvider`; where that field is absent, home tenant differs from resource tenant";
     SignInCustomerTenant = "sign_in.customer_tenant_id", Text, Event, "`resourceTenantId` of a sign-in into a customer tenant";
+    SignInGdapActive = "sign_in.gdap_active", Bool, Event, "for a sign-in into a customer tenant: a GDAP relationship with that customer was active at the sign-in's time (its last exported `status` is `active`, and the time is between `activatedDateTime` and `endDateTime`) (state); absent when the partner has exported no relationship";
     SignInTokenIssuer = "sign_in.token_issuer_type", Text, Event, "`tokenIssuerType` (`AzureAD`, `ADFederationServices`, ...)";
     SignInIncomingToken = "sign_in.incoming_token_type", Text, Event, "`incomingTokenType`";
     SignInCaStatus = "sign_in.conditional_access_status", Text, Event, "`conditionalAccessStatus` (`success`, `failure`, `notApplied`)";

@@ -278,6 +278,11 @@ impl<'a> Facts<'a> {
                     None
                 }
             }
+            A::SignInGdapActive => {
+                let customer = p.resource_tenant_id.as_deref()?;
+                (into_customer_tenant(s) == Some(true) && !self.state.gdap.is_empty())
+                    .then(|| Val::Bool(self.state.gdap.active_with(customer, s.time)))
+            }
             A::SignInTokenIssuer => text(&p.token_issuer_type),
             A::SignInIncomingToken => text(&p.incoming_token_type),
             A::SignInCaStatus => text(&p.conditional_access_status),

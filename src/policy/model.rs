@@ -5,7 +5,7 @@ use super::cond::Cond;
 use super::cond::KindMask;
 use super::template::Template;
 use crate::event::time::EventTime;
-use crate::event::RoleSet;
+use crate::event::{Role, RoleSet};
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -200,6 +200,12 @@ pub struct Policy {
     pub exception_response_business_days: i64,
     /// Exception reasons by id.
     pub exception_reasons: BTreeMap<String, ExceptionReason>,
+    /// `[directory] groups`: a group's display name (compared without case) and the
+    /// partner role its members hold (Partner Center's AdminAgents group, ...).
+    pub directory_groups: Vec<(String, Role)>,
+    /// `[directory] roles`: a directory role's template id (lower case) and the partner
+    /// role its members hold (Billing Administrator, ...).
+    pub directory_roles: Vec<(String, Role)>,
     /// Every page's URL patterns, compiled into one set.
     pub(crate) page_index: PageIndex,
 }
@@ -236,6 +242,24 @@ impl PageIndex {
 }
 
 impl Policy {
+    /// The partner role a group's members hold (`[directory] groups`).
+    pub fn group_role(&self, group: &str) -> Option<Role> {
+        let g = group.trim();
+        self.directory_groups
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(g))
+            .map(|(_, r)| *r)
+    }
+
+    /// The partner role a directory role's members hold (`[directory] roles`).
+    pub fn template_role(&self, template_id: &str) -> Option<Role> {
+        let t = template_id.trim();
+        self.directory_roles
+            .iter()
+            .find(|(id, _)| id.eq_ignore_ascii_case(t))
+            .map(|(_, r)| *r)
+    }
+
     /// The named conditions `source` uses, directly or through others, in order of use.
     pub fn conditions_used(&self, source: &str) -> Vec<(&str, &str)> {
         let mut out: Vec<(&str, &str)> = Vec::new();

@@ -6,10 +6,12 @@
 //! event (never across an `.await`, never while touching the map again).
 
 mod exceptions;
+mod gdap;
 mod replay;
 mod rollout;
 mod tenant;
 
+pub use gdap::{Gdap, Relationship};
 pub use replay::Sighting;
 pub use rollout::{DayCounters, Readiness, ShareCount, Tally};
 pub use tenant::{

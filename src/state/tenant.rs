@@ -121,6 +121,9 @@ pub struct TenantState {
     /// Enforcement dates this tenant moved (`policy_override` events), in arrival order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub overrides: Vec<SurfaceOverride>,
+    /// The GDAP relationships the partner exported, as last seen.
+    #[serde(default, skip_serializing_if = "super::Gdap::is_empty")]
+    pub gdap: super::Gdap,
     /// The exception counts kept up to date (derived from `exceptions`; rebuilt after a
     /// restore).
     #[serde(skip)]

@@ -5,6 +5,7 @@
 //! file over its base; `sections.rs` builds each section (surfaces, counters, readiness,
 //! exceptions); `rules.rs` the pages and rules.
 
+mod directory;
 mod extend;
 mod rules;
 mod sections;

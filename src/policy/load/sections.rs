@@ -29,6 +29,7 @@ const TOP_KEYS: &[&str] = &[
     "session",
     "mfa",
     "exceptions",
+    "directory",
 ];
 
 /// The `rollout_daily` column groups a surface's share can fill.
@@ -130,6 +131,7 @@ pub(super) fn build(t: &Table, cx: &mut Cx) -> Option<Policy> {
     let second_factor_methods = lower(cx.strings(&mfa, "second_factor_methods", "mfa"));
     let mfa_demanded_error_codes = error_codes(&mfa, cx);
     let (exception_response_business_days, exception_reasons) = exceptions(t, cx);
+    let (directory_groups, directory_roles) = super::directory::directory(t, cx);
 
     Some(Policy {
         version: version?,
@@ -151,6 +153,8 @@ pub(super) fn build(t: &Table, cx: &mut Cx) -> Option<Policy> {
         mfa_demanded_error_codes,
         exception_response_business_days: exception_response_business_days?,
         exception_reasons,
+        directory_groups,
+        directory_roles,
         page_index,
         pages,
     })
