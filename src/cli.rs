@@ -139,7 +139,8 @@ pub struct RunArgs {
     /// The policy version: a shipped name (`mfa-audit policy list`) or a policy file.
     /// Repeat to evaluate several in one pass: each event is decoded once and judged
     /// under every policy; every row carries its `policy_version`. Default:
-    /// `pipeline.policies`, else `pipeline.policy`, else partner-mfa-2020-05.
+    /// `pipeline.policies`, else `pipeline.policy`, else partner-mfa-2026 (today's rules;
+    /// the seed texts are partner-mfa-2020-05 and partner-mfa-2019-09).
     #[arg(long = "policy", short = 'p', value_name = "NAME|FILE")]
     pub policies: Vec<String>,
     /// Verify token signatures against this JSON Web Key Set; a token that fails is

@@ -484,9 +484,15 @@ fn one_message_writes_the_rows_and_state_it_changed_not_the_history() {
         1,
         "rollout_daily rows written: {before:?} -> {after:?}"
     );
+    let shares = mfa_audit::policy::load(mfa_audit::policy::DEFAULT_POLICY)
+        .unwrap()
+        .surfaces
+        .iter()
+        .filter(|s| s.share.is_some())
+        .count() as u64;
     assert_eq!(
         after.1 - before.1,
-        3,
+        shares,
         "rollout_surfaces rows written (one per share surface): {before:?} -> {after:?}"
     );
     assert_eq!(

@@ -323,8 +323,10 @@ fn recognise<'a>(
             .map(|a| Event::GdapAssignment(Box::new(a)));
     }
     let relationship_type = wire.odata_type.as_deref().is_some_and(|t| {
-        let t = t.to_ascii_lowercase();
-        t.ends_with("delegatedadminrelationship")
+        let suffix = "delegatedadminrelationship";
+        t.len() >= suffix.len()
+            && t.get(t.len() - suffix.len()..)
+                .is_some_and(|end| end.eq_ignore_ascii_case(suffix))
     });
     if wire.customer.is_some() || relationship_type {
         return directory::relationship(raw, default_tenant).map(|r| Event::Gdap(Box::new(r)));

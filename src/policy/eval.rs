@@ -20,8 +20,10 @@ pub struct Evaluation {
     pub findings: Vec<Finding>,
     /// The rollout counters this event adds.
     pub tally: Tally,
-    /// Rules not applicable to this event (an attribute they read was absent).
-    pub skipped: Vec<Arc<str>>,
+    /// Rules not applicable to this event (an attribute they read was absent), inline up
+    /// to 4: a rule that is not applicable to most events (one that reads a fact the
+    /// partner may never send, such as its GDAP export) costs no allocation per event.
+    pub skipped: crate::event::few::Few<Arc<str>, 4>,
     /// Whether the sign-in satisfied MFA (what state records for the user).
     pub sign_in_mfa: bool,
     /// Whether the sign-in starts a dashboard session.

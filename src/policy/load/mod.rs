@@ -45,9 +45,10 @@ pub const SHIPPED: [(&str, &str); 4] = [
     ),
 ];
 
-/// The default policy: the 2020 text of the Partner Center rule (the seed this tool
-/// reproduces row for row); choose `partner-mfa-2026` for today's requirements.
-pub const DEFAULT_POLICY: &str = "partner-mfa-2020-05";
+/// The default policy: what partners live under today (the API enforced from 2026-04-01,
+/// every Partner Center page, GDAP, the directory rules). The seed texts stay by name:
+/// `partner-mfa-2020-05` (reproduced row for row) and `partner-mfa-2019-09`.
+pub const DEFAULT_POLICY: &str = "partner-mfa-2026";
 
 /// Why a policy could not be loaded.
 #[derive(Debug, Error)]
