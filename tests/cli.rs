@@ -62,7 +62,10 @@ fn generate_then_run_writes_the_four_tables_and_a_readiness_table() {
     assert!(r.status.success(), "{}", text(&r));
     let stdout = String::from_utf8_lossy(&r.stdout);
     assert!(
-        stdout.contains("readiness under partner-mfa-2020-05"),
+        stdout.contains(&format!(
+            "readiness under {}",
+            mfa_audit::policy::DEFAULT_POLICY
+        )),
         "{stdout}"
     );
     assert_eq!(
@@ -227,10 +230,10 @@ fn policy_list_show_and_check_describe_the_shipped_versions() {
     let o = mfa_audit(&["policy", "list"]);
     assert!(o.status.success());
     let t = text(&o);
-    assert!(t.contains("partner-mfa-2020-05 (default)"), "{t}");
+    assert!(t.contains("partner-mfa-2026 (default)"), "{t}");
     for name in [
         "partner-mfa-2019-09",
-        "partner-mfa-2026",
+        "partner-mfa-2020-05",
         "azure-mandatory-mfa",
     ] {
         assert!(t.lines().any(|l| l.starts_with(&format!("{name}:"))), "{t}");
