@@ -159,12 +159,7 @@ fn a_token_in_any_field_of_any_kind_leaks_nowhere() {
         .iter()
         .filter_map(|d| serde_json::from_str(d).ok())
         .collect();
-    for entry in std::fs::read_dir(common::root().join("tests/realdata")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() || path.extension().is_some_and(|e| e == "md") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).unwrap();
+    for text in common::realdata_texts() {
         match serde_json::from_str::<serde_json::Value>(&text) {
             Ok(v) => originals.push(v),
             Err(_) => originals.extend(text.lines().filter_map(|l| serde_json::from_str(l).ok())),

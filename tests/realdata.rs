@@ -13,17 +13,10 @@ use mfa_audit::pipeline::Origin;
 use mfa_audit::sink::MemorySink;
 use mfa_audit::source::{file, Framing};
 
-#[test]
-fn public_real_records_decode_without_dead_letters() {
-    let dir = common::root().join("tests/realdata");
-    let inputs = file::expand(&[dir.display().to_string()]).unwrap();
-    assert!(
-        inputs.len() >= 7,
-        "expected the 7 data files, found {inputs:?}"
-    );
-    let p = common::processor("partner-mfa-2020-05");
+/// Every document of `inputs`, in order, through `p`.
+fn run(p: &mfa_audit::pipeline::Processor, inputs: &[String]) -> MemorySink {
     let mut sink = MemorySink::default();
-    for input in &inputs {
+    for input in inputs {
         let mut on_doc = |d: mfa_audit::source::Doc<'_>| {
             let pos = format!("line {}", d.line);
             p.process(
@@ -39,6 +32,19 @@ fn public_real_records_decode_without_dead_letters() {
         };
         file::read(input, Framing::Auto, 1 << 20, &mut on_doc, &mut |_| {}).unwrap();
     }
+    sink
+}
+
+#[test]
+fn public_real_records_decode_without_dead_letters() {
+    let dir = common::root().join("tests/realdata");
+    let inputs = file::expand(&[dir.display().to_string()]).unwrap();
+    assert!(
+        inputs.len() >= 7,
+        "expected the 7 data files, found {inputs:?}"
+    );
+    let p = common::processor("partner-mfa-2020-05");
+    let sink = run(&p, &inputs);
     assert!(
         sink.dead_letters.is_empty(),
         "dead letters: {:#?}",
@@ -76,23 +82,7 @@ fn public_directory_records_are_recognised_as_what_they_are() {
     let inputs = file::expand(&[dir.display().to_string()]).unwrap();
     let p = common::processor("partner-mfa-2026")
         .with_default_tenant(Some("11111111-2222-4333-8444-555555555555".into()));
-    let mut sink = MemorySink::default();
-    for input in &inputs {
-        let mut on_doc = |d: mfa_audit::source::Doc<'_>| {
-            let pos = format!("line {}", d.line);
-            p.process(
-                Origin {
-                    source: input,
-                    position: &pos,
-                },
-                d.bytes,
-                None,
-                &mut sink,
-            )
-            .unwrap();
-        };
-        file::read(input, Framing::Auto, 1 << 20, &mut on_doc, &mut |_| {}).unwrap();
-    }
+    let sink = run(&p, &inputs);
     let m = p.metrics();
     let events = |k: &str| m.events.with_label_values(&[k]).get();
     assert_eq!(

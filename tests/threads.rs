@@ -41,12 +41,7 @@ fn write_inputs(dir: &Path) -> Vec<String> {
     std::fs::write(dir.join("a.ndjson"), conformance).unwrap();
 
     let mut real = String::new();
-    for entry in std::fs::read_dir(common::root().join("tests/realdata")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() || path.extension().is_some_and(|e| e == "md") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).unwrap();
+    for text in common::realdata_texts() {
         // One document per line: a pretty-printed file becomes one compact line.
         match serde_json::from_str::<serde_json::Value>(&text) {
             Ok(v) => real.push_str(&(serde_json::to_string(&v).unwrap() + "\n")),

@@ -31,21 +31,7 @@ pub struct Facts<'a> {
 impl<'a> Facts<'a> {
     /// Gathers the facts of `event` under `policy`.
     pub fn new(event: &'a Event<'a>, policy: &'a Policy, state: &'a TenantState) -> Self {
-        let user_id = match event {
-            Event::SignIn(s) => s.props.user_id.as_deref(),
-            Event::Dashboard(d) => d.user_id.as_deref(),
-            Event::Registration(r) => Some(&*r.user_id),
-            Event::Role(r) => Some(&*r.user_id),
-            // An audit record is about its target user: `user.*` reads the target's state.
-            Event::Audit(a) => a.facts.target_user_id.as_deref(),
-            Event::Api(_)
-            | Event::Exception(_)
-            | Event::Override(_)
-            | Event::Gdap(_)
-            | Event::GdapAssignment(_)
-            | Event::Skipped(_) => None,
-        };
-        let user = user_id.and_then(|u| state.user(u));
+        let user = event_user_id(event).and_then(|u| state.user(u));
         let mut f = Facts {
             event,
             policy,
@@ -209,20 +195,7 @@ impl<'a> Facts<'a> {
     }
 
     fn user_id(&self) -> Option<&'a str> {
-        let id = match self.event {
-            Event::SignIn(s) => s.props.user_id.as_deref(),
-            Event::Dashboard(d) => d.user_id.as_deref(),
-            Event::Registration(r) => Some(&*r.user_id),
-            Event::Role(r) => Some(&*r.user_id),
-            Event::Audit(a) => a.facts.target_user_id.as_deref(),
-            Event::Api(_)
-            | Event::Exception(_)
-            | Event::Override(_)
-            | Event::Gdap(_)
-            | Event::GdapAssignment(_)
-            | Event::Skipped(_) => None,
-        };
-        id.filter(|u| !u.trim().is_empty())
+        event_user_id(self.event).filter(|u| !u.trim().is_empty())
     }
 
     /// Whether an approved exception covers `rule_id` for this event's user now.
@@ -401,6 +374,24 @@ fn api<'a>(attr: Attr, a: &'a crate::event::ApiRequest<'a>) -> Option<Val<'a>> {
             _ => None,
         }),
         _ => None,
+    }
+}
+
+/// The user an event is about, whose state `user.*` reads.
+fn event_user_id<'a>(event: &'a Event<'a>) -> Option<&'a str> {
+    match event {
+        Event::SignIn(s) => s.props.user_id.as_deref(),
+        Event::Dashboard(d) => d.user_id.as_deref(),
+        Event::Registration(r) => Some(&*r.user_id),
+        Event::Role(r) => Some(&*r.user_id),
+        // An audit record is about its target user.
+        Event::Audit(a) => a.facts.target_user_id.as_deref(),
+        Event::Api(_)
+        | Event::Exception(_)
+        | Event::Override(_)
+        | Event::Gdap(_)
+        | Event::GdapAssignment(_)
+        | Event::Skipped(_) => None,
     }
 }
 

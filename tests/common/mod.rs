@@ -141,3 +141,18 @@ pub fn conformance_documents() -> Vec<String> {
         })
         .collect()
 }
+
+/// The public real records of `tests/realdata/` (its own files, not its subfolders), each
+/// file's text, in name order.
+pub fn realdata_texts() -> Vec<String> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(root().join("tests/realdata"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file() && p.extension().is_none_or(|e| e != "md"))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
+}
