@@ -206,12 +206,13 @@ pub fn files(config: &Config, quiet: bool) -> Result<Totals, AppError> {
             .map_err(|e| AppError::Io(format!("cannot write to stdout: {e}")))?;
     }
     eprintln!(
-        "mfa-audit: {} documents, {} events, {} findings, {} dead letters, {} replays skipped in {:.2}s; rows in `{}`",
+        "mfa-audit: {} documents, {} events, {} findings, {} dead letters, {} replays skipped, {} records of other categories counted in {:.2}s; rows in `{}`",
         summary.documents,
         summary.events,
         summary.findings,
         summary.dead_letters,
         summary.duplicates,
+        summary.skipped,
         elapsed.as_secs_f64(),
         out.display()
     );

@@ -49,6 +49,8 @@ pub struct DocOutcome {
     pub dead_letters: u32,
     /// Events skipped as replays.
     pub duplicates: u32,
+    /// Records of a category no rule judges (counted by category, never judged).
+    pub skipped: u32,
 }
 
 /// What a run read and did: documents, and their outcomes summed.
@@ -64,6 +66,8 @@ pub struct Totals {
     pub dead_letters: u64,
     /// Replays skipped.
     pub duplicates: u64,
+    /// Records of a category no rule judges.
+    pub skipped: u64,
 }
 
 impl Totals {
@@ -73,6 +77,7 @@ impl Totals {
         self.findings += u64::from(o.findings);
         self.dead_letters += u64::from(o.dead_letters);
         self.duplicates += u64::from(o.duplicates);
+        self.skipped += u64::from(o.skipped);
     }
 
     /// Adds another run's (or chunk's) totals.
@@ -82,6 +87,7 @@ impl Totals {
         self.findings += t.findings;
         self.dead_letters += t.dead_letters;
         self.duplicates += t.duplicates;
+        self.skipped += t.skipped;
     }
 }
 
@@ -452,6 +458,7 @@ impl Processor {
             }
             Step::Event(Event::Skipped(s), _, _) => {
                 crate::telemetry::inc(&self.metrics.records_skipped, &[s.category]);
+                out.skipped += 1;
             }
             Step::Event(ev, raw, record) => {
                 if let Some(bad) = self.over_limit(ev) {
