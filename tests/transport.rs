@@ -134,6 +134,21 @@ fn run_bounded(what: &str, cmd: &mut Command, secs: u64) -> (bool, String) {
     };
     (status.is_some_and(|s| s.success()), text)
 }
+/// `mfa-audit produce --partitions N --topic T --config CFG INPUT`.
+fn produce(partitions: &str, topic: &str, cfg: &Path, input: &Path) -> Command {
+    let mut c = bin();
+    c.args([
+        "produce",
+        "--partitions",
+        partitions,
+        "--topic",
+        topic,
+        "--config",
+    ])
+    .arg(cfg)
+    .arg(input);
+    c
+}
 
 /// A small generated input (a few hundred documents of two tenants).
 fn sample(dir: &Path) -> PathBuf {
@@ -235,17 +250,7 @@ fn through(kafka_port: u16, kafka_props: &str, env: &[(&str, String)]) -> u64 {
         text.contains(&format!("https://127.0.0.1:{}/", https_port())),
         "{text}"
     );
-    let mut c = bin();
-    c.args([
-        "produce",
-        "--partitions",
-        "2",
-        "--topic",
-        &topic,
-        "--config",
-    ])
-    .arg(&cfg)
-    .arg(&input);
+    let mut c = produce("2", &topic, &cfg, &input);
     with_env(&mut c);
     let (done, text) = run_bounded("produce over tls", &mut c, 120);
     assert!(done, "produce over TLS failed:\n{text}");
@@ -339,18 +344,8 @@ fn a_client_certificate_opens_the_mutual_tls_listener() {
             t.join("ca.pem").display()
         ),
     );
-    let mut c = bin();
-    c.args([
-        "produce",
-        "--partitions",
-        "1",
-        "--topic",
-        &topic,
-        "--config",
-    ])
-    .arg(&cfg)
-    .arg(sample(dir.path()))
-    .env("RUST_LOG", "warn");
+    let mut c = produce("1", &topic, &cfg, &sample(dir.path()));
+    c.env("RUST_LOG", "warn");
     let (done, text) = run_bounded("produce without a client certificate", &mut c, 25);
     assert!(!done, "a client without a certificate got through:\n{text}");
     assert!(
@@ -365,11 +360,8 @@ fn a_client_certificate_opens_the_mutual_tls_listener() {
         "unused",
         &props,
     );
-    let mut c = bin();
-    c.args(["produce", "--partitions", "1", "--topic", "x", "--config"])
-        .arg(&cfg)
-        .arg(sample(dir.path()))
-        .env("MFA_TEST_CLIENT_KEY_PASS", REFUSED_SECRET);
+    let mut c = produce("1", "x", &cfg, &sample(dir.path()));
+    c.env("MFA_TEST_CLIENT_KEY_PASS", REFUSED_SECRET);
     let (done, text) = run_bounded("produce with a wrong key passphrase", &mut c, 25);
     assert!(!done, "{text}");
     assert!(text.contains("ssl.key"), "{text}");
@@ -393,18 +385,8 @@ fn a_wrong_ca_fails_with_a_certificate_error() {
             tls_dir().join("other-ca.pem").display()
         ),
     );
-    let mut c = bin();
-    c.args([
-        "produce",
-        "--partitions",
-        "1",
-        "--topic",
-        &topic,
-        "--config",
-    ])
-    .arg(&cfg)
-    .arg(sample(dir.path()))
-    .env("RUST_LOG", "warn");
+    let mut c = produce("1", &topic, &cfg, &sample(dir.path()));
+    c.env("RUST_LOG", "warn");
     let (done, text) = run_bounded("produce with a wrong CA", &mut c, 25);
     assert!(
         !done,
