@@ -2,7 +2,7 @@
 
 use crate::event::{Event, RoleAction};
 use crate::policy::{Evaluation, Policy};
-use crate::state::TenantState;
+use crate::state::{DirectoryRoleChange, TenantState};
 
 /// Applies an event's facts to its tenant's state, then counts it into its day.
 pub(super) fn apply_to_state(
@@ -60,7 +60,8 @@ pub(super) fn apply_to_state(
         // maps (`[directory] groups`: Partner Center's AdminAgents, ...), and a directory
         // role it maps (`[directory] roles`: Billing Administrator, ...) granted to or
         // removed from a user. An eligible assignment is not held until activated (its
-        // activation is a grant of its own).
+        // activation is a grant of its own). Besides, every directory role a user holds or
+        // is eligible for, and the per-user MFA requirement as last changed.
         Event::Audit(a) => {
             let f = &a.facts;
             if let Some(g) = &f.group {
@@ -79,15 +80,34 @@ pub(super) fn apply_to_state(
                 (&f.role_granted, RoleAction::Add),
                 (&f.role_removed, RoleAction::Remove),
             ] {
-                let Some(r) = change.as_ref().filter(|r| r.member_is_user && !r.eligible) else {
+                let Some(r) = change.as_ref().filter(|r| r.member_is_user) else {
                     continue;
                 };
+                // Every directory role a user holds or is eligible for, privileged or
+                // not (the policy's lists say which are), as `audit.role_granted` names it.
+                if let (Some(name), Some(user)) = (r.key(), r.member_id.as_deref()) {
+                    let change = DirectoryRoleChange {
+                        role: name,
+                        eligible: r.eligible,
+                        granted: action == RoleAction::Add,
+                    };
+                    let upn = r.member_name.as_deref().filter(|n| n.contains('@'));
+                    t.apply_directory_role(user, upn, change);
+                }
+                if r.eligible {
+                    continue;
+                }
                 let role = r
                     .template_id
                     .as_deref()
                     .and_then(|id| policy.template_role(id));
                 if let (Some(role), Some(user)) = (role, r.member_id.as_deref()) {
                     t.apply_role(&dir, user, r.member_name.as_deref(), None, role, action);
+                }
+            }
+            if let Some(user) = f.target_user_id.as_deref() {
+                if f.mfa_requirement_removed || f.mfa_requirement_set {
+                    t.apply_per_user_mfa(user, None, f.mfa_requirement_set);
                 }
             }
         }

@@ -9,6 +9,7 @@
 //! - [`parallel`]: the file mode on every core, sharded by tenant.
 
 mod apply;
+mod limits;
 pub mod parallel;
 mod rows;
 mod snapshot;
@@ -27,6 +28,7 @@ use crate::sink::{DeadLetter, RowSink};
 use crate::state::{Sighting, State};
 use crate::telemetry::Metrics;
 use apply::apply_to_state;
+pub use limits::Limits;
 use std::sync::Arc;
 
 /// Where a document came from.
@@ -183,25 +185,6 @@ pub fn wall_clock() -> Clock {
 /// How far past the time it is processed an event may be dated, by default: a day
 /// covers any clock skew between a log's writer and this process.
 pub const DEFAULT_FUTURE_SKEW_HOURS: i64 = 24;
-
-/// The bounds of state that grows with the input (`pipeline.max_tenants`,
-/// `pipeline.max_users_per_tenant`): an event past one is a `state_limit` dead letter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Most tenants held.
-    pub max_tenants: usize,
-    /// Most users held in one tenant.
-    pub max_users_per_tenant: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_tenants: crate::state::DEFAULT_MAX_TENANTS,
-            max_users_per_tenant: crate::state::DEFAULT_MAX_USERS_PER_TENANT,
-        }
-    }
-}
 
 impl Processor {
     /// A processor with empty state, under one policy.
@@ -519,46 +502,6 @@ impl Processor {
             }
         }
         out
-    }
-
-    /// Why applying `ev` would take state past a bound, if it would: a tenant not held
-    /// when `max_tenants` are, or a user not held in a tenant that holds
-    /// `max_users_per_tenant`. Every policy's state holds the same tenants and users: the
-    /// first one's is asked. Each tenant's events are applied on one thread, so the user
-    /// bound refuses the same events whatever the threads; when tenants are applied on
-    /// several threads, which tenant comes first past the tenant bound can vary.
-    fn over_limit(&self, ev: &Event<'_>) -> Option<event::BadDocument> {
-        let state = &self.engines.first()?.state;
-        let user = match ev {
-            Event::SignIn(s) => s.props.user_id.as_deref().filter(|u| !u.trim().is_empty()),
-            Event::Role(r) => Some(&*r.user_id),
-            Event::Registration(r) => Some(&*r.user_id),
-            _ => None,
-        };
-        let day = ev.time().day();
-        let max_users = self.limits.max_users_per_tenant;
-        // One look-up: whether the tenant is held, its days reach back far enough, and
-        // the user is held or has room.
-        let held = state.with_tenant(ev.tenant_id(), |t| {
-            (
-                t.holds_window_of(day),
-                user.is_none_or(|u| t.users.len() < max_users || t.user(u).is_some()),
-            )
-        });
-        let detail = match held {
-            None if state.len() >= self.limits.max_tenants => format!(
-                "{} tenants held, the most `pipeline.max_tenants` allows: a new tenant is refused",
-                self.limits.max_tenants
-            ),
-            None | Some((true, true)) => return None,
-            Some((false, _)) => format!(
-                "day {day} is before the days the tenant's state keeps (`pipeline.keep_days`): its rows were written and its counters dropped"
-            ),
-            Some((true, false)) => format!(
-                "{max_users} users held for the tenant, the most `pipeline.max_users_per_tenant` allows: a new user is refused"
-            ),
-        };
-        Some(event::BadDocument::new(Reason::StateLimit, detail))
     }
 
     /// Drops from some tenants' state, under every policy, the days more than

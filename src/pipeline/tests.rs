@@ -66,6 +66,48 @@ fn tenants_and_users_past_their_bound_are_dead_letters() {
     assert_eq!(m.dead_letters.with_label_values(&["state_limit"]).get(), 2);
 }
 
+/// An Entra audit record granting (or removing) a directory role to a user.
+fn audit_role(user: &str, activity: &str, role: &str) -> String {
+    format!(
+        r#"{{"time":"2026-05-02T10:00:00Z","category":"AuditLogs","tenantId":"t1","operationName":"{activity}","properties":{{"id":"a-{user}-{role}-{activity}","activityDisplayName":"{activity}","activityDateTime":"2026-05-02T10:00:00Z","loggedByService":"Core Directory","result":"success","targetResources":[{{"id":"{user}","type":"User","modifiedProperties":[{{"displayName":"Role.DisplayName","oldValue":null,"newValue":"\"{role}\""}}]}}]}}}}"#
+    )
+}
+
+#[test]
+fn audit_records_are_held_to_the_user_and_role_bounds() {
+    // An audit record adds the user it grants a role to, so a stream of grants to new
+    // users is bounded like sign-ins are; and one user's directory roles are bounded.
+    let p = processor(Limits {
+        max_tenants: 2,
+        max_users_per_tenant: 2,
+    });
+    let mut docs = vec![
+        audit_role("u1", "Add member to role", "Helpdesk Administrator"),
+        audit_role("u2", "Add member to role", "Helpdesk Administrator"),
+        audit_role("u3", "Add member to role", "Helpdesk Administrator"),
+    ];
+    let max = crate::state::MAX_DIRECTORY_ROLES_PER_USER;
+    docs.extend((0..max).map(|i| audit_role("u1", "Add member to role", &format!("r{i}"))));
+    // A role already held, and a removal, are not refused.
+    docs.push(audit_role("u1", "Add member to role", "r7"));
+    docs.push(audit_role("u1", "Remove member from role", "r8"));
+    docs.push(audit_role("u1", "Add member to role", "r8"));
+    let sink = run(&p, &docs);
+    let reasons: Vec<(&str, &str)> = sink
+        .dead_letters
+        .iter()
+        .map(|d| (d.position.as_str(), d.reason.as_str()))
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert_eq!(reasons[0].0, "line 3");
+    assert!(reasons[0].1.contains("pipeline.max_users_per_tenant"));
+    // u1 held Helpdesk Administrator, so the 256th role `r254` is its last.
+    assert_eq!(reasons[1].0, format!("line {}", 3 + max));
+    assert!(reasons[1].1.contains("directory roles"), "{}", reasons[1].1);
+    let size = p.engines()[0].state().size();
+    assert_eq!((size.tenants, size.users), (1, 2));
+}
+
 fn dashboard(day: i64) -> String {
     let d = crate::event::time::Day(18_383 + day);
     format!(

@@ -175,6 +175,9 @@ attributes! {
     UserPartnerRole = "user.partner_role", Bool, Event, "the user holds one of the policy's `partner_roles` (state)";
     UserRegistered = "user.registered", Bool, Event, "the user's MFA registration (state); absent until a registration row says";
     UserGuest = "user.guest", Bool, Event, "the user is a guest: `userType` = `Guest` of the event, else as last seen (state); absent when never seen";
+    UserDirectoryRoles = "user.directory_roles", List, Event, "the directory roles the event's user holds, from audit records (state, before the event): each as `audit.role_granted` names it (template id, else well-known name, else display name); test with `contains = \"<list name>\"`";
+    UserEligibleRoles = "user.eligible_roles", List, Event, "likewise, the directory roles the user is eligible for (PIM; usable once activated)";
+    UserPerUserMfa = "user.per_user_mfa", Bool, Event, "the user's per-user MFA requirement as the latest audit record that changed it left it (state, before the event); absent until one did";
     UserLatestSuccessMfa = "user.latest_success_mfa", Bool, Event, "the user's latest successful sign-in satisfied MFA (this event, when it is one; else state); absent before any";
 
     DayFindings = "day.findings", Int, Day, "findings";
@@ -242,6 +245,9 @@ impl Attr {
                 | Attr::UserRoles
                 | Attr::UserPartnerRole
                 | Attr::UserRegistered
+                | Attr::UserDirectoryRoles
+                | Attr::UserEligibleRoles
+                | Attr::UserPerUserMfa
                 | Attr::SessionMfa
         )
     }

@@ -136,6 +136,13 @@ impl<'a> Facts<'a> {
                 )
             }),
             A::UserRegistered => self.user?.registered.map(Val::Bool),
+            A::UserDirectoryRoles => self
+                .user_id()
+                .map(|_| Val::Strings(self.user.map_or(&[][..], |u| &u.directory_roles))),
+            A::UserEligibleRoles => self
+                .user_id()
+                .map(|_| Val::Strings(self.user.map_or(&[][..], |u| &u.eligible_roles))),
+            A::UserPerUserMfa => self.user?.per_user_mfa.map(Val::Bool),
             A::UserGuest => {
                 let own = match ev {
                     Event::SignIn(s) => s.props.user_type.as_deref(),
@@ -401,13 +408,7 @@ fn audit<'a>(attr: Attr, a: &'a DirectoryAudit) -> Option<Val<'a>> {
     let f = &a.facts;
     let role = f.role_granted.as_ref().or(f.role_removed.as_ref());
     let text = |s: &'a Option<String>| s.as_deref().map(Val::Text);
-    let role_id = |r: &'a RoleChange| {
-        r.template_id
-            .as_deref()
-            .or(r.well_known.as_deref())
-            .or(r.name.as_deref())
-            .map(Val::Text)
-    };
+    let role_id = |r: &'a RoleChange| r.key().map(Val::Text);
     match attr {
         A::AuditActivity => Some(Val::Text(&a.activity)),
         A::AuditCategory => text(&a.category),

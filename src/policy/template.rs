@@ -3,7 +3,7 @@
 use super::attr::{Attr, Scope, Val};
 use super::compile::{problem, suggestion};
 
-/// A finding's `detail`, with `{attribute}` or `{attribute|text if absent}` filled in
+/// A finding's `detail`, with `{attribute}` or `{attribute|text if absent or empty}` filled in
 /// (`{{` and `}}` for braces).
 #[derive(Debug, Clone)]
 pub struct Template {
@@ -86,14 +86,53 @@ impl Template {
         for p in &self.parts {
             match p {
                 Part::Lit(s) => out.push_str(s),
-                Part::Attr(a, fallback) => match get(*a) {
-                    Some(v) => {
+                Part::Attr(a, fallback) => {
+                    // The fallback stands for an absent value and for one that shows as
+                    // nothing (an empty list).
+                    let before = out.len();
+                    if let Some(v) = get(*a) {
                         let _ = write!(out, "{v}");
                     }
-                    None => out.push_str(fallback),
-                },
+                    if out.len() == before {
+                        out.push_str(fallback);
+                    }
+                }
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fallback_stands_for_an_absent_value_and_an_empty_list() {
+        let mut problems = Vec::new();
+        let t = Template::parse(
+            "roles {user.directory_roles|none}; category {sign_in.category|unknown}",
+            "t",
+            &mut problems,
+        )
+        .expect("a valid template");
+        assert!(problems.is_empty(), "{problems:?}");
+        let held = ["62e90394-69f5-4237-9190-012177145e10".to_owned()];
+        let empty: [String; 0] = [];
+        let upn = |a: Attr| (a == Attr::SignInCategory).then_some(Val::Text("SignInLogs"));
+        assert_eq!(
+            t.render(&mut |a| match a {
+                Attr::UserDirectoryRoles => Some(Val::Strings(&held)),
+                other => upn(other),
+            }),
+            "roles 62e90394-69f5-4237-9190-012177145e10; category SignInLogs"
+        );
+        assert_eq!(
+            t.render(&mut |a| match a {
+                Attr::UserDirectoryRoles => Some(Val::Strings(&empty)),
+                _ => None,
+            }),
+            "roles none; category unknown"
+        );
     }
 }

@@ -5,12 +5,14 @@
 //! Tenants live in a [`DashMap`]; the processor locks one tenant for the span of one
 //! event (never across an `.await`, never while touching the map again).
 
+mod directory;
 mod exceptions;
 mod gdap;
 mod replay;
 mod rollout;
 mod tenant;
 
+pub use directory::{DirectoryRoleChange, MAX_DIRECTORY_ROLES_PER_USER};
 pub use gdap::{Gdap, Relationship};
 pub use replay::Sighting;
 pub use rollout::{DayCounters, Readiness, ShareCount, Tally};

@@ -36,6 +36,18 @@ pub struct UserState {
     pub pc_session: Option<PcSession>,
     /// Has held a partner role of the policy version (an `agents` row).
     pub ever_role: bool,
+    /// Directory roles held (Entra's, from audit records): each as `audit.role_granted`
+    /// names it (the template id, else the well-known name, else the display name), in
+    /// the order granted; at most [`super::MAX_DIRECTORY_ROLES_PER_USER`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub directory_roles: Vec<String>,
+    /// Directory roles the user is eligible for (PIM), likewise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub eligible_roles: Vec<String>,
+    /// The per-user MFA requirement, as the latest audit record that changed it left it;
+    /// `None` until one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_user_mfa: Option<bool>,
 }
 
 /// What state needs to know of the policy version it is kept for: which roles are
@@ -159,7 +171,7 @@ fn is_folded(id: &str) -> bool {
         && !id.ends_with(char::is_whitespace)
 }
 
-fn set_text(slot: &mut Option<String>, v: Option<&str>) {
+pub(super) fn set_text(slot: &mut Option<String>, v: Option<&str>) {
     if let Some(v) = v {
         if slot.as_deref() != Some(v) {
             *slot = Some(v.to_owned());
@@ -221,7 +233,7 @@ impl TenantState {
             .or_else(|| self.users.get(&fold(user_id)))
     }
 
-    fn user_mut(&mut self, user_id: &str) -> &mut UserState {
+    pub(super) fn user_mut(&mut self, user_id: &str) -> &mut UserState {
         let folded = is_folded(user_id);
         if folded && self.users.contains_key(user_id) {
             // INVARIANT: just checked that the key is present.

@@ -188,6 +188,20 @@ impl DirectoryAudit {
         had && !has
     }
 
+    /// A per-user MFA requirement set: `StrongAuthenticationRequirement` going from none
+    /// to a requirement on `Update user` (the state a later removal is judged against).
+    pub fn mfa_requirement_set(&self) -> bool {
+        if self.success == Some(false) {
+            return false;
+        }
+        let Some(m) = self.property("StrongAuthenticationRequirement") else {
+            return false;
+        };
+        let had = m.old.as_deref().and_then(decoded_text).is_some();
+        let has = m.new.as_deref().and_then(decoded_text).is_some();
+        !had && has
+    }
+
     /// A user's or an admin's deletion of security info (authentication methods).
     pub fn security_info_deleted(&self) -> bool {
         self.success != Some(false)

@@ -184,6 +184,19 @@ pub struct RoleChange {
     pub member_is_user: bool,
 }
 
+impl RoleChange {
+    /// The role as rules and state name it: the template id, else the well-known name,
+    /// else the display name (Microsoft's records do not always carry the first).
+    pub fn key(&self) -> Option<&str> {
+        self.template_id
+            .as_deref()
+            .or(self.well_known.as_deref())
+            .or(self.name.as_deref())
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+    }
+}
+
 /// A group membership change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupChange {
@@ -209,6 +222,8 @@ pub struct AuditFacts {
     pub group: Option<GroupChange>,
     /// The per-user MFA requirement removed.
     pub mfa_requirement_removed: bool,
+    /// A per-user MFA requirement set where there was none.
+    pub mfa_requirement_set: bool,
     /// Security info deleted.
     pub security_info_deleted: bool,
     /// A Conditional Access policy changed.
@@ -217,6 +232,26 @@ pub struct AuditFacts {
     pub target_user_id: Option<String>,
     /// The target: a user's UPN, else a display name, else an id.
     pub target: Option<String>,
+}
+
+impl AuditFacts {
+    /// The user whose state the record may change (and so add to a tenant's users): a
+    /// user granted or removed a directory role, else a group's member, else the target
+    /// of a per-user MFA change.
+    pub fn state_user(&self) -> Option<&str> {
+        let role = [&self.role_granted, &self.role_removed]
+            .into_iter()
+            .flatten()
+            .find(|r| r.member_is_user)
+            .and_then(|r| r.member_id.as_deref());
+        role.or_else(|| self.group.as_ref()?.member_id.as_deref())
+            .or_else(|| {
+                (self.mfa_requirement_removed || self.mfa_requirement_set)
+                    .then_some(self.target_user_id.as_deref())
+                    .flatten()
+            })
+            .filter(|u| !u.trim().is_empty())
+    }
 }
 
 /// A Conditional Access policy changed by an audit record.

@@ -225,6 +225,7 @@ pub fn audit(
         role_removed: audit.role_removal(),
         group: audit.group_change(),
         mfa_requirement_removed: audit.mfa_requirement_removed(),
+        mfa_requirement_set: audit.mfa_requirement_set(),
         security_info_deleted: audit.security_info_deleted(),
         target_user_id: target.and_then(|t| t.id.clone()),
         target: target.or_else(|| audit.targets.first()).and_then(|t| {

@@ -94,6 +94,11 @@ fn per_user_mfa_and_security_info() {
     assert!(one("Update user", t).mfa_requirement_removed());
     assert!(!one("Update user", "[]").mfa_requirement_removed());
     assert!(one("Disable Strong Authentication", "[]").mfa_requirement_removed());
+    assert!(!one("Update user", t).mfa_requirement_set());
+    let set = r#"[{"id":"u1","type":"User","modifiedProperties":[{"displayName":"StrongAuthenticationRequirement",
+        "oldValue":"[]","newValue":"[{\"RelyingParty\":\"*\",\"State\":1}]"}]}]"#;
+    assert!(one("Update user", set).mfa_requirement_set());
+    assert!(!one("Update user", set).mfa_requirement_removed());
     assert!(one("Admin deleted security info", "[]").security_info_deleted());
 }
 
