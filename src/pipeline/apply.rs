@@ -119,6 +119,8 @@ pub(super) fn apply_to_state(
                 activated: g.activated,
                 ends: g.ends,
                 seen: g.time,
+                roles: g.roles.clone(),
+                auto_extend: g.auto_extend.clone(),
             },
         ),
         Event::Api(_)

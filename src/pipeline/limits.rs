@@ -46,12 +46,16 @@ impl Processor {
         let day = ev.time().day();
         let max_users = self.limits.max_users_per_tenant;
         // One look-up: whether the tenant is held, its days reach back far enough, and
-        // the user is held or has room (for one more directory role too).
+        // the user is held or has room (for one more directory role too; a GDAP
+        // relationship likewise).
         let held = state.with_tenant(ev.tenant_id(), |t| {
             let room = user.is_none_or(|u| t.users.len() < max_users || t.user(u).is_some());
             let roles = match (user, role.and_then(|r| Some((r.key()?, r.eligible)))) {
                 (Some(u), Some((key, eligible))) => t.directory_role_room(u, key, eligible),
-                _ => true,
+                _ => match ev {
+                    Event::Gdap(g) => t.gdap.has_room(&g.relationship_id),
+                    _ => true,
+                },
             };
             (t.holds_window_of(day), room, roles)
         });
@@ -66,6 +70,10 @@ impl Processor {
             ),
             Some((true, false, _)) => format!(
                 "{max_users} users held for the tenant, the most `pipeline.max_users_per_tenant` allows: a new user is refused"
+            ),
+            Some((true, true, false)) if matches!(ev, Event::Gdap(_)) => format!(
+                "{} GDAP relationships held for the partner, the most state keeps: a new one is refused",
+                crate::state::MAX_RELATIONSHIPS
             ),
             Some((true, true, false)) => format!(
                 "the user holds {} directory roles, the most state keeps for one user: another is refused",

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Most relationships held per partner tenant: a partner has one or a few per customer;
-/// past this, a new relationship id replaces none and is not held (its sign-ins are then
-/// judged as if it were unknown, which the note of `DELEGATED_ADMIN_WITHOUT_GDAP` says).
+/// past this, a new relationship id is refused as a `state_limit` dead letter
+/// ([`Gdap::has_room`]), never dropped.
 pub const MAX_RELATIONSHIPS: usize = 100_000;
 
 /// One relationship as last seen.
@@ -24,6 +24,12 @@ pub struct Relationship {
     pub ends: Option<EventTime>,
     /// The time of the export that said so.
     pub seen: EventTime,
+    /// `accessDetails.unifiedRoles[].roleDefinitionId`, lower case.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// `autoExtendDuration` (`PT0S`: none), as exported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_extend: Option<String>,
 }
 
 /// A partner's relationships by id.
@@ -41,6 +47,11 @@ impl Gdap {
     /// Relationships held.
     pub fn len(&self) -> usize {
         self.relationships.len()
+    }
+
+    /// Whether relationship `id` is held or there is room for it.
+    pub fn has_room(&self, id: &str) -> bool {
+        self.relationships.len() < MAX_RELATIONSHIPS || self.relationships.contains_key(id)
     }
 
     /// Records a relationship as an export shows it; an older export of one already
@@ -88,6 +99,8 @@ mod tests {
             activated: Some(t("2026-01-01")),
             ends: Some(t("2027-01-01")),
             seen: t(seen),
+            roles: Vec::new(),
+            auto_extend: None,
         };
         g.apply("r1", r("active", "2026-01-02"));
         assert!(g.active_with("C1", t("2026-06-01")));
@@ -99,5 +112,11 @@ mod tests {
         // An older export does not bring it back.
         g.apply("r1", r("active", "2026-03-01"));
         assert!(!g.active_with("c1", t("2026-06-01")));
+        // Bounded: past MAX_RELATIONSHIPS a new id has no room, a held one has.
+        for i in g.len()..MAX_RELATIONSHIPS {
+            g.apply(&format!("x{i}"), r("active", "2026-01-02"));
+        }
+        assert_eq!(g.len(), MAX_RELATIONSHIPS);
+        assert!(!g.has_room("new") && g.has_room("r1"));
     }
 }

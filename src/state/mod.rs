@@ -13,7 +13,7 @@ mod rollout;
 mod tenant;
 
 pub use directory::{DirectoryRoleChange, MAX_DIRECTORY_ROLES_PER_USER};
-pub use gdap::{Gdap, Relationship};
+pub use gdap::{Gdap, Relationship, MAX_RELATIONSHIPS};
 pub use replay::Sighting;
 pub use rollout::{DayCounters, Readiness, ShareCount, Tally};
 pub use tenant::{
