@@ -2,9 +2,9 @@
 //! tests on attributes, named lists and named conditions) checked, every problem with its
 //! place, and turned once at load into a [`Cond`] tree.
 
-use super::attr::{Attr, Scope, Type, Val};
+use super::attr::{Attr, Scope, Val};
 use super::cond::{test, Cond, KindMask, Named, Op, Tri, MEMO_SLOTS};
-use globset::{GlobBuilder, GlobSetBuilder};
+use super::ops::{op, OPS};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -60,9 +60,6 @@ pub const MAX_CONDITION_COST: u64 = 100_000;
 pub const MAX_GLOB_NESTING: usize = 32;
 
 const COMPOSITE: [&str; 4] = ["all", "any", "not", "condition"];
-const OPS: [&str; 12] = [
-    "eq", "ne", "in", "not_in", "glob", "prefix", "lt", "le", "gt", "ge", "present", "contains",
-];
 
 /// Compiles a condition written at `at`, adding every problem to `problems`.
 pub fn compile(v: &Value, at: &str, env: &Env<'_>, problems: &mut Vec<String>) -> Option<Cond> {
@@ -292,7 +289,7 @@ fn compile_in(
     Some(Cond::Test(attr, ops))
 }
 
-fn names<'x>(keys: impl Iterator<Item = &'x String>) -> String {
+pub(super) fn names<'x>(keys: impl Iterator<Item = &'x String>) -> String {
     let v: Vec<&str> = keys.map(|k| k.as_str()).collect();
     if v.is_empty() {
         "none".into()
@@ -313,251 +310,6 @@ pub(crate) fn suggestion(name: &str) -> String {
         String::new()
     } else {
         format!("; did you mean {}?", names.join(" or "))
-    }
-}
-
-fn wrong_type(problems: &mut Vec<String>, at: &str, attr: &str, ty: Type, want: &str, got: &Value) {
-    problem(
-        problems,
-        at,
-        format!(
-            "`{attr}` is {} {}: compare it with {want}, not {}",
-            if ty == Type::Int { "an" } else { "a" },
-            ty.name(),
-            got.type_str()
-        ),
-    );
-}
-
-fn op(
-    key: &str,
-    v: &Value,
-    ty: Type,
-    attr: &str,
-    at: &str,
-    env: &Env<'_>,
-    problems: &mut Vec<String>,
-) -> Option<Op> {
-    let bad = |problems: &mut Vec<String>, want: &str| {
-        wrong_type(problems, at, attr, ty, want, v);
-        None
-    };
-    match (key, ty) {
-        ("present", _) => match v {
-            Value::Boolean(b) => Some(Op::Present(*b)),
-            _ => bad(problems, "`true` or `false`"),
-        },
-        ("eq" | "ne", Type::Text) => match v {
-            Value::String(s) => Some(if key == "eq" {
-                Op::EqText(s.trim().to_owned())
-            } else {
-                Op::NeText(s.trim().to_owned())
-            }),
-            _ => bad(problems, "text"),
-        },
-        ("eq" | "ne", Type::Int) => match v {
-            Value::Integer(i) => Some(if key == "eq" {
-                Op::EqInt(*i)
-            } else {
-                Op::NeInt(*i)
-            }),
-            _ => bad(problems, "a whole number"),
-        },
-        ("eq" | "ne", Type::Bool) => match v {
-            Value::Boolean(b) => Some(if key == "eq" {
-                Op::EqBool(*b)
-            } else {
-                Op::NeBool(*b)
-            }),
-            _ => bad(problems, "`true` or `false`"),
-        },
-        ("in" | "not_in", Type::Text) => {
-            texts(v, at, env, problems).map(|l| Op::InText(l, key == "not_in"))
-        }
-        ("in" | "not_in", Type::Int) => {
-            ints(v, at, env, problems).map(|l| Op::InInt(l, key == "not_in"))
-        }
-        ("glob", Type::Text) => match v {
-            Value::String(s) => match glob(s.trim()) {
-                Ok(g) => Some(Op::Glob(Box::new(g))),
-                Err(e) => {
-                    problem(problems, at, format!("bad pattern: {e}"));
-                    None
-                }
-            },
-            _ => bad(problems, "a pattern (text)"),
-        },
-        ("prefix", Type::Text) => match v {
-            Value::String(s) => Some(Op::Prefix(s.trim().to_owned())),
-            _ => bad(problems, "text"),
-        },
-        ("lt" | "le" | "gt" | "ge", Type::Int) => match v {
-            Value::Integer(i) => Some(match key {
-                "lt" => Op::Lt(*i),
-                "le" => Op::Le(*i),
-                "gt" => Op::Gt(*i),
-                _ => Op::Ge(*i),
-            }),
-            _ => bad(problems, "a whole number"),
-        },
-        // A `[lists]` name or a list: any of its values; another text: that one value.
-        ("contains", Type::List) => match v {
-            Value::String(one) if !env.lists.contains_key(one) => {
-                Some(Op::Contains(Arc::from(vec![one.trim().to_owned()])))
-            }
-            _ => texts(v, at, env, problems).map(Op::Contains),
-        },
-        _ => {
-            problem(
-                problems,
-                at,
-                format!(
-                    "`{key}` does not apply to `{attr}`, {} {} (it takes: {})",
-                    if ty == Type::Int { "an" } else { "a" },
-                    ty.name(),
-                    match ty {
-                        Type::Text => "eq, ne, in, not_in, glob, prefix, present",
-                        Type::Int => "eq, ne, in, not_in, lt, le, gt, ge, present",
-                        Type::Bool => "eq, ne, present",
-                        Type::List => "contains, present",
-                    }
-                ),
-            );
-            None
-        }
-    }
-}
-
-/// A glob's matcher, or why it cannot be one. Built through `GlobSetBuilder`, whose
-/// errors are returned (`Glob::compile_matcher` panics on a regex it cannot build), after
-/// a cap on `{...}` nesting.
-fn glob(pattern: &str) -> Result<globset::GlobMatcher, String> {
-    let mut depth = 0usize;
-    let mut deepest = 0usize;
-    let mut escaped = false;
-    for c in pattern.chars() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' => escaped = true,
-            '{' => {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-            '}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    if deepest > MAX_GLOB_NESTING {
-        return Err(format!(
-            "`{{...}}` nested {deepest} deep (at most {MAX_GLOB_NESTING})"
-        ));
-    }
-    let g = GlobBuilder::new(pattern)
-        .case_insensitive(true)
-        .literal_separator(false)
-        .build()
-        .map_err(|e| e.to_string())?;
-    GlobSetBuilder::new()
-        .add(g.clone())
-        .build()
-        .map_err(|e| e.to_string())?;
-    // INVARIANT: the set above built this glob's regex with the same syntax and size
-    // limits as `compile_matcher` (globset 0.4 `new_regex`/`new_regex_set`), so it builds.
-    Ok(g.compile_matcher())
-}
-
-fn texts(v: &Value, at: &str, env: &Env<'_>, problems: &mut Vec<String>) -> Option<Arc<[String]>> {
-    let named = |l: &List| match l {
-        List::Texts(t) => Some(Arc::clone(t)),
-        List::Ints(_) => None,
-    };
-    let item = |x: &Value| x.as_str().map(|s| s.trim().to_owned());
-    list_value(v, at, env, problems, ("texts", "text"), named, item)
-}
-
-fn ints(v: &Value, at: &str, env: &Env<'_>, problems: &mut Vec<String>) -> Option<Arc<[i64]>> {
-    let named = |l: &List| match l {
-        List::Ints(i) => Some(Arc::clone(i)),
-        List::Texts(_) => None,
-    };
-    list_value(
-        v,
-        at,
-        env,
-        problems,
-        ("numbers", "a whole number"),
-        named,
-        Value::as_integer,
-    )
-}
-
-/// A list operand: a `[lists]` name, or the values inline; `what` names its items (plural,
-/// and one).
-fn list_value<T>(
-    v: &Value,
-    at: &str,
-    env: &Env<'_>,
-    problems: &mut Vec<String>,
-    what: (&str, &str),
-    named: impl Fn(&List) -> Option<Arc<[T]>>,
-    item: impl Fn(&Value) -> Option<T>,
-) -> Option<Arc<[T]>> {
-    match v {
-        Value::String(name) => match env.lists.get(name) {
-            Some(l) => {
-                let got = named(l);
-                if got.is_none() {
-                    let other = if what.0 == "texts" {
-                        "numbers"
-                    } else {
-                        "texts"
-                    };
-                    problem(
-                        problems,
-                        at,
-                        format!("list `{name}` holds {other}, not {}", what.0),
-                    );
-                }
-                got
-            }
-            None => {
-                problem(
-                    problems,
-                    at,
-                    format!(
-                        "`{name}` is not a list of `[lists]` (there: {}); or write the values inline, as [...]",
-                        names(env.lists.keys())
-                    ),
-                );
-                None
-            }
-        },
-        Value::Array(items) => {
-            let mut out = Vec::with_capacity(items.len());
-            for (i, x) in items.iter().enumerate() {
-                match item(x) {
-                    Some(t) => out.push(t),
-                    None => problem(
-                        problems,
-                        &format!("{at}[{i}]"),
-                        format!("must be {}, not {}", what.1, x.type_str()),
-                    ),
-                }
-            }
-            (out.len() == items.len()).then(|| Arc::from(out))
-        }
-        other => {
-            problem(
-                problems,
-                at,
-                format!(
-                    "must be a list name or a list of {}, not {}",
-                    what.0,
-                    other.type_str()
-                ),
-            );
-            None
-        }
     }
 }
 

@@ -62,6 +62,13 @@ pub enum Op {
     NeBool(bool),
     Present(bool),
     Contains(Arc<[String]>),
+    Globs(Arc<[GlobMatcher]>),
+    Prefixes(Arc<[String]>),
+    /// Substrings, lower case (ASCII).
+    Substr(Arc<[String]>),
+    Regex(Box<regex::Regex>),
+    /// The test's value when the attribute is absent (else *unknown*).
+    IfAbsent(bool),
 }
 
 /// A compiled condition.
@@ -217,6 +224,14 @@ impl Cond {
             },
             Cond::Test(attr, ops) => {
                 let v = (e.get)(*attr);
+                if v.is_none() {
+                    if let Some(b) = ops.iter().find_map(|o| match o {
+                        Op::IfAbsent(b) => Some(*b),
+                        _ => None,
+                    }) {
+                        return Tri::from_bool(b);
+                    }
+                }
                 let mut out = Tri::True;
                 for op in ops {
                     out = out.and(test(op, v.as_ref()));
@@ -338,12 +353,20 @@ pub(crate) fn test(op: &Op, v: Option<&Val<'_>>) -> Tri {
             Tri::from_bool(list.iter().any(|c| text_eq(&t, c)) != *negated)
         }
         Op::Glob(g) => Tri::from_bool(g.is_match(&*v.as_text())),
-        Op::Prefix(p) => {
+        Op::Prefix(p) => Tri::from_bool(has_prefix(&v.as_text(), p)),
+        Op::Prefixes(ps) => {
             let t = v.as_text();
-            Tri::from_bool(
-                t.len() >= p.len() && t.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p)),
-            )
+            Tri::from_bool(ps.iter().any(|p| has_prefix(&t, p)))
         }
+        Op::Globs(gs) => {
+            let t = v.as_text();
+            Tri::from_bool(gs.iter().any(|g| g.is_match(&*t)))
+        }
+        Op::Substr(subs) => {
+            let t = v.as_text();
+            Tri::from_bool(subs.iter().any(|s| has_substr(&t, s)))
+        }
+        Op::Regex(r) => Tri::from_bool(r.is_match(&v.as_text())),
         Op::EqInt(c) => int(&|i| i == *c),
         Op::NeInt(c) => int(&|i| i != *c),
         Op::InInt(list, negated) => int(&|i| list.contains(&i) != *negated),
@@ -356,6 +379,18 @@ pub(crate) fn test(op: &Op, v: Option<&Val<'_>>) -> Tri {
             _ => Tri::Unknown,
         },
         Op::Contains(items) => Tri::from_bool(items.iter().any(|i| v.list_contains(i))),
-        Op::Present(_) => Tri::True,
+        Op::Present(_) | Op::IfAbsent(_) => Tri::True,
     }
+}
+
+fn has_prefix(t: &str, p: &str) -> bool {
+    t.len() >= p.len() && t.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p))
+}
+
+/// Whether `t` holds `lower` (lower case), ignoring ASCII case, without allocating.
+fn has_substr(t: &str, lower: &str) -> bool {
+    let (t, n) = (t.as_bytes(), lower.as_bytes());
+    n.is_empty()
+        || t.windows(n.len())
+            .any(|w| w.iter().zip(n).all(|(a, b)| a.to_ascii_lowercase() == *b))
 }
