@@ -353,10 +353,15 @@ pub enum PolicyCommand {
         /// The file (TOML, or JSON with the same structure), or a shipped name.
         file: String,
     },
-    /// Print a shipped policy version's file.
+    /// Print a policy: a shipped version's file as shipped, or a policy file's effective
+    /// policy (its `extends` resolved: what `run --policy FILE` applies), as TOML that
+    /// loads on its own.
     Show {
-        /// The shipped name.
+        /// A shipped name (`mfa-audit policy list`) or a policy file.
         name: String,
+        /// For a shipped name too: the effective policy instead of the file.
+        #[arg(long)]
+        effective: bool,
     },
     /// List the attributes a rule's condition can read: name, type, and the source
     /// field(s) it is read from (docs/rules.md explains them with examples).

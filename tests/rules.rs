@@ -414,6 +414,52 @@ fn explain_names_an_unknown_event_id() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("no event with id no-such-event"));
 }
 
+#[test]
+fn explain_names_an_unknown_rule() {
+    let tmp = tempfile::tempdir().unwrap();
+    sample(tmp.path(), 1, 50, 1);
+    let o = common::bin()
+        .current_dir(tmp.path())
+        .args(["explain", "--input", "s.ndjson", "--rule", "LEGACY_PROTOCL"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no rule LEGACY_PROTOCL"), "{err}");
+    assert!(err.contains("did you mean LEGACY_PROTOCOL?"), "{err}");
+}
+
+/// `policy show FILE` prints the effective policy (its `extends` resolved): it loads on
+/// its own and gives the rows of the file it came from.
+#[test]
+fn policy_show_of_a_file_prints_the_effective_policy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = common::bin()
+        .args(["policy", "show"])
+        .arg(policy_path(USER_POLICY))
+        .output()
+        .unwrap();
+    let text = common::ok(o, "policy show FILE");
+    assert!(!text.lines().any(|l| l.starts_with("extends")), "{text}");
+    std::fs::write(tmp.path().join("effective.toml"), &text).unwrap();
+    sample(tmp.path(), 3, 3000, 5);
+    run(tmp.path(), &[USER_POLICY], "a");
+    let mut c = common::bin();
+    c.current_dir(tmp.path())
+        .args(["run", "-q", "--input", "s.ndjson", "--out", "b"])
+        .args(["--policy", "effective.toml"]);
+    common::ok(c.output().unwrap(), "run the effective policy");
+    for f in FILES {
+        assert_eq!(
+            lines(&tmp.path().join("a").join(f)),
+            lines(&tmp.path().join("b").join(f)),
+            "{f}"
+        );
+    }
+    let findings = lines(&tmp.path().join("a/findings.ndjson"));
+    assert!(!findings.is_empty(), "the sample gives findings to compare");
+}
+
 /// `diff` counts what two separate runs count: findings and enforced findings per
 /// (tenant, rule), and each tenant's 7-day readiness on its newest day.
 #[test]

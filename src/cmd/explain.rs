@@ -19,6 +19,44 @@ pub fn run(args: &ExplainArgs) -> Result<(), AppError> {
     let wanted: BTreeSet<&str> = args.event_ids.iter().map(|s| s.trim()).collect();
     let accept = |id: &str| wanted.is_empty() || wanted.contains(id);
     let rules: BTreeSet<&str> = args.rules.iter().map(String::as_str).collect();
+    // A rule no chosen policy has would print nothing: say so instead.
+    let known: BTreeSet<&str> = p
+        .engines()
+        .iter()
+        .flat_map(|e| e.policy().rules.iter().map(|r| &*r.id))
+        .collect();
+    let unknown: Vec<&str> = rules
+        .iter()
+        .copied()
+        .filter(|r| !known.contains(r))
+        .collect();
+    if !unknown.is_empty() {
+        let near = |r: &str| -> String {
+            let mut close: Vec<(f64, &str)> = known
+                .iter()
+                .map(|k| (strsim::jaro_winkler(&r.to_ascii_uppercase(), k), *k))
+                .filter(|(score, _)| *score > 0.85)
+                .collect();
+            close.sort_by(|a, b| b.0.total_cmp(&a.0));
+            match close.first() {
+                Some((_, k)) => format!(" (did you mean {k}?)"),
+                None => String::new(),
+            }
+        };
+        return Err(AppError::Usage(format!(
+            "no rule {} in {} (`mfa-audit policy show NAME` lists a policy's rules)",
+            unknown
+                .iter()
+                .map(|r| format!("{r}{}", near(r)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            p.engines()
+                .iter()
+                .map(|e| format!("`{}`", e.policy().version))
+                .collect::<Vec<_>>()
+                .join(", "),
+        )));
+    }
     let mut stdout = std::io::stdout().lock();
     let mut found = BTreeSet::new();
     let mut failure = None;

@@ -44,15 +44,13 @@ pub fn run(cmd: &PolicyCommand) -> Result<(), AppError> {
             print!("{}", policy::attr::table());
             Ok(())
         }
-        PolicyCommand::Show { name } => match policy::SHIPPED.iter().find(|(n, _)| n == name) {
-            Some((_, text)) => {
-                print!("{text}");
-                Ok(())
+        PolicyCommand::Show { name, effective } => {
+            let shipped = policy::SHIPPED.iter().find(|(n, _)| n == name);
+            match shipped {
+                Some((_, text)) if !effective => print!("{text}"),
+                _ => print!("{}", policy::load::effective(name)?),
             }
-            None => Err(AppError::Usage(format!(
-                "no shipped policy `{name}` (shipped: {})",
-                policy::SHIPPED.map(|(n, _)| n).join(", ")
-            ))),
-        },
+            Ok(())
+        }
     }
 }

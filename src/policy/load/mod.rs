@@ -89,6 +89,46 @@ pub fn load(name_or_path: &str) -> Result<Policy, PolicyError> {
     parse(&text, name_or_path, Format::from_path(&path))
 }
 
+/// The effective policy of a shipped name or a file, as TOML that stands alone: its
+/// `extends` chain resolved (the bases laid under it, as [`load`] does), checked first
+/// (a policy with problems is refused with them). Comments are not kept.
+pub fn effective(name_or_path: &str) -> Result<String, PolicyError> {
+    let policy = load(name_or_path)?;
+    let (text, format) = match SHIPPED.iter().find(|(n, _)| *n == name_or_path) {
+        Some((_, text)) => ((*text).to_owned(), Format::Toml),
+        None => {
+            let path = PathBuf::from(name_or_path);
+            let text = read_policy_file(&path).map_err(|cause| PolicyError::NotFound {
+                name: name_or_path.to_owned(),
+                shipped: SHIPPED.map(|(n, _)| n).join(", "),
+                cause,
+            })?;
+            (text, Format::from_path(&path))
+        }
+    };
+    let invalid = |problem: String| PolicyError::Invalid {
+        source_name: name_or_path.to_owned(),
+        note: String::new(),
+        problems: vec![problem],
+    };
+    let table: Table = match format {
+        Format::Toml => toml::from_str(&text).map_err(|e| invalid(e.message().to_owned()))?,
+        Format::Json => serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?,
+    };
+    let base = table
+        .get("extends")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let table = extend(table, name_or_path, 0).map_err(invalid)?;
+    let body = toml::to_string_pretty(&table).map_err(|e| invalid(e.to_string()))?;
+    Ok(format!(
+        "# The effective policy `{}` of {name_or_path}{}: {} rules. Written by\n# `mfa-audit policy show`; it loads on its own, to the same rules.\n\n{body}",
+        policy.version,
+        base.map(|b| format!(" (`extends = \"{b}\"` resolved)")).unwrap_or_default(),
+        policy.rules.len(),
+    ))
+}
+
 /// The largest policy file read (the shipped ones are under 20 KiB).
 pub const MAX_POLICY_BYTES: u64 = 1 << 20;
 
