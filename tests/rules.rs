@@ -460,6 +460,80 @@ fn policy_show_of_a_file_prints_the_effective_policy() {
     assert!(!findings.is_empty(), "the sample gives findings to compare");
 }
 
+/// A minimal Azure Monitor sign-in record: `user` failing (500121) at 10:MM.
+fn failed_sign_in(id: &str, user: &str, minute: u32) -> String {
+    format!(
+        r#"{{"time":"2026-05-04T10:{minute:02}:00Z","category":"SignInLogs","tenantId":"t1","operationName":"Sign-in activity","properties":{{"id":"{id}","createdDateTime":"2026-05-04T10:{minute:02}:00Z","userId":"{user}","userPrincipalName":"{user}@partner.example","appDisplayName":"Azure Portal","isInteractive":true,"status":{{"errorCode":500121}}}}}}"#
+    )
+}
+
+/// `suppress`: after a finding, the rule stays quiet for the same key for the span
+/// given, in event time; another key, or the end of the span, gives a finding again;
+/// `explain` says `suppressed`.
+#[test]
+fn a_rule_with_suppress_is_quiet_for_its_key_after_a_finding() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = r#"extends = "partner-mfa-2026"
+version = "ours-suppress"
+
+[[rules]]
+id = "SIGN_IN_FAILED"
+surface = "sign_in"
+severity = "low"
+summary = "A failed sign-in"
+when = { all = [
+  { attr = "event.kind", eq = "sign_in" },
+  { attr = "sign_in.error_code", eq = 500121 },
+] }
+suppress = { for = "10m", by = ["sign_in.user_id"] }
+"#;
+    std::fs::write(tmp.path().join("p.toml"), policy).unwrap();
+    let mut docs: Vec<String> = (0..8)
+        .map(|m| failed_sign_in(&format!("a{m}"), "u1", m))
+        .collect();
+    docs.push(failed_sign_in("b3", "u2", 3));
+    docs.push(failed_sign_in("a12", "u1", 12));
+    std::fs::write(tmp.path().join("s.ndjson"), docs.join("\n") + "\n").unwrap();
+    let mut c = common::bin();
+    c.current_dir(tmp.path())
+        .args(["run", "-q", "--input", "s.ndjson", "--out", "o"])
+        .args(["--policy", "p.toml"]);
+    common::ok(c.output().unwrap(), "run");
+    let fired: Vec<String> = rows(&tmp.path().join("o/findings.ndjson"))
+        .iter()
+        .filter(|r| r["rule_id"] == "SIGN_IN_FAILED")
+        .map(|r| r["event_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(fired, ["a0", "b3", "a12"]);
+    let o = common::bin()
+        .current_dir(tmp.path())
+        .args([
+            "explain", "--input", "s.ndjson", "--policy", "p.toml", "--json",
+        ])
+        .args(["--event-id", "a5", "--rule", "SIGN_IN_FAILED"])
+        .output()
+        .unwrap();
+    let out = common::ok(o, "explain");
+    assert!(out.contains(r#""outcome":"suppressed""#), "{out}");
+    // A span that is not one is refused at load, with its place.
+    std::fs::write(
+        tmp.path().join("bad.toml"),
+        policy.replace("\"10m\"", "\"10 minutes\""),
+    )
+    .unwrap();
+    let o = common::bin()
+        .args(["policy", "check"])
+        .arg(tmp.path().join("bad.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(".suppress`: `10 minutes` is not a duration"),
+        "{err}"
+    );
+}
+
 /// `diff` counts what two separate runs count: findings and enforced findings per
 /// (tenant, rule), and each tenant's 7-day readiness on its newest day.
 #[test]

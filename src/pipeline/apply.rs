@@ -129,5 +129,8 @@ pub(super) fn apply_to_state(
         | Event::GdapAssignment(_)
         | Event::Skipped(_) => {}
     }
+    for (rule, key, micros) in &eval.suppress {
+        t.apply_suppression(rule, key, ev.time(), *micros);
+    }
     t.tally(&dir, ev.time(), &eval.tally);
 }

@@ -661,6 +661,9 @@ impl Processor {
             for id in &eval.skipped {
                 crate::telemetry::inc(&self.metrics.not_applicable, &[id]);
             }
+            for id in &eval.suppressed {
+                crate::telemetry::inc(&self.metrics.findings_suppressed, &[id]);
+            }
             for f in &eval.findings {
                 crate::telemetry::inc(
                     &self.metrics.findings,

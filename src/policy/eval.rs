@@ -28,6 +28,10 @@ pub struct Evaluation {
     pub sign_in_mfa: bool,
     /// Whether the sign-in starts a dashboard session.
     pub starts_pc_session: bool,
+    /// Quiet spells the findings start (`suppress`): rule id, key, length in µs.
+    pub suppress: Vec<(Arc<str>, String, i64)>,
+    /// Rules whose findings a quiet spell held back.
+    pub suppressed: Vec<Arc<str>>,
 }
 
 /// A rule's outcome on one event.
@@ -39,6 +43,9 @@ pub enum Outcome {
     Quiet,
     /// An attribute it needs is absent.
     NotApplicable,
+    /// Its condition held, in a quiet spell of its `suppress` after an earlier finding
+    /// with the same key: no finding (counted in `mfa_audit_findings_suppressed_total`).
+    Suppressed,
 }
 
 impl Outcome {
@@ -48,6 +55,7 @@ impl Outcome {
             Outcome::Fired => "fired",
             Outcome::Quiet => "quiet",
             Outcome::NotApplicable => "not_applicable",
+            Outcome::Suppressed => "suppressed",
         }
     }
 }
@@ -191,7 +199,7 @@ pub fn evaluate(
             memo: (!tracing).then_some(&mut memo),
             tracing,
         };
-        let outcome = match rule.when.eval(&mut e) {
+        let mut outcome = match rule.when.eval(&mut e) {
             // Findings are keyed by (event, rule id): of several entries of one id, the
             // first that fires reports it.
             Tri::True if out.findings.iter().any(|f| f.rule_id == rule.id) => Outcome::Quiet,
@@ -199,6 +207,15 @@ pub fn evaluate(
             Tri::False => Outcome::Quiet,
             Tri::Unknown => Outcome::NotApplicable,
         };
+        if let (Outcome::Fired, Some(q)) = (outcome, &rule.suppress) {
+            let key = suppress_key(q, &mut |a| facts.get(a, Some(rule)));
+            if state.suppressions.quiet(&rule.id, &key, event.time()) {
+                outcome = Outcome::Suppressed;
+                out.suppressed.push(Arc::clone(&rule.id));
+            } else {
+                out.suppress.push((Arc::clone(&rule.id), key, q.micros));
+            }
+        }
         let mut detail_text = None;
         if outcome == Outcome::Fired || tracing {
             let enforced = policy.is_enforced_for(rule.surface, state, event.time());
@@ -250,6 +267,25 @@ pub fn evaluate(
         &mut out.tally,
     );
     out
+}
+
+/// A `suppress` key: the values of its `by` attributes (an absent one as nothing),
+/// joined by U+001F.
+fn suppress_key<'v>(
+    q: &super::model::Suppress,
+    get: &mut impl FnMut(Attr) -> Option<attr::Val<'v>>,
+) -> String {
+    use std::fmt::Write;
+    let mut key = String::new();
+    for (i, a) in q.by.iter().enumerate() {
+        if i > 0 {
+            key.push('\u{1f}');
+        }
+        if let Some(v) = get(*a) {
+            let _ = write!(key, "{v}");
+        }
+    }
+    key
 }
 
 fn share(f: &mut Finding, base: Finding) {

@@ -136,6 +136,20 @@ pub struct Rule {
     pub detail: Template,
     /// The event kinds on which `when` can hold ([`Cond::kinds`]).
     pub kinds: KindMask,
+    /// After a finding, the same rule and key stay quiet for a while (`suppress`).
+    pub suppress: Option<Suppress>,
+}
+
+/// A rule's `suppress`: after a finding, further findings of the rule with the same key
+/// (the values of `by`, in the same tenant) within `micros` of event time are suppressed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suppress {
+    /// How long, in microseconds of event time.
+    pub micros: i64,
+    /// The attributes whose values make the key (none: the whole tenant).
+    pub by: Vec<super::attr::Attr>,
+    /// As written (`10m`).
+    pub source: String,
 }
 
 /// A protected dashboard page and the roles the matrix lets in.

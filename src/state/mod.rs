@@ -10,12 +10,14 @@ mod exceptions;
 mod gdap;
 mod replay;
 mod rollout;
+mod suppress;
 mod tenant;
 
 pub use directory::{DirectoryRoleChange, MAX_DIRECTORY_ROLES_PER_USER};
 pub use gdap::{Gdap, Relationship, MAX_RELATIONSHIPS};
 pub use replay::Sighting;
 pub use rollout::{DayCounters, Readiness, ShareCount, Tally};
+pub use suppress::{Quiet, Suppressions, MAX_SUPPRESSIONS};
 pub use tenant::{
     Directory, ExceptionState, PcSession, SurfaceOverride, TenantState, UserState,
     DEFAULT_REPLAY_WINDOW_DAYS,

@@ -136,6 +136,9 @@ pub struct TenantState {
     /// The GDAP relationships the partner exported, as last seen.
     #[serde(default, skip_serializing_if = "super::Gdap::is_empty")]
     pub gdap: super::Gdap,
+    /// Rules quiet after a finding (`suppress`), by rule and key.
+    #[serde(default, skip_serializing_if = "super::Suppressions::is_empty")]
+    pub suppressions: super::Suppressions,
     /// The exception counts kept up to date (derived from `exceptions`; rebuilt after a
     /// restore).
     #[serde(skip)]

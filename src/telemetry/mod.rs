@@ -33,6 +33,8 @@ pub struct Metrics {
     pub dead_letters: IntCounterVec,
     /// Rules not applicable to an event (an attribute absent), by `rule_id`.
     pub not_applicable: IntCounterVec,
+    /// Findings a rule's `suppress` held back, by `rule_id`.
+    pub findings_suppressed: IntCounterVec,
     /// Token cache hits.
     pub token_cache_hits: IntCounter,
     /// Token cache misses (tokens decoded).
@@ -231,6 +233,12 @@ impl Metrics {
                 &r,
                 "mfa_audit_rules_not_applicable_total",
                 "Rule evaluations not applicable because the event lacked an attribute they read, by rule.",
+                &["rule_id"],
+            ),
+            findings_suppressed: counter_vec(
+                &r,
+                "mfa_audit_findings_suppressed_total",
+                "Findings held back by their rule's suppress (a quiet spell after an earlier finding with the same key), by rule.",
                 &["rule_id"],
             ),
             token_cache_hits: counter(

@@ -4,7 +4,7 @@ use super::{lower, Cx};
 use crate::event::RoleSet;
 use crate::policy::attr::Attr;
 use crate::policy::compile::{self, Env};
-use crate::policy::model::{page_glob, Page, PageIndex, Rule, Severity, SurfaceDef};
+use crate::policy::model::{page_glob, Page, PageIndex, Rule, Severity, Suppress, SurfaceDef};
 use crate::policy::template::Template;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -78,7 +78,9 @@ pub(super) fn rules(t: &Table, cx: &mut Cx, env: &Env<'_>, surfaces: &[SurfaceDe
     for (at, r) in cx.tables(t, "rules", "") {
         cx.unknown_keys(
             r,
-            &["id", "when", "surface", "severity", "summary", "detail"],
+            &[
+                "id", "when", "surface", "severity", "summary", "detail", "suppress",
+            ],
             &at,
         );
         let id = cx.string(r, "id", &at);
@@ -158,6 +160,9 @@ pub(super) fn rules(t: &Table, cx: &mut Cx, env: &Env<'_>, surfaces: &[SurfaceDe
                 None
             }
         };
+        let suppress = r
+            .get("suppress")
+            .map(|v| suppress(v, &format!("{at}.suppress"), cx));
         let (
             Some(id),
             Some((when, when_source)),
@@ -206,10 +211,87 @@ pub(super) fn rules(t: &Table, cx: &mut Cx, env: &Env<'_>, surfaces: &[SurfaceDe
             when,
             when_source,
             detail,
+            suppress: suppress.flatten(),
         });
     }
     if all.is_empty() {
         cx.problem("rules", "must hold at least one rule");
     }
     all
+}
+
+/// The longest `suppress` (a week): state holds a key that long.
+pub(super) const MAX_SUPPRESS_MICROS: i64 = 7 * 24 * 3_600_000_000;
+
+/// `suppress = "10m"` (per rule and tenant) or `suppress = { for = "10m", by = [ATTR, ...] }`
+/// (per rule, tenant and the values of `by`).
+fn suppress(v: &Value, at: &str, cx: &mut Cx) -> Option<Suppress> {
+    let (span, by) = match v {
+        Value::String(s) => (s.clone(), Vec::new()),
+        Value::Table(t) => {
+            cx.unknown_keys(t, &["for", "by"], at);
+            let span = cx.string(t, "for", at)?;
+            let by = if t.contains_key("by") {
+                cx.strings(t, "by", at)?
+            } else {
+                Vec::new()
+            };
+            (span, by)
+        }
+        other => {
+            cx.problem(
+                at,
+                format!(
+                    "must be a duration (\"10m\") or {{ for = \"10m\", by = [\"sign_in.user_id\"] }}, not {}",
+                    other.type_str()
+                ),
+            );
+            return None;
+        }
+    };
+    let micros = match parse_span(&span) {
+        Some(m) if m > 0 && m <= MAX_SUPPRESS_MICROS => m,
+        _ => {
+            cx.problem(
+                at,
+                format!(
+                    "`{span}` is not a duration from 1s to 7d (a number and s, m, h or d: `10m`)"
+                ),
+            );
+            return None;
+        }
+    };
+    let mut attrs = Vec::new();
+    for name in &by {
+        match Attr::parse(name.trim()) {
+            Some(a) if a.def().scope == crate::policy::attr::Scope::Event => attrs.push(a),
+            _ => cx.problem(
+                &format!("{at}.by"),
+                format!(
+                    "`{name}` is not an event attribute (`mfa-audit policy attributes` lists them){}",
+                    compile::suggestion(name)
+                ),
+            ),
+        }
+    }
+    (attrs.len() == by.len()).then_some(Suppress {
+        micros,
+        by: attrs,
+        source: span,
+    })
+}
+
+/// `30s`, `10m`, `2h`, `1d` in microseconds.
+pub(crate) fn parse_span(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let unit = s.chars().last()?;
+    let n: i64 = s.get(..s.len() - 1)?.trim().parse().ok()?;
+    let per: i64 = match unit {
+        's' => 1_000_000,
+        'm' => 60_000_000,
+        'h' => 3_600_000_000,
+        'd' => 86_400_000_000,
+        _ => return None,
+    };
+    n.checked_mul(per)
 }
