@@ -180,7 +180,8 @@ pub struct RunArgs {
     /// of `--threads 1`. Default: one per core (`files.threads`, 0 = one per core).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
-    /// Do not print the readiness table and the counters (only the one-line summary).
+    /// Do not print the progress line, the readiness table and the counters (only the
+    /// one-line summary).
     /// File mode only.
     #[arg(long, short)]
     pub quiet: bool,

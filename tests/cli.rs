@@ -70,8 +70,8 @@ fn generate_then_run_writes_the_four_tables_and_a_readiness_table() {
     );
     assert_eq!(
         stdout.lines().count(),
-        2 + 3,
-        "a header and one line per tenant:\n{stdout}"
+        3 + 3,
+        "a title, a header and its rule, and one line per tenant:\n{stdout}"
     );
 
     let findings = lines(&out.join("findings.ndjson"));
