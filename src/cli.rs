@@ -92,6 +92,49 @@ pub enum Command {
     ///
     /// Example:  mfa-audit report --from out/ --out readiness.html
     Report(ReportArgs),
+    /// Print the shell completion script for bash, zsh or fish (also elvish, powershell).
+    ///
+    /// The script completes every command, flag and enumerated value. Install it where
+    /// your shell looks (a new shell picks it up):
+    ///
+    /// bash (needs the bash-completion package):
+    ///
+    ///   mfa-audit completions bash > ~/.local/share/bash-completion/completions/mfa-audit
+    ///
+    /// zsh (then, in ~/.zshrc before compinit: fpath=(~/.zfunc $fpath)):
+    ///
+    ///   mfa-audit completions zsh > ~/.zfunc/_mfa-audit
+    ///
+    /// fish:
+    ///
+    ///   mfa-audit completions fish > ~/.config/fish/completions/mfa-audit.fish
+    ///
+    /// System-wide: /usr/share/bash-completion/completions/mfa-audit,
+    /// /usr/share/zsh/vendor-completions/_mfa-audit,
+    /// /usr/share/fish/vendor_completions.d/mfa-audit.fish.
+    ///
+    /// Example:  source <(mfa-audit completions bash)   (this shell only)
+    Completions(CompletionsArgs),
+    /// Write the man pages: mfa-audit.1 and one per command (mfa-audit-run.1, ...).
+    /// `scripts/man` runs it.
+    #[command(hide = true)]
+    Man(ManArgs),
+}
+
+/// `mfa-audit completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `mfa-audit man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The folder to write the pages into (created if missing).
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 /// `mfa-audit report`.
@@ -180,7 +223,8 @@ pub struct RunArgs {
     /// of `--threads 1`. Default: one per core (`files.threads`, 0 = one per core).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
-    /// Do not print the readiness table and the counters (only the one-line summary).
+    /// Do not print the progress line, the readiness table and the counters (only the
+    /// one-line summary).
     /// File mode only.
     #[arg(long, short)]
     pub quiet: bool,

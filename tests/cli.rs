@@ -70,8 +70,8 @@ fn generate_then_run_writes_the_four_tables_and_a_readiness_table() {
     );
     assert_eq!(
         stdout.lines().count(),
-        2 + 3,
-        "a header and one line per tenant:\n{stdout}"
+        3 + 3,
+        "a title, a header and its rule, and one line per tenant:\n{stdout}"
     );
 
     let findings = lines(&out.join("findings.ndjson"));
@@ -507,4 +507,68 @@ fn one_configuration_serves_both_modes_and_refuses_what_does_not_apply() {
         assert!(t.contains(want), "{args:?}: want {want:?} in {t}");
         assert_eq!(t.trim().lines().count(), 1, "one line: {t}");
     }
+}
+
+/// The commands `--help` lists (`man` is hidden: scripts/man runs it).
+const COMMANDS: [&str; 9] = [
+    "run",
+    "produce",
+    "schema",
+    "generate",
+    "policy",
+    "explain",
+    "diff",
+    "report",
+    "completions",
+];
+
+#[test]
+fn completions_for_each_shell_name_every_command() {
+    for shell in ["bash", "zsh", "fish"] {
+        let o = mfa_audit(&["completions", shell]);
+        assert!(o.status.success(), "{shell}: {}", text(&o));
+        let script = String::from_utf8(o.stdout).unwrap();
+        assert!(script.len() > 1000, "{shell}: {script}");
+        for command in COMMANDS {
+            assert!(
+                script.contains(command),
+                "{shell} completions lack `{command}`"
+            );
+        }
+        // Flags of a command, and the values of an enumerated one.
+        assert!(
+            script.contains("until-end") && script.contains("ndjson"),
+            "{shell}"
+        );
+    }
+    let o = mfa_audit(&["completions", "tcsh"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let help = mfa_audit(&["completions", "--help"]);
+    assert!(text(&help).contains("~/.config/fish/completions/mfa-audit.fish"));
+}
+
+#[test]
+fn the_man_pages_name_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("man");
+    let o = mfa_audit(&["man", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let page = std::fs::read_to_string(out.join("mfa-audit.1")).unwrap();
+    assert!(page.contains(".TH mfa-audit 1"), "{page}");
+    for command in COMMANDS {
+        assert!(
+            page.contains(&format!("mfa\\-audit\\-{command}(1)")),
+            "mfa-audit.1 does not name `{command}`:\n{page}"
+        );
+        assert!(
+            out.join(format!("mfa-audit-{command}.1")).is_file(),
+            "{command}"
+        );
+    }
+    let run = std::fs::read_to_string(out.join("mfa-audit-run.1")).unwrap();
+    assert!(run.contains("\\-\\-until\\-end"), "{run}");
+    assert!(
+        !out.join("mfa-audit-man.1").exists(),
+        "the hidden command has no page"
+    );
 }

@@ -532,6 +532,105 @@ fn a_folder_from_before_rollout_surfaces_still_reports() {
     assert!(!page.contains("<svg id=\"share-chart\""));
 }
 
+/// Rows are written by whoever sends events: a tenant id, a surface of a policy's own, a
+/// rule id or a dead letter's reason holding markup is text on the page, never a tag or an
+/// attribute (the templates escape every value).
+#[test]
+fn markup_injected_in_the_rows_is_only_text_on_the_page() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("rows");
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = "partner-mfa-2026";
+    let tenant = "<script>alert(1)</script>";
+    let quoted = "t\" onmouseover=\"alert(2)";
+    let surface = "<img src=x onerror=alert(3)>";
+    let write = |name: &str, rows: &[String]| {
+        let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
+        std::fs::write(dir.join(name), text).unwrap();
+    };
+    write(
+        "rollout_daily.ndjson",
+        &[
+            rollout_row(tenant, "2026-04-01", policy, "blocked"),
+            rollout_row(quoted, "2026-04-01", policy, "<b>bold</b>"),
+        ],
+    );
+    write(
+        "rollout_surfaces.ndjson",
+        &[serde_json::json!({
+            "tenant_id": tenant, "day": "2026-04-01", "policy_version": policy,
+            "surface": surface, "enforced": true, "total": 4, "mfa": 1, "excepted": 0,
+            "mfa_unknown": 0, "version": 1,
+        })
+        .to_string()],
+    );
+    write(
+        "agents.ndjson",
+        &[serde_json::json!({
+            "tenant_id": tenant, "user_id": "<u>", "roles": ["AdminAgent"],
+            "mfa_registration": "unregistered", "policy_version": policy, "version": 1,
+        })
+        .to_string()],
+    );
+    write(
+        "findings.ndjson",
+        &[serde_json::json!({
+            "rule_id": "</svg><script>alert(4)</script>", "severity": "<i>high</i>",
+            "enforced": true, "excepted": false, "policy_version": policy,
+        })
+        .to_string()],
+    );
+    write(
+        "dead_letters.ndjson",
+        &[serde_json::json!({"reason": "<style>*{color none}</style>: bad"}).to_string()],
+    );
+    let page = report(
+        &["--from", dir.to_str().unwrap()],
+        &tmp.path().join("r.html"),
+    );
+
+    // Every tag on the page is one the templates write, and no attribute runs a script.
+    let allowed = [
+        "html", "head", "meta", "title", "style", "body", "header", "h1", "h2", "p", "section",
+        "div", "b", "span", "table", "thead", "tbody", "tr", "th", "td", "wbr", "code", "svg",
+        "line", "text", "polyline", "circle", "rect",
+    ];
+    let tags: BTreeSet<String> = Regex::new(r"<([a-zA-Z][a-zA-Z0-9]*)")
+        .unwrap()
+        .captures_iter(&page)
+        .map(|c| c[1].to_ascii_lowercase())
+        .collect();
+    for tag in &tags {
+        assert!(
+            allowed.contains(&tag.as_str()),
+            "<{tag}> on the page:\n{page}"
+        );
+    }
+    assert_eq!(page.matches("<style>").count(), 1, "{page}");
+    let in_tags = Regex::new(r"<[^>]*\son[a-z]+\s*=").unwrap();
+    assert!(
+        !in_tags.is_match(&page),
+        "an event handler attribute:\n{page}"
+    );
+    // The texts are there, escaped.
+    let (header, rows) = readiness_cells(&page);
+    assert!(
+        header.contains(&"&#60;img src=x onerror=alert(3)&#62; MFA".to_owned()),
+        "{header:?}"
+    );
+    let ids: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert!(
+        ids.contains(&"&#60;script&#62;alert(1)&#60;/script&#62;"),
+        "{ids:?}"
+    );
+    assert!(ids.contains(&"t&#34; onmouseover=&#34;alert(2)"), "{ids:?}");
+    assert!(page.contains(
+        "&#60;/svg&#62;&#60;script&#62;alert(4)&#60;/script&#62; (&#60;i&#62;high&#60;/i&#62;)"
+    ));
+    assert!(page.contains("<td class=\"l\">&#60;style&#62;*{color none}&#60;/style&#62;</td>"));
+    assert!(page.contains("&#60;b&#62;bold&#60;/b&#62;"));
+}
+
 /// The rows of the sample folder loaded into a fresh ClickHouse database, dropped after.
 struct Database {
     name: String,

@@ -23,6 +23,7 @@ const ROOTS: &[&str] = &[
     "policies",
     "examples",
     "schemas",
+    "templates",
     "dashboards",
     "docs",
     ".ci",

@@ -5,6 +5,7 @@
 pub mod diff;
 pub mod explain;
 pub mod generate;
+pub mod help;
 pub mod policy;
 pub mod produce;
 pub mod report;
@@ -35,6 +36,8 @@ pub fn run(cli: crate::cli::Cli) -> ExitCode {
         Command::Report(args) => report::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Diff(args) => diff::run(&args),
+        Command::Completions(args) => help::completions(&args),
+        Command::Man(args) => help::man(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,10 @@
 
 use super::{env_vars, load_policies, AppError};
 use crate::cli::RunArgs;
+use comfy_table::{
+    CellAlignment, ColumnConstraint, ContentArrangement, LineStyle, Table, TableStyle, Width,
+};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use mfa_audit::config::{Config, ConfigError, Mode};
 use mfa_audit::event::token::TokenReader;
 use mfa_audit::pipeline::{parallel, Origin, Processor, TenantReadiness, Totals};
@@ -13,9 +17,9 @@ use mfa_audit::source::file as input;
 use mfa_audit::source::LinePosition;
 use mfa_audit::telemetry::Metrics;
 use std::fmt::Write as _;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Runs `mfa-audit run`: builds the configuration, then runs its mode.
 pub fn run(args: &RunArgs) -> Result<(), AppError> {
@@ -151,7 +155,7 @@ pub fn files(config: &Config, quiet: bool) -> Result<Totals, AppError> {
         });
     let mut sink = FileSink::create(out)?;
     let mut summary = Totals::default();
-    let mut progress = Progress::new();
+    let progress = Progress::new(&metrics, input_size(&inputs), quiet);
     let started = Instant::now();
     tracing::info!(policies = ?chosen, inputs = inputs.len(), "run started");
 
@@ -162,7 +166,7 @@ pub fn files(config: &Config, quiet: bool) -> Result<Totals, AppError> {
     if threads > 1 {
         let mut on_bytes = |n: usize| {
             metrics.input_bytes.inc_by(n as u64);
-            progress.tick(&metrics);
+            progress.tick(n);
         };
         summary = parallel::run(
             &processor,
@@ -188,7 +192,7 @@ pub fn files(config: &Config, quiet: bool) -> Result<Totals, AppError> {
             &inputs,
             &mut sink,
             &mut summary,
-            &mut progress,
+            &progress,
         )?;
     }
     processor.snapshot(&mut sink)?;
@@ -199,7 +203,8 @@ pub fn files(config: &Config, quiet: bool) -> Result<Totals, AppError> {
     if !quiet {
         let policies: Vec<&policy::Policy> =
             processor.engines().iter().map(|e| e.policy()).collect();
-        let table = readiness_table(&processor.readiness(), &policies);
+        let width = console::Term::stdout().size_checked().map(|(_, cols)| cols);
+        let table = readiness_table(&processor.readiness(), &policies, width);
         let mut out = std::io::stdout().lock();
         out.write_all(table.as_bytes())
             .and_then(|_| out.flush())
@@ -234,7 +239,7 @@ fn one_thread(
     inputs: &[String],
     sink: &mut FileSink,
     summary: &mut Totals,
-    progress: &mut Progress,
+    progress: &Progress,
 ) -> Result<(), AppError> {
     let metrics = processor.metrics();
     let p = &config.pipeline;
@@ -258,7 +263,7 @@ fn one_thread(
         };
         let mut on_bytes = |n: usize| {
             metrics.input_bytes.inc_by(n as u64);
-            progress.tick(metrics);
+            progress.tick(n);
         };
         input::read(
             path,
@@ -274,40 +279,67 @@ fn one_thread(
     Ok(())
 }
 
-/// A progress line on stderr, only when stderr is a terminal.
+/// The progress line on stderr (indicatif): bytes read, documents and documents per
+/// second, and with a known input size a bar and an ETA. indicatif draws it at most 20
+/// times a second and not at all when stderr is not a terminal; `-q` hides it too.
 struct Progress {
-    on: bool,
-    last: Instant,
-    shown: bool,
+    bar: ProgressBar,
 }
 
 impl Progress {
-    fn new() -> Self {
-        Self {
-            on: std::io::stderr().is_terminal(),
-            last: Instant::now(),
-            shown: false,
-        }
+    /// `total`: the inputs' size in bytes when every one is a regular file.
+    fn new(metrics: &Arc<Metrics>, total: Option<u64>, quiet: bool) -> Self {
+        let target = if quiet {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        };
+        let template = match total {
+            Some(_) => "mfa-audit: {bytes}/{total_bytes} [{bar:24}] {docs} documents ({docs_per_sec}/s), ETA {eta}",
+            None => "mfa-audit: {bytes} read, {docs} documents ({docs_per_sec}/s)",
+        };
+        let documents = Arc::clone(metrics);
+        let rate = Arc::clone(metrics);
+        let style = ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ")
+            .with_key(
+                "docs",
+                move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{}", documents.documents.get());
+                },
+            )
+            .with_key(
+                "docs_per_sec",
+                move |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                    let secs = s.elapsed().as_secs_f64();
+                    let n = rate.documents.get() as f64;
+                    let _ = write!(w, "{:.0}", if secs > 0.0 { n / secs } else { 0.0 });
+                },
+            );
+        let bar = ProgressBar::with_draw_target(total, target).with_style(style);
+        Self { bar }
     }
 
-    fn tick(&mut self, m: &Metrics) {
-        if !self.on || self.last.elapsed() < Duration::from_secs(1) {
-            return;
-        }
-        self.last = Instant::now();
-        self.shown = true;
-        let mb = m.input_bytes.get() as f64 / 1e6;
-        eprint!(
-            "\rmfa-audit: {mb:.1} MB, {} documents read",
-            m.documents.get()
-        );
+    /// `n` more bytes read.
+    fn tick(&self, n: usize) {
+        self.bar.inc(n as u64);
     }
 
-    fn clear(&mut self) {
-        if self.shown {
-            eprint!("\r\x1b[2K");
-        }
+    fn clear(&self) {
+        self.bar.finish_and_clear();
     }
+}
+
+/// The inputs' size in bytes, when every one is a regular file (not stdin or a pipe).
+fn input_size(inputs: &[String]) -> Option<u64> {
+    inputs.iter().try_fold(0u64, |sum, path| {
+        if path == "-" {
+            return None;
+        }
+        let m = std::fs::metadata(path).ok()?;
+        m.is_file().then(|| sum.saturating_add(m.len()))
+    })
 }
 
 fn pct(v: Option<f64>) -> String {
@@ -315,8 +347,13 @@ fn pct(v: Option<f64>) -> String {
 }
 
 /// The per-tenant readiness table printed after a run: one block per policy, a column
-/// per surface that has an MFA share.
-pub fn readiness_table(rows: &[TenantReadiness], policies: &[&policy::Policy]) -> String {
+/// per surface that has an MFA share. `width`: the terminal's, to wrap cells to (the
+/// tenant column never wraps); `None` lays every row on one line.
+pub fn readiness_table(
+    rows: &[TenantReadiness],
+    policies: &[&policy::Policy],
+    width: Option<u16>,
+) -> String {
     let mut s = String::new();
     for (n, policy) in policies.iter().enumerate() {
         if n > 0 {
@@ -334,19 +371,20 @@ pub fn readiness_table(rows: &[TenantReadiness], policies: &[&policy::Policy]) -
             .filter(|(_, x)| x.share.is_some())
             .map(|(i, x)| (i, short_surface(&x.name)))
             .collect();
-        let _ = write!(
-            s,
-            "{:<38} {:<10} {:<8} {:<8}",
-            "tenant", "day", "status", "7d"
-        );
-        for (_, name) in &shares {
-            let _ = write!(s, " {name:>7}");
+        let mut header = vec!["tenant", "day", "status", "7d"];
+        header.extend(shares.iter().map(|(_, name)| *name));
+        header.extend(["agents", "crit", "high", "next enforcement"]);
+        let mut table = Table::new();
+        table
+            .load_style(
+                TableStyle::new().header_separator(LineStyle::none().fill('─').junction(' ')),
+            )
+            .set_header(header);
+        if let Some(w) = width {
+            table
+                .set_content_arrangement(ContentArrangement::Dynamic)
+                .set_width(w);
         }
-        let _ = writeln!(
-            s,
-            " {:>9} {:>6} {:>6}  next enforcement",
-            "agents", "crit", "high"
-        );
         let mut any = false;
         for r in rows.iter().filter(|r| *r.policy_version == *policy.version) {
             any = true;
@@ -355,32 +393,42 @@ pub fn readiness_table(rows: &[TenantReadiness], policies: &[&policy::Policy]) -
                 Some((surface, days)) => format!("{surface} in {days} d"),
                 None => "none ahead".into(),
             };
-            let _ = write!(
-                s,
-                "{:<38} {:<10} {:<8} {:<8}",
-                mfa_audit::event::scrub::terminal(&r.tenant_id),
+            let mut cells = vec![
+                mfa_audit::event::scrub::terminal(&r.tenant_id).into_owned(),
                 r.day.to_string(),
-                r.status.name(),
-                r.status_7d.name(),
-            );
-            for (i, _) in &shares {
-                let _ = write!(s, " {:>7}", pct(w.share(*i).share()));
-            }
-            let _ = writeln!(
-                s,
-                " {:>9} {:>6} {:>6}  {}",
+                r.status.name().to_owned(),
+                r.status_7d.name().to_owned(),
+            ];
+            cells.extend(shares.iter().map(|(i, _)| pct(w.share(*i).share())));
+            cells.extend([
                 format!(
                     "{}/{}",
                     w.partner_role_users_registered, w.partner_role_users
                 ),
-                w.uncovered[3],
-                w.uncovered[2],
-                next
-            );
+                w.uncovered[3].to_string(),
+                w.uncovered[2].to_string(),
+                next,
+            ]);
+            table.add_row(cells);
         }
         if !any {
             let _ = writeln!(s, "(no events)");
+            continue;
         }
+        // Numbers to the right; only the tenant and the next date may wrap, never a number.
+        let last = 4 + shares.len() + 3;
+        for (i, c) in table.column_iter_mut().enumerate() {
+            c.set_padding((0, 0));
+            if (4..last).contains(&i) {
+                c.set_cell_alignment(CellAlignment::Right);
+            }
+            c.set_constraint(match i {
+                0 => ColumnConstraint::LowerBoundary(Width::Fixed(18)),
+                i if i == last => ColumnConstraint::LowerBoundary(Width::Fixed(10)),
+                _ => ColumnConstraint::ContentWidth,
+            });
+        }
+        let _ = writeln!(s, "{}", table.trim_fmt());
     }
     s
 }
@@ -433,5 +481,78 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mfa_audit::event::time::Day;
+    use mfa_audit::state::Readiness;
+
+    fn row(policy: &str, tenant: &str) -> TenantReadiness {
+        TenantReadiness {
+            policy_version: policy.into(),
+            tenant_id: tenant.into(),
+            day: Day(20_000),
+            status: Readiness::AtRisk,
+            status_7d: Readiness::Blocked,
+            window: Default::default(),
+            enforced: 0,
+            next_enforcement: Some(("dashboard_all_pages".into(), 12)),
+        }
+    }
+
+    #[test]
+    fn the_readiness_table_fits_the_width_given_and_escapes_the_tenant() {
+        let policy = policy::load(policy::DEFAULT_POLICY).unwrap();
+        let v = policy.version.to_string();
+        let rows = [
+            row(&v, "4415a7ec-6938-4c10-a2b1-c297efd19061"),
+            row(&v, "evil\u{1b}[2Jtenant"),
+        ];
+        // No width (not a terminal): a title, the header, its rule, a line per tenant.
+        let wide = readiness_table(&rows, &[&policy], None);
+        let lines: Vec<&str> = wide.lines().collect();
+        assert_eq!(lines.len(), 3 + 2, "{wide}");
+        let header: Vec<&str> = lines[1].split_whitespace().collect();
+        assert_eq!(header[..4], ["tenant", "day", "status", "7d"]);
+        assert_eq!(
+            header[header.len() - 5..],
+            ["agents", "crit", "high", "next", "enforcement"]
+        );
+        let cells: Vec<&str> = lines[3].split_whitespace().collect();
+        assert_eq!(
+            cells[..4],
+            [
+                "4415a7ec-6938-4c10-a2b1-c297efd19061",
+                "2024-10-04",
+                "at_risk",
+                "blocked"
+            ]
+        );
+        assert!(
+            lines[3].ends_with("0/0    0    0 dashboard_all_pages in 12 d"),
+            "{}",
+            lines[3]
+        );
+        assert!(!wide.contains('\u{1b}'), "{wide}");
+        // A terminal of 110 columns: every line fits, the numbers stay whole, the tenant
+        // wraps.
+        let narrow = readiness_table(&rows, &[&policy], Some(110));
+        for l in narrow.lines().skip(1) {
+            assert!(
+                l.chars().count() <= 110,
+                "{} columns: {l}",
+                l.chars().count()
+            );
+        }
+        assert!(narrow.lines().count() > wide.lines().count(), "{narrow}");
+        assert!(
+            narrow.contains("at_risk blocked") && narrow.contains("0/0"),
+            "{narrow}"
+        );
+        // A policy without rows says so.
+        assert!(readiness_table(&[], &[&policy], None).ends_with("(no events)\n"));
     }
 }

@@ -1,13 +1,95 @@
-//! The report's charts, as inline SVG: the MFA share per surface and day, findings per
-//! rule, and the agents with most findings.
+//! The report's charts as inline SVG: the MFA share per surface and day, findings per
+//! rule, and the agents with most findings. This module only places things: it computes
+//! coordinates (numbers) and picks the texts; `templates/share_chart.html` and
+//! `templates/bars.html` write the SVG, escaping every text.
 
 use super::style::{
-    esc, pct, surface_colour, surface_label, BLOCKED, EXCEPTED, READINESS_ONLY, READY, UNKNOWN,
+    pct, surface_colour, surface_label, BLOCKED, EXCEPTED, READINESS_ONLY, READY, UNKNOWN,
 };
 use super::{AgentCount, RuleCount};
 use crate::event::time::Day;
 use crate::state::ShareCount;
-use std::fmt::Write as _;
+use askama::Template;
+
+/// The share chart, or why there is none.
+#[derive(Debug)]
+pub(super) enum ShareChart<'a> {
+    /// No day has rows.
+    NoDays,
+    /// The rows have no `rollout_surfaces`.
+    NoSurfaces,
+    /// The chart.
+    Chart(ShareSvg<'a>),
+}
+
+/// The share chart's geometry.
+#[derive(Debug)]
+pub(super) struct ShareSvg<'a> {
+    pub w: f64,
+    pub ht: f64,
+    /// Horizontal rules at 0, 25, ..., 100 %.
+    pub grid: Vec<GridLine>,
+    /// Day labels under the plot.
+    pub ticks: Vec<Tick>,
+    /// Enforcement dates in range: a dashed rule each, with the surfaces enforced.
+    pub marks: Vec<Mark>,
+    /// One line per surface.
+    pub lines: Vec<SurfaceLine<'a>>,
+}
+
+#[derive(Debug)]
+pub(super) struct GridLine {
+    pub x1: f64,
+    pub x2: f64,
+    pub y: f64,
+    pub text_x: f64,
+    pub text_y: f64,
+    pub percent: u32,
+}
+
+#[derive(Debug)]
+pub(super) struct Tick {
+    pub x: f64,
+    pub y: f64,
+    pub label: String,
+}
+
+#[derive(Debug)]
+pub(super) struct Mark {
+    pub x: f64,
+    pub y1: f64,
+    pub y2: f64,
+    pub text_x: f64,
+    pub text_y: f64,
+    pub names: String,
+}
+
+#[derive(Debug)]
+pub(super) struct SurfaceLine<'a> {
+    pub name: &'a str,
+    pub colour: &'static str,
+    /// Runs of days with a known share, each drawn as one polyline when longer than one.
+    pub segments: Vec<Vec<(f64, f64)>>,
+    pub points: Vec<Point>,
+    /// Legend: the swatch's and the name's places.
+    pub legend_x: f64,
+    pub legend_y: f64,
+}
+
+#[derive(Debug)]
+pub(super) struct Point {
+    pub x: f64,
+    pub y: f64,
+    pub share: String,
+    pub day: Day,
+}
+
+/// The share chart alone, as the page writes it (tests, and whoever wants one chart).
+#[derive(Template)]
+#[template(path = "share_chart.html")]
+struct ShareChartPart<'a> {
+    share: &'a ShareChart<'a>,
+}
 
 /// MFA share per surface and day, as lines (one per surface of `surfaces`, which index
 /// each day's counts); enforcement dates in range as dashed rules.
@@ -16,11 +98,22 @@ pub fn share_chart(
     daily: &[(Day, Vec<ShareCount>)],
     enforcement: &[(String, Day)],
 ) -> String {
+    let share = share_layout(surfaces, daily, enforcement);
+    ShareChartPart { share: &share }
+        .render()
+        .unwrap_or_default()
+}
+
+pub(super) fn share_layout<'a>(
+    surfaces: &'a [String],
+    daily: &[(Day, Vec<ShareCount>)],
+    enforcement: &'a [(String, Day)],
+) -> ShareChart<'a> {
     let (Some((first, _)), Some((last, _))) = (daily.first(), daily.last()) else {
-        return "<p>No days.</p>".into();
+        return ShareChart::NoDays;
     };
     if surfaces.is_empty() {
-        return "<p>No MFA shares: the rows have no <code>rollout_surfaces</code>.</p>".into();
+        return ShareChart::NoSurfaces;
     }
     let (w, ht, left, right, top, bottom) = (900.0, 280.0, 48.0, 150.0, 20.0, 36.0);
     // Room for the legend: a line per surface, its longest name (a policy's own may be long).
@@ -36,38 +129,34 @@ pub fn share_chart(
     let span = (last.0 - first.0).max(1) as f64;
     let x = |d: Day| left + (d.0 - first.0) as f64 / span * plot_w;
     let y = |v: f64| top + (1.0 - v) * plot_h;
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<svg id=\"share-chart\" viewBox=\"0 0 {w} {ht}\" width=\"{w}\" height=\"{ht}\" role=\"img\" \
-         aria-label=\"MFA share per surface per day\" xmlns=\"http://www.w3.org/2000/svg\">"
-    );
-    for i in 0..=4 {
-        let v = f64::from(i) / 4.0;
-        let _ = write!(
-            s,
-            "<line x1=\"{left}\" x2=\"{}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" stroke=\"#e6e9ec\"/>\
-             <text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}%</text>",
-            left + plot_w,
-            left - 6.0,
-            y(v) + 4.0,
-            i * 25,
-            yy = y(v)
-        );
-    }
+
+    let grid = (0..=4u32)
+        .map(|i| {
+            let v = f64::from(i) / 4.0;
+            GridLine {
+                x1: left,
+                x2: left + plot_w,
+                y: y(v),
+                text_x: left - 6.0,
+                text_y: y(v) + 4.0,
+                percent: i * 25,
+            }
+        })
+        .collect();
     let days = (last.0 - first.0 + 1) as usize;
     let step = days.div_ceil(10).max(1);
-    for k in (0..days).step_by(step) {
-        let d = first.plus(k as i64);
-        let label = d.to_string();
-        let _ = write!(
-            s,
-            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-            x(d),
-            ht - bottom + 16.0,
-            esc(label.get(5..).unwrap_or(&label))
-        );
-    }
+    let ticks = (0..days)
+        .step_by(step)
+        .map(|k| {
+            let d = first.plus(k as i64);
+            let label = d.to_string();
+            Tick {
+                x: x(d),
+                y: ht - bottom + 16.0,
+                label: label.get(5..).unwrap_or(&label).to_owned(),
+            }
+        })
+        .collect();
     let mut labels: Vec<(Day, Vec<&str>)> = Vec::new();
     for (surface, d) in enforcement {
         if *d < *first || *d > *last {
@@ -78,63 +167,94 @@ pub fn share_chart(
             None => labels.push((*d, vec![surface_label(surface)])),
         }
     }
-    for (d, names) in &labels {
-        let xx = x(*d);
-        let _ = write!(
-            s,
-            "<line class=\"enforcement\" x1=\"{xx:.1}\" x2=\"{xx:.1}\" y1=\"{top}\" y2=\"{}\" stroke=\"#37414b\" stroke-dasharray=\"4 3\"/>\
-             <text x=\"{:.1}\" y=\"{}\">{} enforced</text>",
-            top + plot_h,
-            xx + 4.0,
-            top + plot_h - 8.0,
-            esc(&names.join(", ")),
-        );
-    }
-    for (i, surface) in surfaces.iter().enumerate() {
-        let name = surface_label(surface);
-        let colour = surface_colour(i);
-        let mut segment: Vec<String> = Vec::new();
-        let mut points = String::new();
-        let flush = |segment: &mut Vec<String>, s: &mut String| {
-            if segment.len() > 1 {
-                let _ = write!(
-                    s,
-                    "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>",
-                    segment.join(" ")
-                );
-            }
-            segment.clear();
-        };
-        for (d, counts) in daily {
-            match counts.get(i).and_then(ShareCount::share) {
-                Some(v) => {
-                    segment.push(format!("{:.1},{:.1}", x(*d), y(v)));
-                    let _ = write!(
-                        points,
-                        "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{colour}\"><title>{}: {} on {d}</title></circle>",
-                        x(*d),
-                        y(v),
-                        esc(name),
-                        pct(Some(v))
-                    );
+    let marks = labels
+        .iter()
+        .map(|(d, names)| Mark {
+            x: x(*d),
+            y1: top,
+            y2: top + plot_h,
+            text_x: x(*d) + 4.0,
+            text_y: top + plot_h - 8.0,
+            names: names.join(", "),
+        })
+        .collect();
+    let lines = surfaces
+        .iter()
+        .enumerate()
+        .map(|(i, surface)| {
+            let mut segments = vec![Vec::new()];
+            let mut points = Vec::new();
+            for (d, counts) in daily {
+                match counts.get(i).and_then(ShareCount::share) {
+                    Some(v) => {
+                        if let Some(run) = segments.last_mut() {
+                            run.push((x(*d), y(v)));
+                        }
+                        points.push(Point {
+                            x: x(*d),
+                            y: y(v),
+                            share: pct(Some(v)),
+                            day: *d,
+                        });
+                    }
+                    None => segments.push(Vec::new()),
                 }
-                None => flush(&mut segment, &mut s),
             }
-        }
-        flush(&mut segment, &mut s);
-        s.push_str(&points);
-        let ly = top + 14.0 + i as f64 * 18.0;
-        let lx = left + plot_w + 16.0;
-        let _ = write!(
-            s,
-            "<rect x=\"{lx}\" y=\"{}\" width=\"12\" height=\"4\" fill=\"{colour}\"/><text x=\"{}\" y=\"{ly}\">{}</text>",
-            ly - 5.0,
-            lx + 18.0,
-            esc(name)
-        );
-    }
-    s.push_str("</svg>");
-    s
+            segments.retain(|run| run.len() > 1);
+            SurfaceLine {
+                name: surface_label(surface),
+                colour: surface_colour(i),
+                segments,
+                points,
+                legend_x: left + plot_w + 16.0,
+                legend_y: top + 14.0 + i as f64 * 18.0,
+            }
+        })
+        .collect();
+    ShareChart::Chart(ShareSvg {
+        w,
+        ht,
+        grid,
+        ticks,
+        marks,
+        lines,
+    })
+}
+
+/// Horizontal stacked bars: one per row, parts in the given colours, a count at the end.
+#[derive(Debug)]
+pub(super) struct Bars {
+    pub id: &'static str,
+    pub label: &'static str,
+    pub w: f64,
+    pub ht: f64,
+    /// Every part name once, in order: the swatch's x, the name, the colour.
+    pub legend: Vec<(f64, &'static str, &'static str)>,
+    pub rows: Vec<BarRow>,
+    /// What is left out: (shown, of).
+    pub cut: Option<(usize, usize)>,
+}
+
+#[derive(Debug)]
+pub(super) struct BarRow {
+    pub label: String,
+    pub hover: String,
+    pub label_x: f64,
+    pub text_y: f64,
+    pub parts: Vec<BarPart>,
+    pub total_x: f64,
+    pub total: u64,
+}
+
+#[derive(Debug)]
+pub(super) struct BarPart {
+    pub x: f64,
+    pub y: f64,
+    pub w: f64,
+    pub h: f64,
+    pub n: u64,
+    pub name: &'static str,
+    pub colour: &'static str,
 }
 
 /// One bar: its label, the text shown on hovering, and its parts (count, name, colour).
@@ -144,8 +264,7 @@ struct Bar {
     parts: [(u64, &'static str, &'static str); 3],
 }
 
-/// Horizontal stacked bars: one per row, parts in the given colours, a count at the end.
-fn bars(id: &str, label: &str, rows: &[Bar]) -> String {
+fn bars(id: &'static str, label: &'static str, rows: &[Bar]) -> Bars {
     let max = rows
         .iter()
         .map(|b| b.parts.iter().map(|p| p.0).sum::<u64>())
@@ -154,81 +273,67 @@ fn bars(id: &str, label: &str, rows: &[Bar]) -> String {
         .max(1) as f64;
     let (w, left, bar_w, row_h, top) = (900.0, 290.0, 520.0, 22.0, 26.0);
     let ht = top + row_h * rows.len() as f64 + 8.0;
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<svg id=\"{id}\" viewBox=\"0 0 {w} {ht}\" width=\"{w}\" height=\"{ht}\" role=\"img\" aria-label=\"{}\" xmlns=\"http://www.w3.org/2000/svg\">",
-        esc(label)
-    );
-    // Legend: every part name once, in order.
-    let mut legend: Vec<(&str, &str)> = Vec::new();
+    let mut legend: Vec<(f64, &'static str, &'static str)> = Vec::new();
+    let mut lx = left;
     for b in rows {
         for (_, name, colour) in &b.parts {
-            if !legend.iter().any(|(n, _)| n == name) {
-                legend.push((name, colour));
+            if !legend.iter().any(|(_, n, _)| n == name) {
+                legend.push((lx, name, colour));
+                lx += 24.0 + 7.0 * name.len() as f64;
             }
         }
     }
-    let mut lx = left;
-    for (name, colour) in legend {
-        let _ = write!(
-            s,
-            "<rect x=\"{lx}\" y=\"6\" width=\"10\" height=\"10\" fill=\"{colour}\"/><text x=\"{}\" y=\"15\">{}</text>",
-            lx + 14.0,
-            esc(name)
-        );
-        lx += 24.0 + 7.0 * name.len() as f64;
-    }
-    for (
-        i,
-        Bar {
-            label,
-            hover,
-            parts,
-        },
-    ) in rows.iter().enumerate()
-    {
-        let y = top + i as f64 * row_h;
-        let _ = write!(
-            s,
-            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}<title>{}</title></text>",
-            left - 8.0,
-            y + 14.0,
-            esc(label),
-            esc(hover)
-        );
-        let mut x = left;
-        let mut total = 0;
-        for (n, part, colour) in parts {
-            if *n == 0 {
-                continue;
+    let rows = rows
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let y = top + i as f64 * row_h;
+            let mut x = left;
+            let mut total = 0;
+            let mut parts = Vec::new();
+            for &(n, name, colour) in &b.parts {
+                if n == 0 {
+                    continue;
+                }
+                let pw = n as f64 / max * bar_w;
+                parts.push(BarPart {
+                    x,
+                    y: y + 3.0,
+                    w: pw,
+                    h: row_h - 6.0,
+                    n,
+                    name,
+                    colour,
+                });
+                x += pw;
+                total += n;
             }
-            let pw = *n as f64 / max * bar_w;
-            let _ = write!(
-                s,
-                "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{pw:.1}\" height=\"{}\" fill=\"{colour}\"><title>{}: {n} {}</title></rect>",
-                y + 3.0,
-                row_h - 6.0,
-                esc(hover),
-                esc(part)
-            );
-            x += pw;
-            total += n;
-        }
-        let _ = write!(
-            s,
-            "<text x=\"{:.1}\" y=\"{:.1}\">{total}</text>",
-            x + 6.0,
-            y + 14.0
-        );
+            BarRow {
+                label: b.label.clone(),
+                hover: b.hover.clone(),
+                label_x: left - 8.0,
+                text_y: y + 14.0,
+                parts,
+                total_x: x + 6.0,
+                total,
+            }
+        })
+        .collect();
+    Bars {
+        id,
+        label,
+        w,
+        ht,
+        legend,
+        rows,
+        cut: None,
     }
-    s.push_str("</svg>");
-    s
 }
 
-pub(super) fn rules_chart(rules: &[RuleCount]) -> String {
+/// Findings per rule (`None`: there are none).
+pub(super) fn rules_chart(rules: &[RuleCount]) -> Option<Bars> {
     if rules.is_empty() {
-        return "<p>No findings.</p>".into();
+        return None;
     }
     let rows: Vec<_> = rules
         .iter()
@@ -242,14 +347,16 @@ pub(super) fn rules_chart(rules: &[RuleCount]) -> String {
             ],
         })
         .collect();
-    bars("rules-chart", "Findings by rule", &rows)
+    Some(bars("rules-chart", "Findings by rule", &rows))
 }
 
 const MAX_AGENT_ROWS: usize = 40;
 
-pub(super) fn agents_chart(agents: &[AgentCount]) -> String {
+/// Partner-role users per tenant by registration, the tenants with most unregistered
+/// users first (`None`: no partner-role user was seen).
+pub(super) fn agents_chart(agents: &[AgentCount]) -> Option<Bars> {
     if agents.is_empty() {
-        return "<p>No partner-role users seen.</p>".into();
+        return None;
     }
     let mut sorted: Vec<&AgentCount> = agents.iter().collect();
     sorted.sort_by(|a, b| {
@@ -271,17 +378,13 @@ pub(super) fn agents_chart(agents: &[AgentCount]) -> String {
             ],
         })
         .collect();
-    let mut s = bars(
+    let mut b = bars(
         "agents-chart",
         "Partner-role users by MFA registration",
         &rows,
     );
     if shown < sorted.len() {
-        let _ = write!(
-            s,
-            "<p class=\"note\">The {shown} tenants with the most unregistered users of {}.</p>",
-            sorted.len()
-        );
+        b.cut = Some((shown, sorted.len()));
     }
-    s
+    Some(b)
 }

@@ -3,214 +3,147 @@
 //! script, so it opens the same from a mail attachment, a file share or a browser
 //! without network.
 
-use super::{Report, RuleCount, TenantLine};
-use std::fmt::Write as _;
+use super::charts::{agents_chart, rules_chart, share_layout, Bars, ShareChart};
+use super::{Report, RuleCount};
+use crate::sink::DayStats;
+use askama::Template;
 
 pub use super::charts::share_chart;
-use super::charts::{agents_chart, rules_chart};
-pub use super::style::{esc, surface_label};
+pub use super::style::surface_label;
 use super::style::{pct, AT_RISK, BLOCKED, READY, UNKNOWN};
 
-fn status_colour(s: &str) -> &'static str {
-    match s {
-        "blocked" => BLOCKED,
-        "at_risk" => AT_RISK,
-        "ready" => READY,
-        _ => UNKNOWN,
+/// The page: `templates/report.html`, with the charts' templates included.
+#[derive(Template)]
+#[template(path = "report.html")]
+struct Page<'a> {
+    r: &'a Report,
+    title: String,
+    span: String,
+    generated_at: &'a str,
+    version: &'static str,
+    tiles: [Tile; 6],
+    /// Each surface's label cut at its underscores (a line may break there).
+    surface_heads: Vec<Vec<&'a str>>,
+    tenants: Vec<TenantRow<'a>>,
+    share: ShareChart<'a>,
+    /// "Label from day; ..." (empty: the policy is not a shipped one).
+    enforcement: String,
+    rules: Option<Bars>,
+    agents: Option<Bars>,
+}
+
+struct Tile {
+    value: u64,
+    label: &'static str,
+    colour: &'static str,
+}
+
+struct Badge {
+    colour: &'static str,
+    text: String,
+}
+
+impl Badge {
+    fn new(status: &str) -> Self {
+        let colour = match status {
+            "blocked" => BLOCKED,
+            "at_risk" => AT_RISK,
+            "ready" => READY,
+            _ => UNKNOWN,
+        };
+        Self {
+            colour,
+            text: status.replace('_', " "),
+        }
     }
 }
 
-fn badge(s: &str) -> String {
-    format!(
-        "<span class=\"badge\" style=\"background:{}\">{}</span>",
-        status_colour(s),
-        esc(&s.replace('_', " "))
-    )
+/// A line of the readiness table.
+struct TenantRow<'a> {
+    tenant_id: &'a str,
+    day: crate::event::time::Day,
+    status: Badge,
+    status_7d: Badge,
+    shares: Vec<String>,
+    w: &'a DayStats,
+    next: String,
 }
 
 /// The whole page. `generated_at` is printed as given (the caller's clock).
 pub fn render(r: &Report, generated_at: &str) -> String {
-    let mut h = String::with_capacity(64 * 1024);
-    let title = format!("Partner MFA readiness: {}", r.policy_version);
     let span = match (r.daily.first(), r.daily.last()) {
         (Some((a, _)), Some((b, _))) => format!("{a} to {b}"),
         _ => "no days".into(),
     };
-    let _ = write!(
-        h,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{}</title>\n<style>{}</style>\n</head>\n<body>\n",
-        esc(&title),
-        STYLE
-    );
-    let _ = writeln!(
-        h,
-        "<header><h1>{}</h1><p>Rows from {} · events from {} · generated {} by mfa-audit {}</p></header>",
-        esc(&title),
-        esc(&r.source),
-        esc(&span),
-        esc(generated_at),
-        env!("CARGO_PKG_VERSION")
-    );
-    tiles(&mut h, r);
-    readiness_table(&mut h, r);
-    let _ = writeln!(
-        h,
-        "<section><h2>MFA share per surface, all tenants</h2>{}{}</section>",
-        share_chart(&r.surfaces, &r.daily, &r.enforcement),
-        enforcement_note(r)
-    );
-    let _ = writeln!(
-        h,
-        "<section><h2>Findings by rule</h2>{}</section>",
-        rules_chart(&r.rules)
-    );
-    let _ = writeln!(
-        h,
-        "<section><h2>Partner-role users registered for MFA</h2>{}</section>",
-        agents_chart(&r.agents)
-    );
-    dead_letters(&mut h, r);
-    h.push_str("</body>\n</html>\n");
-    h
-}
-
-const STYLE: &str = "\
-body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px auto;max-width:1260px;padding:0 12px;color:#1d2329;background:#fff}\
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}header p{color:#56606b;margin:0}\
-.tiles{display:flex;flex-wrap:wrap;gap:12px;margin-top:18px}.tile{border:1px solid #dde2e7;border-radius:6px;padding:10px 14px;min-width:130px}\
-.tile b{display:block;font-size:24px}.tile span{color:#56606b}\
-table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}th,td{padding:4px 6px;border-bottom:1px solid #e6e9ec;text-align:right;white-space:nowrap}\
-th{background:#f4f6f8;white-space:normal;vertical-align:bottom}.wrap{overflow-x:auto}td.l,th.l{text-align:left}td.id{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}\
-.badge{color:#fff;border-radius:3px;padding:1px 6px;font-size:12px}.note{color:#56606b;font-size:12px}\
-svg{display:block;max-width:100%;height:auto}svg text{font:11px system-ui,sans-serif;fill:#37414b}\
-";
-
-fn tiles(h: &mut String, r: &Report) {
-    let count = |s: &str| r.tenants.iter().filter(|t| t.status_7d == s).count();
-    let findings: u64 = r.rules.iter().map(RuleCount::total).sum();
+    let count = |s: &str| r.tenants.iter().filter(|t| t.status_7d == s).count() as u64;
     let critical: u64 = r
         .tenants
         .iter()
         .map(|t| t.window.findings_uncovered_critical)
         .sum();
-    let dead: u64 = r.dead_letters.iter().map(|(_, n)| n).sum();
-    h.push_str("<section class=\"tiles\">");
-    for (value, label, colour) in [
-        (count("blocked") as u64, "tenants blocked (7 days)", BLOCKED),
-        (count("at_risk") as u64, "tenants at risk", AT_RISK),
-        (count("ready") as u64, "tenants ready", READY),
-        (findings, "findings", "#1d2329"),
-        (critical, "uncovered critical (7 days)", BLOCKED),
-        (dead, "dead letters", "#1d2329"),
-    ] {
-        let _ = write!(
-            h,
-            "<div class=\"tile\"><b style=\"color:{colour}\">{value}</b><span>{label}</span></div>"
-        );
-    }
-    h.push_str("</section>\n");
-}
-
-fn readiness_table(h: &mut String, r: &Report) {
-    h.push_str(
-        "<section><h2>Readiness per tenant</h2>\
-         <div class=\"wrap\"><table id=\"readiness\"><thead><tr><th class=\"l\">Tenant</th><th class=\"l\">Newest day</th>\
-         <th class=\"l\">Status</th><th class=\"l\">7 days</th>",
-    );
-    for s in &r.surfaces {
-        // A policy's own names are often snake_case: let them wrap at the underscores.
-        let label = esc(surface_label(s)).replace('_', "_<wbr>");
-        let _ = write!(h, "<th>{label} MFA</th>");
-    }
-    h.push_str(
-        "<th>Agents registered</th><th>Exceptions open (overdue)</th>\
-         <th>Critical</th><th>High</th><th class=\"l\">Next enforcement</th></tr></thead><tbody>\n",
-    );
-    for t in &r.tenants {
-        tenant_row(h, t);
-    }
-    if r.tenants.is_empty() {
-        let _ = writeln!(
-            h,
-            "<tr><td class=\"l\" colspan=\"{}\">No tenants.</td></tr>",
-            9 + r.surfaces.len()
-        );
-    }
-    h.push_str(
-        "</tbody></table></div><p class=\"note\">Shares, findings and exceptions over the 7 days ending on \
-         each tenant's newest day; MFA shares count only requests whose MFA is known. \
-         <b>blocked</b>: an uncovered critical finding, or an enforced surface below 100% MFA; \
-         <b>at risk</b>: an uncovered high finding or a partner-role user not registered; \
-         <b>ready</b>: neither.</p></section>\n",
-    );
-}
-
-fn tenant_row(h: &mut String, t: &TenantLine) {
-    let w = &t.window;
-    let next = match &t.next_enforcement {
-        Some((s, days)) => format!("{} in {days} d", surface_label(s)),
-        None => "none ahead".into(),
+    let tile = |value, label, colour| Tile {
+        value,
+        label,
+        colour,
     };
-    let _ = write!(
-        h,
-        "<tr><td class=\"l id\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td>",
-        esc(&t.tenant_id),
-        t.day,
-        badge(&t.status),
-        badge(&t.status_7d),
-    );
-    for s in &t.shares {
-        let _ = write!(h, "<td>{}</td>", pct(s.share()));
-    }
-    let _ = writeln!(
-        h,
-        "<td>{}/{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td class=\"l\">{}</td></tr>",
-        w.partner_role_users_registered,
-        w.partner_role_users,
-        w.exceptions_open,
-        w.exceptions_overdue,
-        w.findings_uncovered_critical,
-        w.findings_uncovered_high,
-        esc(&next)
-    );
-}
-
-fn enforcement_note(r: &Report) -> String {
-    if r.enforcement.is_empty() {
-        return "<p class=\"note\">The policy version is not a shipped one: no enforcement dates.</p>"
-            .into();
-    }
-    let dates: Vec<String> = r
+    let tiles = [
+        tile(count("blocked"), "tenants blocked (7 days)", BLOCKED),
+        tile(count("at_risk"), "tenants at risk", AT_RISK),
+        tile(count("ready"), "tenants ready", READY),
+        tile(
+            r.rules.iter().map(RuleCount::total).sum(),
+            "findings",
+            "#1d2329",
+        ),
+        tile(critical, "uncovered critical (7 days)", BLOCKED),
+        tile(
+            r.dead_letters.iter().map(|(_, n)| n).sum(),
+            "dead letters",
+            "#1d2329",
+        ),
+    ];
+    let tenants = r
+        .tenants
+        .iter()
+        .map(|t| TenantRow {
+            tenant_id: &t.tenant_id,
+            day: t.day,
+            status: Badge::new(&t.status),
+            status_7d: Badge::new(&t.status_7d),
+            shares: t.shares.iter().map(|s| pct(s.share())).collect(),
+            w: &t.window,
+            next: match &t.next_enforcement {
+                Some((s, days)) => format!("{} in {days} d", surface_label(s)),
+                None => "none ahead".into(),
+            },
+        })
+        .collect();
+    let enforcement = r
         .enforcement
         .iter()
         .map(|(s, d)| format!("{} from {d}", surface_label(s)))
-        .collect();
-    format!(
-        "<p class=\"note\">Enforced: {}. Share of requests with MFA among those whose MFA is known, per UTC day.</p>",
-        esc(&dates.join("; "))
-    )
-}
-
-fn dead_letters(h: &mut String, r: &Report) {
-    h.push_str("<section><h2>Dead letters</h2>");
-    if r.dead_letters.is_empty() {
-        h.push_str("<p>None: every input document was read.</p></section>\n");
-        return;
-    }
-    h.push_str("<table id=\"dead-letters\"><thead><tr><th class=\"l\">Reason</th><th>Documents</th></tr></thead><tbody>");
-    for (reason, n) in &r.dead_letters {
-        let _ = write!(
-            h,
-            "<tr><td class=\"l\">{}</td><td>{n}</td></tr>",
-            esc(reason)
-        );
-    }
-    h.push_str(
-        "</tbody></table><p class=\"note\">Each is a row of <code>dead_letters</code> with its position and an excerpt.</p></section>\n",
-    );
+        .collect::<Vec<_>>()
+        .join("; ");
+    let page = Page {
+        r,
+        title: format!("Partner MFA readiness: {}", r.policy_version),
+        span,
+        generated_at,
+        version: env!("CARGO_PKG_VERSION"),
+        tiles,
+        surface_heads: r
+            .surfaces
+            .iter()
+            .map(|s| surface_label(s).split('_').collect())
+            .collect(),
+        tenants,
+        share: share_layout(&r.surfaces, &r.daily, &r.enforcement),
+        enforcement,
+        rules: rules_chart(&r.rules),
+        agents: agents_chart(&r.agents),
+    };
+    // Rendering into a String fails only if a value's Display fails, which none of these do.
+    page.render().unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -223,14 +156,12 @@ mod tests {
 
     #[test]
     fn text_from_rows_is_escaped() {
-        assert_eq!(
-            esc("<script>'x'&\"y\"</script>"),
-            "&lt;script&gt;&#39;x&#39;&amp;&quot;y&quot;&lt;/script&gt;"
-        );
-        let r = Builder::default().finish("<b>".into(), "<i>".into(), None);
-        let page = render(&r, "now");
-        assert!(page.contains("Rows from &lt;b&gt;") && !page.contains("Rows from <b>"));
-        assert!(!page.contains("<i>"));
+        let r = Builder::default().finish("<b>".into(), "<i>'&\"".into(), None);
+        let page = render(&r, "<script>");
+        assert!(page.contains("Rows from &#60;b&#62;") && !page.contains("Rows from <b>"));
+        assert!(page.contains("<title>Partner MFA readiness: &#60;i&#62;&#39;&#38;&#34;</title>"));
+        assert!(page.contains("generated &#60;script&#62; by"));
+        assert!(!page.contains("<i>") && !page.contains("<script"));
     }
 
     #[test]
@@ -288,7 +219,7 @@ mod tests {
         ];
         let svg = share_chart(&surfaces, &daily, &[]);
         assert_eq!(svg.matches("<polyline").count(), 3);
-        for (i, label) in ["API (App+User)", "azure_admin_portals", "&lt;x&gt;"]
+        for (i, label) in ["API (App+User)", "azure_admin_portals", "&#60;x&#62;"]
             .iter()
             .enumerate()
         {

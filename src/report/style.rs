@@ -1,5 +1,5 @@
-//! What the page and its charts share: the colours, escaping, percentages and the names
-//! of surfaces for people.
+//! What the page and its charts share: the colours, percentages and the names of surfaces
+//! for people. Escaping is the templates' (askama), not ours.
 
 pub(super) const BLOCKED: &str = "#c62828";
 pub(super) const AT_RISK: &str = "#ef6c00";
@@ -18,22 +18,6 @@ pub(super) fn surface_colour(i: usize) -> &'static str {
         .get(i % SURFACE_COLOURS.len())
         .copied()
         .unwrap_or(UNKNOWN)
-}
-
-/// Escapes text for HTML content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 pub(super) fn pct(v: Option<f64>) -> String {
