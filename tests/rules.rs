@@ -534,6 +534,60 @@ suppress = { for = "10m", by = ["sign_in.user_id"] }
     );
 }
 
+/// A policy of detections: `base_rules = false` takes a compliance version's sections
+/// and none of its rules, and a surface with `readiness = false` keeps its findings out of
+/// the day's counts, so readiness is that of a run in which the rule never fires.
+#[test]
+fn detections_apart_from_readiness() {
+    let tmp = tempfile::tempdir().unwrap();
+    let det = r#"extends = "partner-mfa-2026"
+base_rules = false
+version = "det"
+
+[[surfaces]]
+name = "detections"
+readiness = false
+
+[[rules]]
+id = "INTERACTIVE_SIGN_IN"
+surface = "detections"
+severity = "critical"
+summary = "Any interactive sign-in"
+when = { all = [{ attr = "event.kind", eq = "sign_in" }, { attr = "sign_in.interactive", eq = true }] }
+"#;
+    let never = det.replace(
+        "{ attr = \"sign_in.interactive\", eq = true }]",
+        "{ attr = \"sign_in.interactive\", eq = true }, { attr = \"sign_in.interactive\", eq = false }]",
+    );
+    std::fs::write(tmp.path().join("det.toml"), det).unwrap();
+    std::fs::write(tmp.path().join("never.toml"), never).unwrap();
+    sample(tmp.path(), 3, 3000, 9);
+    for (p, out) in [("det.toml", "a"), ("never.toml", "b")] {
+        let mut c = common::bin();
+        c.current_dir(tmp.path()).args([
+            "run", "-q", "--input", "s.ndjson", "--out", out, "--policy", p,
+        ]);
+        common::ok(c.output().unwrap(), p);
+    }
+    let findings = rows(&tmp.path().join("a/findings.ndjson"));
+    assert!(!findings.is_empty());
+    assert!(findings
+        .iter()
+        .all(|r| r["rule_id"] == "INTERACTIVE_SIGN_IN"));
+    assert!(lines(&tmp.path().join("b/findings.ndjson")).is_empty());
+    for f in [
+        "rollout_daily.ndjson",
+        "rollout_surfaces.ndjson",
+        "agents.ndjson",
+    ] {
+        assert_eq!(
+            lines(&tmp.path().join("a").join(f)),
+            lines(&tmp.path().join("b").join(f)),
+            "{f}: critical findings on a detections surface moved readiness"
+        );
+    }
+}
+
 /// `diff` counts what two separate runs count: findings and enforced findings per
 /// (tenant, rule), and each tenant's 7-day readiness on its newest day.
 #[test]

@@ -223,10 +223,17 @@ pub fn evaluate(
             if outcome == Outcome::Fired {
                 let detail = rule.detail.render(&mut |a| facts.get(a, Some(rule)));
                 detail_text = tracing.then(|| detail.clone());
-                out.tally.findings += 1;
-                if !excepted {
-                    if let Some(u) = out.tally.uncovered.get_mut(rule.severity.index()) {
-                        *u += 1;
+                // A surface of detections (`readiness = false`) leaves the day's counts.
+                if policy
+                    .surfaces
+                    .get(rule.surface)
+                    .is_none_or(|s| s.readiness)
+                {
+                    out.tally.findings += 1;
+                    if !excepted {
+                        if let Some(u) = out.tally.uncovered.get_mut(rule.severity.index()) {
+                            *u += 1;
+                        }
                     }
                 }
                 // The fields every finding of the event shares are filled in below.

@@ -69,6 +69,9 @@ pub struct SurfaceDef {
     /// The latest enforcement date a tenant may move it to (`policy_override`); `None`:
     /// it cannot be moved.
     pub postpone_until: Option<EventTime>,
+    /// Whether its findings count toward readiness (the day's findings and uncovered
+    /// counts `[readiness]` reads); `readiness = false`: a surface of detections.
+    pub readiness: bool,
 }
 
 /// Which events count toward a surface's MFA share, and how.

@@ -47,8 +47,51 @@ pub(super) fn extend(mut table: Table, source_name: &str, depth: usize) -> Resul
             serde_json::from_str(&text).map_err(|e| format!("`extends` `{base}`: {e}"))?
         }
     };
+    // `base_rules = false`: the base's lists, conditions, surfaces and sections, none of
+    // its rules (a policy of detections beside a compliance version).
+    let base_rules = match table.remove("base_rules") {
+        None => true,
+        Some(Value::Boolean(b)) => b,
+        Some(_) => return Err("`base_rules`: must be `true` or `false`".into()),
+    };
     let mut merged = extend(parsed, &name, depth + 1)?;
+    let dropped = if base_rules {
+        BTreeSet::new()
+    } else {
+        rule_ids(merged.remove("rules").as_ref())
+    };
     overlay(&mut merged, table);
+    if !dropped.is_empty() {
+        // The base's references to its own rules left out go with them (what excepts a
+        // surface's share, what an exception reason covers).
+        let kept = rule_ids(merged.get("rules"));
+        let gone = |v: &Value| {
+            v.as_str()
+                .is_some_and(|id| dropped.contains(id) && !kept.contains(id))
+        };
+        if let Some(Value::Array(surfaces)) = merged.get_mut("surfaces") {
+            for s in surfaces {
+                if let Some(Value::Array(ids)) =
+                    s.get_mut("share").and_then(|sh| sh.get_mut("excepted_by"))
+                {
+                    ids.retain(|v| !gone(v));
+                }
+            }
+        }
+        if let Some(Value::Array(reasons)) = merged
+            .get_mut("exceptions")
+            .and_then(|e| e.get_mut("reasons"))
+        {
+            // A reason left covering nothing goes too.
+            reasons.retain_mut(|r| match r.get_mut("covers") {
+                Some(Value::Array(ids)) if !ids.is_empty() => {
+                    ids.retain(|v| !gone(v));
+                    !ids.is_empty()
+                }
+                _ => true,
+            });
+        }
+    }
     Ok(merged)
 }
 
@@ -119,4 +162,15 @@ fn merge_keyed(base: &mut Vec<Value>, top: Vec<Value>, key: &str) {
     }
     out.extend(pending.into_iter().flatten());
     *base = out;
+}
+
+/// The ids of a `rules` list.
+fn rule_ids(rules: Option<&Value>) -> BTreeSet<String> {
+    match rules {
+        Some(Value::Array(rules)) => rules
+            .iter()
+            .filter_map(|r| r.get("id").and_then(Value::as_str).map(str::to_owned))
+            .collect(),
+        _ => BTreeSet::new(),
+    }
 }

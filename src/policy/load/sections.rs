@@ -210,6 +210,7 @@ fn surfaces(t: &Table, cx: &mut Cx, env: &Env<'_>) -> Vec<SurfaceDef> {
                 "note",
                 "share",
                 "rollout_columns",
+                "readiness",
             ],
             &at,
         );
@@ -278,12 +279,33 @@ fn surfaces(t: &Table, cx: &mut Cx, env: &Env<'_>) -> Vec<SurfaceDef> {
                 );
             }
         }
+        let readiness = match st.get("readiness") {
+            None => true,
+            Some(Value::Boolean(b)) => *b,
+            Some(other) => {
+                cx.problem(
+                    &format!("{at}.readiness"),
+                    format!(
+                        "must be `true` or `false` (whether its findings count toward readiness), not {}",
+                        other.type_str()
+                    ),
+                );
+                true
+            }
+        };
+        if !readiness && (share.is_some() || enforced_from.is_some()) {
+            cx.problem(
+                &format!("{at}.readiness"),
+                "a surface outside readiness has no `share` and no `enforced_from` (it holds detections)",
+            );
+        }
         out.push(SurfaceDef {
             name: Arc::from(name.as_str()),
             enforced_from,
             share,
             rollout_columns,
             postpone_until,
+            readiness,
         });
     }
     if out.is_empty() {
