@@ -282,6 +282,55 @@ mod tests {
         );
     }
 
+    fn line(tenant: &str, n: u32) -> String {
+        format!("{{\"event_id\":\"e{n}\",\"tenant_id\":\"{tenant}\",\"rule_id\":\"R\"}}\n")
+    }
+
+    /// librdkafka's in-process mock broker (on 127.0.0.1): deliveries acknowledged, then
+    /// refused on demand.
+    #[test]
+    fn a_flush_awaits_every_delivery_and_fails_when_one_failed() {
+        use rdkafka::mocking::MockCluster;
+        use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+        let mock = MockCluster::new(1).unwrap();
+        mock.create_topic("findings", 3, 1).unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let settings = TopicSettings {
+            brokers: mock.bootstrap_servers(),
+            properties: BTreeMap::from([("message.timeout.ms".to_owned(), "5000".to_owned())]),
+            topic: "findings".to_owned(),
+        };
+        let mut topic = FindingsTopic::new(&settings, Arc::clone(&metrics)).unwrap();
+        let batch: String = (0..50).map(|n| line(&format!("t{}", n % 4), n)).collect();
+        topic.send_lines(batch.as_bytes()).unwrap();
+        topic.flush().unwrap();
+        assert_eq!(topic.published(), 50);
+        assert_eq!(metrics.findings_published.get(), 50);
+        // The broker refuses the next produce requests: the flush says so, and counts.
+        mock.request_errors(
+            RDKafkaApiKey::Produce,
+            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 16],
+        );
+        topic.send_lines(line("t1", 99).as_bytes()).unwrap();
+        let e = topic.flush().unwrap_err().to_string();
+        assert!(e.contains("findings"), "{e}");
+        assert_eq!(topic.published(), 50);
+        assert!(metrics.findings_publish_errors.get() >= 1);
+        // A topic the brokers do not know is refused at start.
+        let mut missing = settings.clone();
+        missing.topic = "no-such-topic".to_owned();
+        mock.topic_error(
+            "no-such-topic",
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART,
+        )
+        .unwrap();
+        let e = FindingsTopic::new(&missing, metrics)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("does not exist"), "{e}");
+    }
+
     #[test]
     fn the_key_is_the_tenant_id_as_written() {
         let line = br#"{"event_id":"e","tenant_id":"t-\"1","rule_id":"R"}"#;
