@@ -228,6 +228,17 @@ pub struct RunArgs {
     /// File mode only.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Also publish every finding (its `findings.ndjson` line, keyed by tenant id) to
+    /// this Kafka topic, which must exist (`sinks.kafka.topic`). The run fails (exit 1)
+    /// when the brokers do not acknowledge every finding; the stream mode commits an
+    /// offset only after the findings before it were acknowledged.
+    #[arg(long, value_name = "TOPIC")]
+    pub findings_topic: Option<String>,
+    /// The findings topic's brokers, `host:port[,host:port]` (`sinks.kafka.brokers`; the
+    /// stream mode's default is `kafka.brokers`). Its TLS and SASL settings are
+    /// `[kafka.properties]` with `[sinks.kafka.properties]` laid over them.
+    #[arg(long, value_name = "HOSTS")]
+    pub kafka_brokers: Option<String>,
 }
 
 /// What `explain` and `diff` read, as `run` reads it.

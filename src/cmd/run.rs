@@ -36,7 +36,7 @@ pub fn run(args: &RunArgs) -> Result<(), AppError> {
         })
     })?;
     match config.mode() {
-        Mode::Files => files(&config, args.quiet).map(|_| ()),
+        Mode::Files => files(&config, &shown, args.quiet).map(|_| ()),
         Mode::Stream => stream(&config, &shown, args.until_end),
     }
 }
@@ -126,11 +126,18 @@ fn apply_flags(c: &mut Config, a: &RunArgs) -> Result<(), AppError> {
     if let Some(t) = &a.tenant {
         c.pipeline.tenant = Some(t.clone());
     }
+    if let Some(t) = &a.findings_topic {
+        c.sinks.kafka.topic = Some(t.clone());
+    }
+    if let Some(b) = &a.kafka_brokers {
+        c.sinks.kafka.brokers = Some(b.clone());
+    }
     Ok(())
 }
 
-/// `mfa-audit run` on files: the embedded mode (a configuration `check`ed for it).
-pub fn files(config: &Config, quiet: bool) -> Result<Totals, AppError> {
+/// `mfa-audit run` on files: the embedded mode (a configuration `check`ed for it;
+/// `shown` names it in messages).
+pub fn files(config: &Config, shown: &str, quiet: bool) -> Result<Totals, AppError> {
     let p = &config.pipeline;
     let chosen = p.chosen_policies();
     let policies = load_policies(&chosen)?;
@@ -153,7 +160,17 @@ pub fn files(config: &Config, quiet: bool) -> Result<Totals, AppError> {
             max_tenants: p.max_tenants,
             max_users_per_tenant: p.max_users_per_tenant,
         });
+    let topic = match config.findings_topic(shown)? {
+        Some(settings) => Some(
+            mfa_audit::sink::kafka::FindingsTopic::new(&settings, Arc::clone(&metrics))
+                .map_err(|e| AppError::Io(e.to_string()))?,
+        ),
+        None => None,
+    };
     let mut sink = FileSink::create(out)?;
+    if let Some(topic) = topic {
+        sink = sink.with_findings_topic(topic);
+    }
     let mut summary = Totals::default();
     let progress = Progress::new(&metrics, input_size(&inputs), quiet);
     let started = Instant::now();
@@ -210,8 +227,12 @@ pub fn files(config: &Config, quiet: bool) -> Result<Totals, AppError> {
             .and_then(|_| out.flush())
             .map_err(|e| AppError::Io(format!("cannot write to stdout: {e}")))?;
     }
+    let published = match (sink.published(), config.sinks.kafka.topic()) {
+        (Some(n), Some(topic)) => format!("; {n} findings published to `{topic}`"),
+        _ => String::new(),
+    };
     eprintln!(
-        "mfa-audit: {} documents, {} events, {} findings, {} dead letters, {} replays skipped, {} records of other categories counted in {:.2}s; rows in `{}`",
+        "mfa-audit: {} documents, {} events, {} findings, {} dead letters, {} replays skipped, {} records of other categories counted in {:.2}s; rows in `{}`{published}",
         summary.documents,
         summary.events,
         summary.findings,
@@ -447,8 +468,12 @@ fn short_surface(name: &str) -> &str {
 pub fn stream(config: &Config, shown: &str, until_end: bool) -> Result<(), AppError> {
     let started = Instant::now();
     let s = mfa_audit::stream::run(config, shown, until_end, shutdown_signal())?;
+    let published = match config.sinks.kafka.topic() {
+        Some(topic) => format!(", {} findings published to `{topic}`", s.published),
+        None => String::new(),
+    };
     eprintln!(
-        "mfa-audit: {} messages, {} events, {} findings, {} dead letters, {} skipped (already in a restored snapshot), {} checkpoints, {} retries in {:.2}s",
+        "mfa-audit: {} messages, {} events, {} findings, {} dead letters, {} skipped (already in a restored snapshot), {} checkpoints, {} retries in {:.2}s{published}",
         s.messages,
         s.events,
         s.findings,

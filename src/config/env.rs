@@ -1,13 +1,23 @@
 //! `MFA_AUDIT_<SECTION>_<KEY>` variables: which keys they may set, and their values.
 
 /// The sections an `MFA_AUDIT_*` variable may set, to split `KAFKA_GROUP_ID` into
-/// `kafka.group_id` without guessing.
-pub(super) const SECTIONS: [&str; 5] = ["files", "kafka", "clickhouse", "pipeline", "metrics"];
+/// `kafka.group_id` without guessing. A dotted section is a table in a table
+/// (`MFA_AUDIT_SINKS_KAFKA_TOPIC` sets `sinks.kafka.topic`); it comes before any section
+/// its name starts with.
+pub(super) const SECTIONS: [&str; 6] = [
+    "files",
+    "sinks.kafka",
+    "kafka",
+    "clickhouse",
+    "pipeline",
+    "metrics",
+];
 
 /// Every key of every section, as the environment may set it (tables such as
 /// `kafka.properties` only from the file).
-pub(super) const KEYS: [(&str, &[&str]); 5] = [
+pub(super) const KEYS: [(&str, &[&str]); 6] = [
     ("files", &["inputs", "out", "framing", "threads"]),
+    ("sinks.kafka", &["topic", "brokers", "allow_plaintext"]),
     (
         "kafka",
         &[
@@ -70,7 +80,7 @@ pub(super) fn env_key(rest: &str) -> Result<(&'static str, &'static str), String
     let lower = rest.to_ascii_lowercase();
     let Some(section) = SECTIONS
         .iter()
-        .find(|s| lower.starts_with(&format!("{s}_")))
+        .find(|s| lower.starts_with(&format!("{}_", s.replace('.', "_"))))
     else {
         return Err(format!(
             "names no configuration section ({}); MFA_AUDIT_<SECTION>_<KEY> sets a key, and the services scripts' own variables are MFA_SERVICES_*",

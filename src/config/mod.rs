@@ -15,8 +15,8 @@ mod env;
 mod sections;
 
 pub use sections::{
-    default_replay_window_days, ClickHouseConfig, FilesConfig, KafkaConfig, MetricsConfig,
-    PipelineConfig,
+    default_replay_window_days, ClickHouseConfig, FilesConfig, KafkaConfig, KafkaSinkConfig,
+    MetricsConfig, PipelineConfig, SinksConfig,
 };
 
 use env::{env_key, env_value, NOT_CONFIG};
@@ -99,6 +99,9 @@ pub struct Config {
     /// The metrics listener.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// Where findings also go, in either mode (`[sinks.kafka]`: a Kafka topic).
+    #[serde(default)]
+    pub sinks: SinksConfig,
 }
 
 impl Config {
@@ -136,12 +139,16 @@ impl Config {
             }
             let (section, key) = env_key(rest)
                 .map_err(|e| invalid(format!("environment variable `{name}`: {e}")))?;
-            let entry = table
-                .entry(section.to_owned())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            let Some(t) = entry.as_table_mut() else {
-                return Err(invalid(format!("`{section}` must be a table")));
-            };
+            let mut t = &mut table;
+            for part in section.split('.') {
+                let entry = t
+                    .entry(part.to_owned())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                let Some(inner) = entry.as_table_mut() else {
+                    return Err(invalid(format!("`{section}` must be a table")));
+                };
+                t = inner;
+            }
             t.insert(key.to_owned(), env_value(key, value));
         }
         let window_set = table
@@ -196,6 +203,7 @@ impl Config {
                 }
             }
         }
+        problems.extend(self.sink_problems());
         if problems.is_empty() {
             Ok(())
         } else {
@@ -206,14 +214,19 @@ impl Config {
     /// Values wrong in any mode.
     fn check_values(&self) -> Result<(), String> {
         let mut problems = Vec::new();
-        for k in self.kafka.properties.keys() {
-            if crate::source::kafka::is_secret_property(k) {
-                problems.push(format!(
-                    "`kafka.properties.{k}` holds a secret: name an environment variable in `kafka.properties_env` instead"
-                ));
+        for (section, properties) in [
+            ("kafka", &self.kafka.properties),
+            ("sinks.kafka", &self.sinks.kafka.properties),
+        ] {
+            for k in properties.keys() {
+                if crate::source::kafka::is_secret_property(k) {
+                    problems.push(format!(
+                        "`{section}.properties.{k}` holds a secret: name an environment variable in `{section}.properties_env` instead"
+                    ));
+                }
             }
         }
-        if let Some(p) = self.kafka_plaintext_problem() {
+        if let Some(p) = plaintext_problem(&self.kafka_transport(), "kafka") {
             problems.push(p);
         }
         if let Err(e) = crate::sink::clickhouse::transport::check_url(
@@ -257,45 +270,102 @@ impl Config {
         }
     }
 
-    /// Why the Kafka settings would send SASL credentials in clear text to a broker that
-    /// is not this machine, unless `kafka.allow_plaintext` says the network is trusted.
-    fn kafka_plaintext_problem(&self) -> Option<String> {
-        if self.kafka.allow_plaintext {
-            return None;
+    /// The input's Kafka transport: `[kafka]`'s brokers and properties.
+    fn kafka_transport(&self) -> Transport<'_> {
+        Transport {
+            brokers: self.kafka.brokers.clone(),
+            properties: self.kafka.properties.iter().collect(),
+            properties_env: self
+                .kafka
+                .properties_env
+                .iter()
+                .map(|(k, v)| (k, ("kafka", v)))
+                .collect(),
+            allow_plaintext: self.kafka.allow_plaintext,
         }
-        let protocol = self
-            .kafka
-            .properties
-            .get("security.protocol")
-            .map_or_else(|| "PLAINTEXT".to_owned(), |p| p.trim().to_ascii_uppercase());
-        let sasl_set = [
-            "sasl.mechanism",
-            "sasl.mechanisms",
-            "sasl.username",
-            "sasl.password",
-        ]
-        .iter()
-        .any(|k| {
-            self.kafka.properties.contains_key(*k) || self.kafka.properties_env.contains_key(*k)
-        });
-        let clear = protocol == "SASL_PLAINTEXT" || (protocol == "PLAINTEXT" && sasl_set);
-        if !clear {
-            return None;
+    }
+
+    /// The findings topic's transport: `[sinks.kafka]`'s keys laid over `[kafka]`'s.
+    fn sink_transport(&self) -> Transport<'_> {
+        let s = &self.sinks.kafka;
+        let mut t = self.kafka_transport();
+        if let Some(b) = s.brokers.as_deref().filter(|b| !b.trim().is_empty()) {
+            b.clone_into(&mut t.brokers);
         }
-        let remote: Vec<&str> = self
-            .kafka
-            .brokers
-            .split(',')
-            .map(broker_host)
-            .filter(|h| !h.is_empty() && !crate::sink::clickhouse::transport::is_loopback(h))
-            .collect();
-        if remote.is_empty() {
-            return None;
+        t.properties.extend(&s.properties);
+        t.properties_env.extend(
+            s.properties_env
+                .iter()
+                .map(|(k, v)| (k, ("sinks.kafka", v))),
+        );
+        t.allow_plaintext = s.allow_plaintext.unwrap_or(t.allow_plaintext);
+        t
+    }
+
+    /// What is wrong with `[sinks.kafka]` (after the flags were applied): a topic
+    /// without brokers or with a name Kafka refuses, the input's own topics, SASL in
+    /// clear text, settings without a topic.
+    fn sink_problems(&self) -> Vec<String> {
+        let s = &self.sinks.kafka;
+        let mut problems = Vec::new();
+        let Some(topic) = s.topic() else {
+            let set = s.brokers.as_deref().is_some_and(|b| !b.trim().is_empty())
+                || !s.properties.is_empty()
+                || !s.properties_env.is_empty();
+            if set {
+                problems.push(
+                    "`sinks.kafka` names no `topic` (`--findings-topic`): give one, or leave the section out"
+                        .to_owned(),
+                );
+            }
+            return problems;
+        };
+        if let Err(e) = check_topic_name(topic) {
+            problems.push(format!("`sinks.kafka.topic` `{topic}`: {e}"));
         }
-        Some(format!(
-            "SASL over `{protocol}` to `{}`: the credentials (an Event Hubs connection string, a password) would cross the network in clear text; set `security.protocol = \"SASL_SSL\"` in `kafka.properties`, or `kafka.allow_plaintext = true` where the network itself is trusted",
-            remote.join(", ")
-        ))
+        if self.kafka.topics.iter().any(|t| t == topic) {
+            problems.push(format!(
+                "`sinks.kafka.topic` `{topic}` is also an input topic (`kafka.topics`): the findings would be read back as events"
+            ));
+        }
+        if self.kafka.dead_letter_topic.as_deref() == Some(topic) {
+            problems.push(format!(
+                "`sinks.kafka.topic` `{topic}` is also `kafka.dead_letter_topic`"
+            ));
+        }
+        let transport = self.sink_transport();
+        if transport.brokers.trim().is_empty() {
+            problems.push(format!(
+                "the findings topic `{topic}` needs brokers: `sinks.kafka.brokers` (`--kafka-brokers`), or `kafka.brokers` in the stream mode"
+            ));
+        }
+        problems.extend(plaintext_problem(&transport, "sinks.kafka"));
+        problems
+    }
+
+    /// Where findings are published, when `[sinks.kafka]` names a topic: its brokers and
+    /// properties (`[kafka]`'s with `[sinks.kafka]`'s laid over them), the secrets read
+    /// from the environment. A configuration the checks refuse is refused here too.
+    pub fn findings_topic(
+        &self,
+        shown: &str,
+    ) -> Result<Option<crate::sink::kafka::TopicSettings>, ConfigError> {
+        let Some(topic) = self.sinks.kafka.topic() else {
+            return Ok(None);
+        };
+        let problems = self.sink_problems();
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid {
+                path: shown.to_owned(),
+                message: problems.join("; "),
+            });
+        }
+        let t = self.sink_transport();
+        Ok(Some(crate::sink::kafka::TopicSettings {
+            brokers: t.brokers.clone(),
+            properties: t.properties(shown)?,
+            topic: topic.to_owned(),
+        }))
     }
 
     /// The ClickHouse password, from `password_env` or `password_file` (none: empty).
@@ -326,15 +396,102 @@ impl Config {
 
     /// The librdkafka properties with the `properties_env` secrets filled in.
     pub fn kafka_properties(&self, shown: &str) -> Result<BTreeMap<String, String>, ConfigError> {
-        let mut props = self.kafka.properties.clone();
-        for (key, var) in &self.kafka.properties_env {
+        self.kafka_transport().properties(shown)
+    }
+}
+
+/// A Kafka client's brokers and properties: the input's, or the findings topic's (the
+/// input's with `[sinks.kafka]` laid over them).
+struct Transport<'a> {
+    brokers: String,
+    properties: BTreeMap<&'a String, &'a String>,
+    /// Key, and the section and variable its value comes from.
+    properties_env: BTreeMap<&'a String, (&'static str, &'a String)>,
+    allow_plaintext: bool,
+}
+
+impl Transport<'_> {
+    /// The librdkafka properties with the `properties_env` secrets filled in.
+    fn properties(&self, shown: &str) -> Result<BTreeMap<String, String>, ConfigError> {
+        let mut props: BTreeMap<String, String> = self
+            .properties
+            .iter()
+            .map(|(k, v)| ((*k).clone(), (*v).clone()))
+            .collect();
+        for (key, (section, var)) in &self.properties_env {
             let value = std::env::var(var).map_err(|_| ConfigError::Secret {
                 path: shown.to_owned(),
-                message: format!("`kafka.properties_env.{key}` names `{var}`, which is not set"),
+                message: format!(
+                    "`{section}.properties_env.{key}` names `{var}`, which is not set"
+                ),
             })?;
-            props.insert(key.clone(), value);
+            props.insert((*key).clone(), value);
         }
         Ok(props)
+    }
+}
+
+/// Why `t` would send SASL credentials in clear text to a broker that is not this
+/// machine, unless its `allow_plaintext` (`{section}.allow_plaintext`) says the network is
+/// trusted.
+fn plaintext_problem(t: &Transport<'_>, section: &str) -> Option<String> {
+    if t.allow_plaintext {
+        return None;
+    }
+    let protocol = t
+        .properties
+        .iter()
+        .find(|(k, _)| k.as_str() == "security.protocol")
+        .map_or_else(
+            || "PLAINTEXT".to_owned(),
+            |(_, p)| p.trim().to_ascii_uppercase(),
+        );
+    let sasl_set = [
+        "sasl.mechanism",
+        "sasl.mechanisms",
+        "sasl.username",
+        "sasl.password",
+    ]
+    .iter()
+    .any(|k| {
+        t.properties.keys().any(|p| p.as_str() == *k)
+            || t.properties_env.keys().any(|p| p.as_str() == *k)
+    });
+    let clear = protocol == "SASL_PLAINTEXT" || (protocol == "PLAINTEXT" && sasl_set);
+    if !clear {
+        return None;
+    }
+    let remote: Vec<&str> = t
+        .brokers
+        .split(',')
+        .map(broker_host)
+        .filter(|h| !h.is_empty() && !crate::sink::clickhouse::transport::is_loopback(h))
+        .collect();
+    if remote.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "SASL over `{protocol}` to `{}`: the credentials (an Event Hubs connection string, a password) would cross the network in clear text; set `security.protocol = \"SASL_SSL\"` in `{section}.properties`, or `{section}.allow_plaintext = true` where the network itself is trusted",
+        remote.join(", ")
+    ))
+}
+
+/// Whether Kafka takes `name` as a topic: 1 to 249 of `[A-Za-z0-9._-]`, not `.` or `..`.
+fn check_topic_name(name: &str) -> Result<(), String> {
+    if name == "." || name == ".." {
+        return Err("`.` and `..` are not topic names".to_owned());
+    }
+    if name.len() > 249 {
+        return Err("longer than 249 characters".to_owned());
+    }
+    match name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        Some(c) => Err(format!(
+            "{c:?} is not allowed in a topic name (letters, digits, `.`, `_`, `-`)"
+        )),
+        None => Ok(()),
     }
 }
 
@@ -567,6 +724,87 @@ mod tests {
             "2000000".to_owned(),
         )];
         assert!(Config::parse(BASE, "t", &env).is_err());
+    }
+
+    #[test]
+    fn the_findings_topic_takes_the_inputs_transport_and_its_own_keys() {
+        let text = format!(
+            "{BASE}\n[kafka.properties]\n\"security.protocol\" = \"SASL_SSL\"\n\"sasl.mechanism\" = \"PLAIN\"\n[sinks.kafka]\ntopic = \"findings\"\n[sinks.kafka.properties]\n\"linger.ms\" = \"50\"\n"
+        );
+        let c = Config::parse(&text, "t", &[]).unwrap();
+        assert!(c.check().is_ok());
+        let s = c.findings_topic("t").unwrap().unwrap();
+        assert_eq!(s.topic, "findings");
+        assert_eq!(s.brokers, "127.0.0.1:9092");
+        assert_eq!(s.properties["security.protocol"], "SASL_SSL");
+        assert_eq!(s.properties["linger.ms"], "50");
+        // The environment sets its keys; a file-mode sink names its own brokers.
+        let env = vec![
+            (
+                "MFA_AUDIT_SINKS_KAFKA_TOPIC".to_owned(),
+                "from-env".to_owned(),
+            ),
+            (
+                "MFA_AUDIT_SINKS_KAFKA_BROKERS".to_owned(),
+                "10.0.0.7:9093".to_owned(),
+            ),
+            ("MFA_AUDIT_FILES_INPUTS".to_owned(), "a.ndjson".to_owned()),
+            ("MFA_AUDIT_FILES_OUT".to_owned(), "out".to_owned()),
+        ];
+        let c = Config::from_env(&env).unwrap();
+        assert_eq!(c.mode(), Mode::Files);
+        let s = c.findings_topic("t").unwrap().unwrap();
+        assert_eq!(
+            (s.topic.as_str(), s.brokers.as_str()),
+            ("from-env", "10.0.0.7:9093")
+        );
+        // No topic: no sink.
+        assert!(Config::parse(BASE, "t", &[])
+            .unwrap()
+            .findings_topic("t")
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn a_findings_topic_that_cannot_work_is_refused_with_its_reason() {
+        let files = |sink: &str| {
+            let env = vec![
+                ("MFA_AUDIT_FILES_INPUTS".to_owned(), "a.ndjson".to_owned()),
+                ("MFA_AUDIT_FILES_OUT".to_owned(), "out".to_owned()),
+            ];
+            Config::parse(&format!("[sinks.kafka]\n{sink}"), "t", &env)
+        };
+        for (sink, want) in [
+            ("topic = \"f\"\n", "needs brokers"),
+            ("topic = \"a b\"\nbrokers = \"127.0.0.1:9092\"\n", "not allowed in a topic name"),
+            ("brokers = \"127.0.0.1:9092\"\n", "names no `topic`"),
+            (
+                "topic = \"f\"\nbrokers = \"eh.servicebus.windows.net:9093\"\n[sinks.kafka.properties]\n\"sasl.mechanism\" = \"PLAIN\"\n",
+                "sinks.kafka.allow_plaintext",
+            ),
+        ] {
+            let e = files(sink).unwrap().check().unwrap_err();
+            assert!(e.contains(want), "{sink}: {e}");
+        }
+        let e = files("topic = \"f\"\n[sinks.kafka.properties]\n\"sasl.password\" = \"hunter2\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("sinks.kafka.properties_env") && !e.contains("hunter2"),
+            "{e}"
+        );
+        // The input's own topic would be read back.
+        let c = Config::parse(
+            &format!("{BASE}\n[sinks.kafka]\ntopic = \"events\"\n"),
+            "t",
+            &[],
+        )
+        .unwrap();
+        assert!(c.check().unwrap_err().contains("input topic"));
+        assert!(c.findings_topic("t").is_err());
+        // Unknown keys are refused as everywhere.
+        assert!(files("topic = \"f\"\npartitions = 3\n").is_err());
     }
 
     #[test]

@@ -26,6 +26,62 @@ pub struct FilesConfig {
     pub threads: usize,
 }
 
+/// `[sinks]`: where findings go besides the rows, in either mode.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinksConfig {
+    /// `[sinks.kafka]`: every finding, as its `findings.ndjson` line, to a Kafka topic.
+    #[serde(default)]
+    pub kafka: KafkaSinkConfig,
+}
+
+/// `[sinks.kafka]`: the findings topic. Its transport is `[kafka]`'s (brokers,
+/// properties, secrets from the environment, `allow_plaintext`), with each key here laid
+/// over it: in the stream mode it needs nothing but `topic`; in the file mode, where
+/// `[kafka]` names no brokers, `brokers` too.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSinkConfig {
+    /// The topic findings are published to (absent or empty: none is).
+    #[serde(default)]
+    pub topic: Option<String>,
+    /// `host:port[,host:port]`; default: `kafka.brokers`.
+    #[serde(default)]
+    pub brokers: Option<String>,
+    /// librdkafka properties laid over `kafka.properties` (no secrets: `properties_env`).
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+    /// librdkafka properties from environment variables, laid over
+    /// `kafka.properties_env`.
+    #[serde(default)]
+    pub properties_env: BTreeMap<String, String>,
+    /// As `kafka.allow_plaintext`, for the findings topic; default: `kafka.allow_plaintext`.
+    #[serde(default)]
+    pub allow_plaintext: Option<bool>,
+}
+
+impl KafkaSinkConfig {
+    /// The topic, when one is named.
+    pub fn topic(&self) -> Option<&str> {
+        self.topic
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    }
+}
+
+impl fmt::Debug for KafkaSinkConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaSinkConfig")
+            .field("topic", &self.topic)
+            .field("brokers", &self.brokers)
+            .field("properties", &self.properties.keys().collect::<Vec<_>>())
+            .field("properties_env", &self.properties_env)
+            .field("allow_plaintext", &self.allow_plaintext)
+            .finish()
+    }
+}
+
 /// `[metrics]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,6 +1,7 @@
 //! The embedded sink: NDJSON files in ClickHouse `JSONEachRow` form, loadable into the
 //! tables of `schemas/clickhouse/` unchanged.
 
+use super::kafka::FindingsTopic;
 use super::{AgentRow, DeadLetter, RolloutRow, RowSink, SurfaceRow};
 use crate::policy::Finding;
 use serde::Serialize;
@@ -89,12 +90,22 @@ pub struct FileSinkError {
     source: io::Error,
 }
 
-/// Writes the five tables as NDJSON files in one folder.
+/// Writes the five tables as NDJSON files in one folder (and, with
+/// [`FileSink::with_findings_topic`], every line of `findings.ndjson` to a Kafka topic).
 pub struct FileSink {
     dir: PathBuf,
     findings: BufWriter<File>,
     dead_letters: BufWriter<File>,
     line: Vec<u8>,
+    topic: Option<FindingsTopic>,
+}
+
+/// A failed publication, as the sink's error: where (the topic) and why.
+fn topic_error(topic: &FindingsTopic, e: crate::source::kafka::KafkaOpError) -> FileSinkError {
+    FileSinkError {
+        path: format!("Kafka topic {}", topic.topic()),
+        source: io::Error::other(e),
+    }
 }
 
 impl FileSink {
@@ -116,6 +127,7 @@ impl FileSink {
             findings,
             dead_letters,
             line: Vec::with_capacity(1024),
+            topic: None,
         };
         sink.write_whole(ROLLOUT_FILE, &[] as &[RolloutRow])?;
         sink.write_whole(SURFACES_FILE, &[] as &[SurfaceRow])?;
@@ -123,7 +135,19 @@ impl FileSink {
         Ok(sink)
     }
 
-    /// Flushes the streaming files.
+    /// Also publishes every finding, as its line, to `topic`.
+    pub fn with_findings_topic(mut self, topic: FindingsTopic) -> Self {
+        self.topic = Some(topic);
+        self
+    }
+
+    /// Findings the findings topic acknowledged (`None`: there is none).
+    pub fn published(&self) -> Option<u64> {
+        self.topic.as_ref().map(FindingsTopic::published)
+    }
+
+    /// Flushes the streaming files, and awaits the findings topic's acknowledgement of
+    /// every finding sent to it: an error when one was not delivered.
     pub fn flush(&mut self) -> Result<(), FileSinkError> {
         let dir = self.dir.clone();
         self.findings.flush().map_err(|source| FileSinkError {
@@ -133,7 +157,11 @@ impl FileSink {
         self.dead_letters.flush().map_err(|source| FileSinkError {
             path: dir.join(DEAD_LETTERS_FILE).display().to_string(),
             source,
-        })
+        })?;
+        if let Some(topic) = &mut self.topic {
+            topic.flush().map_err(|e| topic_error(topic, e))?;
+        }
+        Ok(())
     }
 
     /// Writes a whole file as a new one ([`write_new`]), so a reader never sees half of
@@ -185,7 +213,13 @@ impl FileSink {
             .map_err(err(FINDINGS_FILE))?;
         self.dead_letters
             .write_all(dead_letters)
-            .map_err(err(DEAD_LETTERS_FILE))
+            .map_err(err(DEAD_LETTERS_FILE))?;
+        if let Some(topic) = &mut self.topic {
+            topic
+                .send_lines(findings)
+                .map_err(|e| topic_error(topic, e))?;
+        }
+        Ok(())
     }
 }
 
@@ -234,7 +268,13 @@ impl RowSink for FileSink {
             f,
             &self.dir,
             FINDINGS_FILE,
-        )
+        )?;
+        if let Some(topic) = &mut self.topic {
+            topic
+                .send_lines(&self.line)
+                .map_err(|e| topic_error(topic, e))?;
+        }
+        Ok(())
     }
 
     fn dead_letter(&mut self, d: &DeadLetter) -> Result<(), FileSinkError> {

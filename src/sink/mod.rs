@@ -1,9 +1,11 @@
 //! Sinks: the rows mfa-audit writes (`findings`, `rollout_daily`, `rollout_surfaces`, `agents`,
 //! `dead_letters`), in ClickHouse `JSONEachRow` form, to NDJSON files or (production)
-//! ClickHouse. Every field name here is a column name.
+//! ClickHouse; and the findings, as the same lines, to a Kafka topic (`kafka`), in either
+//! mode. Every field name here is a column name.
 
 pub mod clickhouse;
 pub mod file;
+pub mod kafka;
 pub mod rows;
 
 pub use rows::{AgentRow, DayStats, DeadLetter, RolloutRow, SurfaceRow};

@@ -146,6 +146,10 @@ pub enum KafkaOpError {
     /// [`shown_error`]'s, without any property's value.
     #[error("cannot create a Kafka client: {0}")]
     Client(String),
+    /// A topic cannot be used as configured (it does not exist, the brokers do not
+    /// answer about it).
+    #[error("{0}")]
+    Topic(String),
     /// Creating a topic failed.
     #[error("cannot create topic `{topic}`: {source}")]
     CreateTopic {

@@ -23,6 +23,8 @@ pub(super) enum Retry {
     Store(StoreError),
     Commit(KafkaError),
     Deliver(KafkaOpError),
+    /// The findings topic did not acknowledge every finding of a flush.
+    Publish(KafkaOpError),
     /// The state could not be serialised: nothing is stored, no offset is committed.
     Snapshot(serde_json::Error),
 }
@@ -34,6 +36,7 @@ impl std::fmt::Display for Retry {
             Retry::Store(e) => write!(f, "{e}"),
             Retry::Commit(e) => write!(f, "offset commit: {e}"),
             Retry::Deliver(e) => write!(f, "{e}"),
+            Retry::Publish(e) => write!(f, "findings topic: {e}"),
             Retry::Snapshot(e) => write!(f, "state snapshot: {e}"),
         }
     }

@@ -4,12 +4,16 @@
 //! A checkpoint flushes, stores each partition's state with the offset it reflects, and
 //! only then commits the offsets. A state that cannot be serialised or stored stops the
 //! checkpoint before the commit, so the committed offset never passes the stored state.
+//! With a findings topic (`[sinks.kafka]`), a flush also publishes the batch's findings
+//! and awaits every delivery: a failed one fails the flush as a refused insert does, so
+//! no offset is committed before the findings of the events below it were acknowledged.
 
 use super::backpressure::Retry;
 use super::error::StreamError;
 use super::store::SnapshotStore;
 use crate::pipeline::{ChangedDays, Origin, Processor};
 use crate::sink::clickhouse::{Batch, ClickHouse};
+use crate::sink::kafka::FindingsTopic;
 use crate::source::kafka::KeyedProducer;
 use crate::telemetry::http::Health;
 use crate::telemetry::Metrics;
@@ -38,6 +42,8 @@ pub struct StreamSummary {
     pub checkpoints: u64,
     /// Failed ClickHouse or commit attempts that were retried.
     pub retries: u64,
+    /// Findings acknowledged by the findings topic (`[sinks.kafka]`), repeats included.
+    pub published: u64,
 }
 
 /// A topic and a partition.
@@ -81,6 +87,7 @@ pub(super) struct Setup {
     pub(super) store: Box<dyn SnapshotStore>,
     pub(super) rt: Arc<tokio::runtime::Runtime>,
     pub(super) dlq: Option<KeyedProducer>,
+    pub(super) findings_topic: Option<FindingsTopic>,
     pub(super) knobs: Knobs,
     pub(super) metrics: Arc<Metrics>,
     pub(super) health: Arc<Health>,
@@ -92,6 +99,10 @@ pub(super) struct Engine {
     store: Box<dyn SnapshotStore>,
     rt: Arc<tokio::runtime::Runtime>,
     dlq: Option<KeyedProducer>,
+    findings_topic: Option<FindingsTopic>,
+    /// The bytes of the batch's findings already acknowledged by the findings topic: a
+    /// retried flush publishes only the rest.
+    published_upto: usize,
     batch: Batch,
     /// The days whose rows changed since the last flush, by tenant.
     dirty: BTreeMap<String, ChangedDays>,
@@ -130,6 +141,8 @@ impl Engine {
             store: p.store,
             rt: p.rt,
             dlq: p.dlq,
+            findings_topic: p.findings_topic,
+            published_upto: 0,
             batch: Batch::default(),
             dirty: BTreeMap::new(),
             parts: HashMap::new(),
@@ -296,7 +309,8 @@ impl Engine {
     }
 
     /// Writes the batch, and the rollout rows of the days that changed and the agents
-    /// rows of the tenants that changed.
+    /// rows of the tenants that changed; publishes the batch's findings not yet
+    /// acknowledged to the findings topic (while ClickHouse writes) and awaits them.
     pub(super) fn flush(&mut self) -> Result<(), Retry> {
         if self.batch.rows() == 0 && self.dirty.is_empty() {
             self.last_flush = Instant::now();
@@ -308,11 +322,17 @@ impl Engine {
             &self.processor.surface_rows_changed(&self.dirty),
             &self.processor.agent_rows_for(&tenants),
         );
+        let published = self.publish_queue();
         let m = &self.metrics;
         let result = self.rt.block_on(
             self.ch
                 .write_flush(flush, |t| m.insert_seconds.observe(t.as_secs_f64())),
         );
+        let published = published.and_then(|()| self.publish_await());
+        if let Err(e) = published {
+            self.metrics.sink_failures.inc();
+            return Err(Retry::Publish(e));
+        }
         if let Err(e) = result {
             self.metrics.sink_failures.inc();
             self.health.sink_ok.store(false, Ordering::Relaxed);
@@ -321,8 +341,30 @@ impl Engine {
         self.health.sink_ok.store(true, Ordering::Relaxed);
         self.metrics.batch_rows.observe(self.batch.rows() as f64);
         self.batch.clear();
+        self.published_upto = 0;
         self.dirty.clear();
         self.last_flush = Instant::now();
+        Ok(())
+    }
+
+    /// Queues the batch's findings the findings topic has not acknowledged yet.
+    fn publish_queue(&mut self) -> Result<(), crate::source::kafka::KafkaOpError> {
+        let Some(topic) = &mut self.findings_topic else {
+            return Ok(());
+        };
+        let lines = self.batch.findings_ndjson();
+        topic.send_lines(lines.get(self.published_upto..).unwrap_or_default())
+    }
+
+    /// Awaits every finding queued; when all were acknowledged, the batch's findings
+    /// count as published (a retried flush does not publish them again).
+    fn publish_await(&mut self) -> Result<(), crate::source::kafka::KafkaOpError> {
+        let Some(topic) = &mut self.findings_topic else {
+            return Ok(());
+        };
+        topic.flush()?;
+        self.published_upto = self.batch.findings_ndjson().len();
+        self.summary.published = topic.published();
         Ok(())
     }
 

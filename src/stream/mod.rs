@@ -9,7 +9,10 @@
 //! and everything rewritten since is keyed (findings by event and rule, rollout and agents
 //! by key with a version, dead letters by position), so nothing is lost and nothing is
 //! doubled. ClickHouse unreachable: the partitions are paused (the consumer keeps polling,
-//! so the group keeps it), the write retried with backoff, and consumption resumes.
+//! so the group keeps it), the write retried with backoff, and consumption resumes. A
+//! findings topic (`[sinks.kafka]`) is part of the flush: its deliveries are awaited
+//! before any commit, and a failed one is retried as a refused insert is (so a finding
+//! may be published twice after a crash or a retry, never lost).
 //!
 //! By role: [`config`] (TOML and environment), `error` ([`StreamError`]), `consumer` (the
 //! Kafka consumer, its rebalance context and the poll loop), `engine` (partitions,
@@ -33,6 +36,7 @@ use crate::event::token::TokenReader;
 use crate::pipeline::Processor;
 use crate::policy;
 use crate::sink::clickhouse::{ClickHouse, Connection};
+use crate::sink::kafka::FindingsTopic;
 use crate::source::kafka::KeyedProducer;
 use crate::telemetry::http::Health;
 use crate::telemetry::Metrics;
@@ -103,12 +107,20 @@ pub fn run_with_store(
         Some(t) if !t.is_empty() => Some(KeyedProducer::new(&config.kafka.brokers, &props, t)?),
         _ => None,
     };
+    let findings_topic = match config.findings_topic(config_name)? {
+        Some(settings) => {
+            tracing::info!(topic = %settings.topic, "findings published to a Kafka topic");
+            Some(FindingsTopic::new(&settings, Arc::clone(&metrics))?)
+        }
+        None => None,
+    };
     let engine = Arc::new(Mutex::new(engine::Engine::new(engine::Setup {
         processor,
         store: store(&ch),
         ch,
         rt: Arc::clone(&rt),
         dlq,
+        findings_topic,
         knobs: engine::Knobs {
             batch_rows: config.clickhouse.batch_rows,
             batch_bytes: config.clickhouse.batch_bytes,

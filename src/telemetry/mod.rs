@@ -31,6 +31,11 @@ pub struct Metrics {
     pub findings: IntCounterVec,
     /// Dead letters, by `reason`.
     pub dead_letters: IntCounterVec,
+    /// Findings acknowledged by the findings topic's brokers (`[sinks.kafka]`).
+    pub findings_published: IntCounter,
+    /// Findings the findings topic did not take (refused, or not acknowledged in time):
+    /// published again by the retried flush (stream) or a failed run (files).
+    pub findings_publish_errors: IntCounter,
     /// Rules not applicable to an event (an attribute absent), by `rule_id`.
     pub not_applicable: IntCounterVec,
     /// Findings a rule's `suppress` held back, by `rule_id`.
@@ -222,6 +227,16 @@ impl Metrics {
                 "mfa_audit_findings_total",
                 "Findings written, by rule, severity, surface, enforced, excepted and policy version.",
                 &["rule_id", "severity", "surface", "enforced", "excepted", "policy_version"],
+            ),
+            findings_published: counter(
+                &r,
+                "mfa_audit_findings_published_total",
+                "Findings acknowledged by the brokers of the findings topic ([sinks.kafka]).",
+            ),
+            findings_publish_errors: counter(
+                &r,
+                "mfa_audit_findings_publish_errors_total",
+                "Findings the findings topic refused or did not acknowledge in time (published again).",
             ),
             dead_letters: counter_vec(
                 &r,

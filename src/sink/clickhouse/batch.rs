@@ -48,6 +48,11 @@ impl Batch {
         self.rows
     }
 
+    /// The gathered findings, as the lines of `findings.ndjson`.
+    pub fn findings_ndjson(&self) -> &[u8] {
+        &self.findings
+    }
+
     /// Their size as NDJSON.
     pub fn bytes(&self) -> usize {
         self.findings.len() + self.dead_letters.len()
