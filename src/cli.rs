@@ -393,6 +393,20 @@ pub struct GenerateArgs {
     /// Days the stream covers.
     #[arg(long, default_value_t = 10)]
     pub days: u32,
+    /// Share of the documents (0 to 1) that are Microsoft's Entra audit records: Azure
+    /// Monitor `AuditLogs` records of every tenant (roles and agent groups granted and
+    /// removed, per-user MFA and security info removed, the Conditional Access policy that
+    /// requires MFA weakened and mended, and harmless activities), a tenant's share of
+    /// violating ones as for the other kinds. 0 writes no directory record: the stream is
+    /// byte for byte that of the same options without them.
+    #[arg(long, value_name = "F", default_value_t = 0.05)]
+    pub directory_share: f64,
+    /// The first tenant's id. With it (and a directory share above 0) the stream also holds
+    /// that partner's own Microsoft Graph exports, which carry no tenant id:
+    /// `userRegistrationDetails` (its registration facts), `delegatedAdminRelationships`
+    /// and their `accessAssignments`. Run the stream with the same `--tenant ID`.
+    #[arg(long, value_name = "ID")]
+    pub tenant: Option<String>,
     /// Where to write (stdout when absent).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub out: Option<PathBuf>,

@@ -40,10 +40,17 @@ fn bin() -> std::process::Command {
 /// Runs `mfa-audit run` on `input` (a path relative to `dir`) and feeds the four files
 /// into `h`, each behind its name and length.
 fn digest_run(dir: &Path, input: &str, policy: &str, h: &mut Sha256) {
+    digest_run_with(dir, input, policy, &[], h);
+}
+
+/// [`digest_run`] with more arguments to `run`.
+fn digest_run_with(dir: &Path, input: &str, policy: &str, more: &[&str], h: &mut Sha256) {
     let out = dir.join(format!("out-{policy}"));
     let o = bin()
         .current_dir(dir)
-        .args(["run", "-q", "--input", input, "--policy", policy, "--out"])
+        .args(["run", "-q", "--input", input, "--policy", policy])
+        .args(more)
+        .arg("--out")
         .arg(&out)
         .output()
         .unwrap();
@@ -99,12 +106,19 @@ const ORIGINAL_CASES: [&str; 9] = [
     "technical_exceptions.json",
 ];
 
+/// The digest of a generated stream's rows under both seed versions. The stream has no
+/// directory record (`--directory-share 0`): these digests were taken before the generator
+/// wrote any, and a share of 0 leaves every document as it was. The stream is generated
+/// by the binary under test (a release before `--directory-share` has no such flag), the
+/// rows by `bin()`.
 fn generated_digest(tenants: u32, events: u32, seed: u64) -> String {
     let tmp = tempfile::tempdir().unwrap();
-    let o = bin()
+    let o = common::bin()
         .current_dir(tmp.path())
         .args([
             "generate",
+            "--directory-share",
+            "0",
             "--tenants",
             &tenants.to_string(),
             "--events",
@@ -260,4 +274,55 @@ fn random_generated_streams_give_the_release_rows() {
         }
     }
     assert!(wrong.is_empty(), "rows changed for:\n{}", wrong.join("\n"));
+}
+
+/// The default stream (directory records included: `--directory-share` 0.05) with the
+/// first tenant's Graph exports (`--tenant`), under partner-mfa-2026 with the same
+/// `--tenant`: every kind and every directory rule.
+fn generated_directory_digest() -> String {
+    const TENANT: &str = "3f1c2a7e-5b8d-4e6f-9a10-2c4d6e8f0a1b";
+    let tmp = tempfile::tempdir().unwrap();
+    let o = common::bin()
+        .current_dir(tmp.path())
+        .args([
+            "generate",
+            "--tenants",
+            "20",
+            "--events",
+            "30000",
+            "--seed",
+            "1",
+        ])
+        .args([
+            "--start",
+            "2026-03-27",
+            "--tenant",
+            TENANT,
+            "--out",
+            "gen.ndjson",
+        ])
+        .output()
+        .unwrap();
+    common::ok(o, "generate");
+    let mut h = Sha256::new();
+    digest_run_with(
+        tmp.path(),
+        "gen.ndjson",
+        "partner-mfa-2026",
+        &["--tenant", TENANT],
+        &mut h,
+    );
+    hex(h)
+}
+
+const GENERATED_DIRECTORY_2026: &str =
+    "a9bd674b265bb950cd06247f36676b3298f9899dc257b7b7cbacdfaa9c5beb5a";
+
+#[test]
+fn the_default_generated_run_with_directory_records_keeps_its_rows() {
+    assert_eq!(
+        generated_directory_digest(),
+        GENERATED_DIRECTORY_2026,
+        "the rows of the default `generate --tenant` stream under partner-mfa-2026 changed"
+    );
 }

@@ -13,7 +13,25 @@ pub fn run(args: &GenerateArgs) -> Result<(), AppError> {
         &args.start,
         args.days,
     )
+    .and_then(|o| o.with_directory(args.directory_share, args.tenant.as_deref()))
     .map_err(AppError::Usage)?;
+    // Which tenant the Graph exports belong to, and what the run needs to place them.
+    if let Some(id) = options
+        .tenant
+        .as_deref()
+        .filter(|_| options.graph_exports())
+    {
+        eprintln!(
+            "mfa-audit generate: the Microsoft Graph exports (userRegistrationDetails, \
+             delegatedAdminRelationships, accessAssignments) are tenant {id}'s and name no \
+             tenant: run the stream with `--tenant {id}`"
+        );
+    } else if options.directory_share > 0.0 {
+        eprintln!(
+            "mfa-audit generate: Entra audit records only; `--tenant ID` also writes the first \
+             tenant's Graph exports (registration report, GDAP), which name no tenant"
+        );
+    }
     let result = match &args.out {
         Some(path) => mfa_audit::sink::file::write_new(path, |w| {
             mfa_audit::generate::write(&options, w).map(|_| ())

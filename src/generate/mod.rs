@@ -2,7 +2,11 @@
 //! benchmarks. Sign-ins are full Azure Monitor records (the shape Event Hubs delivers,
 //! with conditional-access and authentication details), API requests carry real
 //! JWT-shaped bearer tokens (one per user and hour, as in life), and the directory facts
-//! come first. The same options give the same bytes.
+//! come first. Microsoft's own directory records (`directory_share` of the documents:
+//! Entra audit records of every tenant; the first tenant's Graph registration and GDAP
+//! exports when its id is named) are drawn from a random stream of their own, so with a
+//! share of 0 the stream is that of a generator without them. The same options give the
+//! same bytes.
 
 // The sample generator indexes its own constant tables (apps, names, user agents) with
 // indices drawn below their lengths; it never reads input.
@@ -11,6 +15,7 @@
     reason = "constant tables indexed below their length; no input is read"
 )]
 
+mod directory;
 mod shapes;
 
 use crate::event::time::{EventTime, MICROS_PER_DAY};
@@ -35,6 +40,15 @@ pub struct Options {
     pub start: EventTime,
     /// Days covered.
     pub days: u32,
+    /// Share of the documents after the first facts that are Entra audit records (Azure
+    /// Monitor `AuditLogs`), in [0, 1]: 0 writes no directory record at all.
+    pub directory_share: f64,
+    /// The first tenant's id. When named (and `directory_share` is above 0), the stream
+    /// also holds that tenant's own Graph exports, which carry no tenant id:
+    /// `userRegistrationDetails` (standing for its registration facts),
+    /// `delegatedAdminRelationships` and their `accessAssignments`. A run names the same
+    /// id with `--tenant`.
+    pub tenant: Option<String>,
 }
 
 impl Options {
@@ -68,10 +82,40 @@ impl Options {
             violations,
             start,
             days,
+            directory_share: 0.0,
+            tenant: None,
         })
     }
 
-    /// Defaults for tests and benches.
+    /// With Microsoft's directory records: `share` of the documents are audit records, and
+    /// `tenant` names the first tenant (whose Graph exports are then written). The message
+    /// names the flag.
+    pub fn with_directory(mut self, share: f64, tenant: Option<&str>) -> Result<Self, String> {
+        if !(0.0..=1.0).contains(&share) {
+            return Err(format!(
+                "`--directory-share` must be between 0 and 1, not {share}"
+            ));
+        }
+        if let Some(t) = tenant {
+            if t.trim().is_empty() || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(format!(
+                    "`--tenant` `{}` is not a tenant id",
+                    t.escape_debug()
+                ));
+            }
+        }
+        self.directory_share = share;
+        self.tenant = tenant.map(str::to_owned);
+        Ok(self)
+    }
+
+    /// Whether the stream holds the first tenant's Graph exports.
+    pub fn graph_exports(&self) -> bool {
+        self.directory_share > 0.0 && self.tenant.is_some()
+    }
+
+    /// Defaults for tests and benches: without directory records (the command's default
+    /// writes some: [`Options::with_directory`]).
     pub fn new(tenants: u32, events: u64, seed: u64) -> Self {
         Self {
             tenants,
@@ -81,6 +125,8 @@ impl Options {
             // INVARIANT: a constant, valid date.
             start: EventTime::parse("2020-04-27").unwrap_or_default(),
             days: 10,
+            directory_share: 0.0,
+            tenant: None,
         }
     }
 }
@@ -190,7 +236,12 @@ fn world(o: &Options, rng: &mut ChaCha8Rng) -> Vec<Tenant> {
 /// Writes the stream: directory facts first, then events in time order.
 pub fn write(o: &Options, out: &mut dyn Write) -> io::Result<()> {
     let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
-    let tenants = world(o, &mut rng);
+    let mut tenants = world(o, &mut rng);
+    if let (Some(id), Some(first)) = (&o.tenant, tenants.first_mut()) {
+        first.id.clone_from(id);
+    }
+    let mut dir = (o.directory_share > 0.0)
+        .then(|| directory::Directory::new(o.seed, o.directory_share, o.violations, &tenants));
     let mut tokens = shapes::TokenMint::new();
     let mut written = 0u64;
     let mut line = Vec::with_capacity(8192);
@@ -206,8 +257,10 @@ pub fn write(o: &Options, out: &mut dyn Write) -> io::Result<()> {
     };
 
     // Directory facts at the start: roles, registration, some exceptions.
+    // The first tenant's Graph exports stand for its registration facts.
     let t0 = o.start;
-    for t in &tenants {
+    for (n, t) in tenants.iter().enumerate() {
+        let exports = dir.as_mut().filter(|_| n == 0 && o.graph_exports());
         for u in &t.users {
             for role in &u.roles {
                 shapes::role_assignment(&mut line, t, u, role, t0);
@@ -215,9 +268,19 @@ pub fn write(o: &Options, out: &mut dyn Write) -> io::Result<()> {
                     return Ok(());
                 }
             }
-            shapes::registration(&mut line, t, u, t0.plus_seconds(60));
-            if !emit(&mut line, out, &mut written)? {
-                return Ok(());
+            if exports.is_none() {
+                shapes::registration(&mut line, t, u, t0.plus_seconds(60));
+                if !emit(&mut line, out, &mut written)? {
+                    return Ok(());
+                }
+            }
+        }
+        if let Some(d) = exports {
+            for page in d.exports(t, t0.plus_seconds(60)) {
+                shapes::write(&mut line, &page);
+                if !emit(&mut line, out, &mut written)? {
+                    return Ok(());
+                }
             }
         }
         if t.federated && rng.random_bool(0.5) {
@@ -252,6 +315,17 @@ pub fn write(o: &Options, out: &mut dyn Write) -> io::Result<()> {
     let mut now = t0.plus_seconds(3600);
     while written < o.events {
         let due = t0.0 + 3_600_000_000 + (span * i128::from(written - first) / total) as i64;
+        let audit = dir
+            .as_mut()
+            .is_some_and(directory::Directory::next_is_audit);
+        if let Some(d) = dir.as_mut().filter(|_| audit) {
+            now = EventTime(now.0.max(due) + d.jitter());
+            d.audit(&mut line, &tenants, now);
+            if !emit(&mut line, out, &mut written)? {
+                break;
+            }
+            continue;
+        }
         now = EventTime(now.0.max(due) + rng.random_range(0..1_000_000));
         let t = &tenants[rng.random_range(0..tenants.len())];
         let u = &t.users[rng.random_range(0..t.users.len())];
@@ -318,5 +392,25 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_eq!(a.iter().filter(|b| **b == b'\n').count(), 500);
+    }
+
+    #[test]
+    fn directory_records_are_deterministic_and_a_share_of_0_writes_none() {
+        let plain = to_vec(&Options::new(3, 2000, 7));
+        let with = |share: f64, tenant: Option<&str>| {
+            to_vec(
+                &Options::new(3, 2000, 7)
+                    .with_directory(share, tenant)
+                    .unwrap(),
+            )
+        };
+        assert_eq!(with(0.0, None), plain);
+        let a = with(0.3, Some("first-tenant"));
+        assert_eq!(a, with(0.3, Some("first-tenant")));
+        assert_ne!(a, plain);
+        let text = String::from_utf8_lossy(&a);
+        assert!(text.contains(r#""category":"AuditLogs""#));
+        assert!(text.contains("delegatedAdminRelationships"));
+        assert!(!String::from_utf8_lossy(&with(0.3, None)).contains("@odata.context"));
     }
 }

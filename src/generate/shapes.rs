@@ -57,13 +57,13 @@ const LEGACY: [&str; 5] = [
 ];
 const UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.2210.91";
 
-fn iso(t: EventTime) -> String {
+pub(super) fn iso(t: EventTime) -> String {
     // `2020-05-01T10:00:00.1234567Z`: seven fractional digits, as Entra writes them.
     let base = t.to_string().replacen(' ', "T", 1);
     format!("{base}.{:07}Z", (t.0.rem_euclid(1_000_000)) * 10)
 }
 
-fn write(line: &mut Vec<u8>, v: &Value) {
+pub(super) fn write(line: &mut Vec<u8>, v: &Value) {
     // INVARIANT: serialising a Value into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *line, v);
 }
