@@ -17,6 +17,7 @@
 //!   weakened, ...), read once when it is decoded.
 
 mod audit;
+mod lazy;
 mod read;
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,8 @@
-//! The records read through `serde_json::Value`, which takes every variant Microsoft
-//! writes (`"Type"` for `"type"`, `result` as `0` or `"success"`, values encoded as
-//! strings or plain) without a struct per variant.
+//! The records read lazily ([`Obj`]: each member's raw JSON, read when a fact needs it),
+//! taking every variant Microsoft writes (`"Type"` for `"type"`, `result` as `0` or
+//! `"success"`, values encoded as strings or plain) without a struct per variant.
 
+use super::lazy::{compact, items, json, object as as_object, Json, Obj};
 use super::{
     Actor, AuditFacts, DirectoryAudit, GdapAssignment, GdapRelationship, Modified,
     RegistrationReport, Target,
@@ -9,73 +10,63 @@ use super::{
 use crate::event::decode::{derived_id, required_time};
 use crate::event::reason::{BadDocument, Reason};
 use crate::event::time::EventTime;
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
 
 /// A member of `o` by any of `names` (the first present and not `null`), compared as
 /// written, then without case (`Type` for `type`).
-fn get<'v>(o: &'v Map<String, Value>, names: &[&str]) -> Option<&'v Value> {
-    for n in names {
-        if let Some(v) = o.get(*n).filter(|v| !v.is_null()) {
-            return Some(v);
-        }
-    }
-    o.iter()
-        .find(|(k, v)| !v.is_null() && names.iter().any(|n| k.eq_ignore_ascii_case(n)))
-        .map(|(_, v)| v)
+fn get<'v>(o: &Obj<'v>, names: &[&str]) -> Option<&'v RawValue> {
+    o.get(names)
 }
 
 /// Text of a member: a string as it is (trimmed, empty is absent), a number or boolean
 /// as written.
-fn text(o: &Map<String, Value>, names: &[&str]) -> Option<String> {
-    match get(o, names)? {
-        Value::String(s) => Some(s.trim().to_owned()).filter(|s| !s.is_empty()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
+fn text(o: &Obj<'_>, names: &[&str]) -> Option<String> {
+    match json(get(o, names)?) {
+        Json::Str(s) => Some(s.trim().to_owned()).filter(|s| !s.is_empty()),
+        Json::Other(t) if t == "true" || t == "false" => Some(t.to_owned()),
+        Json::Other(t) if t.starts_with(|c: char| c == '-' || c.is_ascii_digit()) => compact(t),
         _ => None,
     }
 }
 
-fn object<'v>(o: &'v Map<String, Value>, names: &[&str]) -> Option<&'v Map<String, Value>> {
-    get(o, names)?.as_object()
+fn object<'v>(o: &Obj<'v>, names: &[&str]) -> Option<Obj<'v>> {
+    as_object(get(o, names)?)
 }
 
-fn list<'v>(o: &'v Map<String, Value>, names: &[&str]) -> &'v [Value] {
-    get(o, names)
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
+fn list<'v>(o: &Obj<'v>, names: &[&str]) -> Vec<&'v RawValue> {
+    get(o, names).map(items).unwrap_or_default()
 }
 
 /// A modified property's value: a string's content, else the JSON as written.
-fn property_value(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
+fn property_value(v: Option<&RawValue>) -> Option<String> {
+    match json(v?) {
+        Json::Null => None,
+        Json::Str(s) => Some(s.into_owned()),
+        Json::Other(t) => compact(t),
     }
 }
 
-fn time_of(o: &Map<String, Value>, names: &[&str], field: &str) -> Result<EventTime, BadDocument> {
+fn time_of(o: &Obj<'_>, names: &[&str], field: &str) -> Result<EventTime, BadDocument> {
     let t = names.iter().find_map(|n| text(o, &[n]));
     required_time(t.as_deref(), field)
 }
 
-fn optional_time(o: &Map<String, Value>, name: &str) -> Option<EventTime> {
+fn optional_time(o: &Obj<'_>, name: &str) -> Option<EventTime> {
     text(o, &[name]).and_then(|t| EventTime::parse(&t))
 }
 
-fn parse_object(raw: &str) -> Result<Map<String, Value>, BadDocument> {
-    match serde_json::from_str::<Value>(raw) {
-        Ok(Value::Object(o)) => Ok(o),
-        Ok(_) => Err(BadDocument::new(
-            Reason::NotAnObject,
-            "a document must be a JSON object",
-        )),
-        Err(e) => Err(BadDocument::new(Reason::NotJson, e.to_string())),
-    }
+fn parse_object(raw: &str) -> Result<Obj<'_>, BadDocument> {
+    Obj::parse(raw).map_err(|e| {
+        // Said as a `Value` would say it: another JSON value, or no JSON at all.
+        match serde_json::from_str::<serde_json::Value>(raw) {
+            Ok(_) => BadDocument::new(Reason::NotAnObject, "a document must be a JSON object"),
+            Err(_) => BadDocument::new(Reason::NotJson, e.to_string()),
+        }
+    })
 }
 
 fn tenant(
-    o: Option<&Map<String, Value>>,
+    o: Option<&Obj<'_>>,
     default_tenant: Option<&str>,
     what: &str,
 ) -> Result<String, BadDocument> {
@@ -90,10 +81,9 @@ fn tenant(
         })
 }
 
-fn success(v: Option<&Value>) -> Option<bool> {
-    match v? {
-        Value::Number(n) => n.as_i64().map(|c| c == 0),
-        Value::String(s) => {
+fn success(v: Option<&RawValue>) -> Option<bool> {
+    match json(v?) {
+        Json::Str(s) => {
             let s = s.trim();
             if s.eq_ignore_ascii_case("success") {
                 Some(true)
@@ -103,17 +93,22 @@ fn success(v: Option<&Value>) -> Option<bool> {
                 s.parse::<i64>().ok().map(|c| c == 0)
             }
         }
-        Value::Bool(b) => Some(*b),
-        _ => None,
+        Json::Other("true") => Some(true),
+        Json::Other("false") => Some(false),
+        Json::Other(t) => serde_json::from_str::<serde_json::Value>(t)
+            .ok()
+            .and_then(|n| n.as_i64())
+            .map(|c| c == 0),
+        Json::Null => None,
     }
 }
 
-fn roles(o: &Map<String, Value>) -> Vec<String> {
+fn roles(o: &Obj<'_>) -> Vec<String> {
     object(o, &["accessDetails"])
-        .map(|a| list(a, &["unifiedRoles"]))
+        .map(|a| list(&a, &["unifiedRoles"]))
         .unwrap_or_default()
-        .iter()
-        .filter_map(|r| r.as_object().and_then(|r| text(r, &["roleDefinitionId"])))
+        .into_iter()
+        .filter_map(|r| as_object(r).and_then(|r| text(&r, &["roleDefinitionId"])))
         .map(|r| r.to_ascii_lowercase())
         .collect()
 }
@@ -126,7 +121,7 @@ pub fn audit(
     default_tenant: Option<&str>,
 ) -> Result<DirectoryAudit, BadDocument> {
     let doc = parse_object(raw)?;
-    let (record, props) = if envelope {
+    let (record, props): (Option<&Obj<'_>>, Obj<'_>) = if envelope {
         let props = object(&doc, &["properties"]).ok_or_else(|| {
             BadDocument::new(
                 Reason::WrongType,
@@ -135,8 +130,9 @@ pub fn audit(
         })?;
         (Some(&doc), props)
     } else {
-        (None, &doc)
+        (None, parse_object(raw)?)
     };
+    let props = &props;
     let time = match record {
         Some(r) => time_of(props, &["activityDateTime"], "activityDateTime")
             .or_else(|_| time_of(r, &["time"], "time"))?,
@@ -148,14 +144,14 @@ pub fn audit(
         .ok_or_else(|| BadDocument::new(Reason::MissingField, "`activityDisplayName`"))?;
     let mut initiated_by = Actor::default();
     if let Some(by) = object(props, &["initiatedBy"]) {
-        if let Some(u) = object(by, &["user"]) {
-            initiated_by.user_id = text(u, &["id"]);
-            initiated_by.upn = text(u, &["userPrincipalName"]);
+        if let Some(u) = object(&by, &["user"]) {
+            initiated_by.user_id = text(&u, &["id"]);
+            initiated_by.upn = text(&u, &["userPrincipalName"]);
         }
-        if let Some(a) = object(by, &["app"]) {
-            initiated_by.app_id = text(a, &["appId"]);
-            initiated_by.service_principal_id = text(a, &["servicePrincipalId"]);
-            initiated_by.display = text(a, &["displayName", "servicePrincipalName"]);
+        if let Some(a) = object(&by, &["app"]) {
+            initiated_by.app_id = text(&a, &["appId"]);
+            initiated_by.service_principal_id = text(&a, &["servicePrincipalId"]);
+            initiated_by.display = text(&a, &["displayName", "servicePrincipalName"]);
         }
         initiated_by.display = initiated_by
             .upn
@@ -168,34 +164,36 @@ pub fn audit(
         initiated_by.display = Some(who);
     }
     let targets = list(props, &["targetResources", "targetResource"])
-        .iter()
-        .filter_map(Value::as_object)
+        .into_iter()
+        .filter_map(as_object)
         .map(|t| Target {
-            id: text(t, &["id"]),
-            kind: text(t, &["type"]),
-            display_name: text(t, &["displayName"]),
-            upn: text(t, &["userPrincipalName"]),
-            modified: list(t, &["modifiedProperties"])
-                .iter()
-                .filter_map(Value::as_object)
+            id: text(&t, &["id"]),
+            kind: text(&t, &["type"]),
+            display_name: text(&t, &["displayName"]),
+            upn: text(&t, &["userPrincipalName"]),
+            modified: list(&t, &["modifiedProperties"])
+                .into_iter()
+                .filter_map(as_object)
                 .filter_map(|m| {
                     Some(Modified {
-                        name: text(m, &["displayName", "Name"])?,
-                        old: property_value(get(m, &["oldValue"])),
-                        new: property_value(get(m, &["newValue"])),
+                        name: text(&m, &["displayName", "Name"])?,
+                        old: property_value(get(&m, &["oldValue"])),
+                        new: property_value(get(&m, &["newValue"])),
                     })
                 })
                 .collect(),
         })
         .collect();
-    let details = match get(props, &["additionalDetails"]) {
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(Value::as_object)
-            .filter_map(|d| Some((text(d, &["key"])?, text(d, &["value"]).unwrap_or_default())))
-            .collect(),
-        _ => Vec::new(),
-    };
+    let details = list(props, &["additionalDetails"])
+        .into_iter()
+        .filter_map(as_object)
+        .filter_map(|d| {
+            Some((
+                text(&d, &["key"])?,
+                text(&d, &["value"]).unwrap_or_default(),
+            ))
+        })
+        .collect();
     let event_id = text(props, &["id"])
         .or_else(|| {
             record
@@ -247,10 +245,11 @@ pub fn registration(
 ) -> Result<RegistrationReport, BadDocument> {
     let o = parse_object(raw)?;
     let time = time_of(&o, &["lastUpdatedDateTime"], "lastUpdatedDateTime")?;
-    let flag = |name: &str| match get(&o, &[name]) {
-        Some(Value::Bool(b)) => Some(*b),
-        Some(Value::String(s)) if s.trim().eq_ignore_ascii_case("true") => Some(true),
-        Some(Value::String(s)) if s.trim().eq_ignore_ascii_case("false") => Some(false),
+    let flag = |name: &str| match get(&o, &[name]).map(json) {
+        Some(Json::Other("true")) => Some(true),
+        Some(Json::Other("false")) => Some(false),
+        Some(Json::Str(s)) if s.trim().eq_ignore_ascii_case("true") => Some(true),
+        Some(Json::Str(s)) if s.trim().eq_ignore_ascii_case("false") => Some(false),
         _ => None,
     };
     let registered = flag("isMfaCapable")
@@ -268,8 +267,11 @@ pub fn registration(
         user_type: text(&o, &["userType"]),
         registered,
         methods: list(&o, &["methodsRegistered"])
-            .iter()
-            .filter_map(|m| m.as_str().map(str::to_owned))
+            .into_iter()
+            .filter_map(|m| match json(m) {
+                Json::Str(s) => Some(s.into_owned()),
+                _ => None,
+            })
             .collect(),
     })
 }
@@ -290,7 +292,7 @@ pub fn relationship(
         "lastModifiedDateTime",
     )?;
     let customer_tenant_id = object(&o, &["customer"])
-        .and_then(|c| text(c, &["tenantId"]))
+        .and_then(|c| text(&c, &["tenantId"]))
         .ok_or_else(|| BadDocument::new(Reason::MissingField, "`customer.tenantId`"))?;
     Ok(GdapRelationship {
         event_id: derived_id(raw),
@@ -334,7 +336,7 @@ pub fn assignment(
             .ok_or_else(|| BadDocument::new(Reason::MissingField, "`status`"))?
             .to_ascii_lowercase(),
         container_id: object(&o, &["accessContainer"])
-            .and_then(|c| text(c, &["accessContainerId"])),
+            .and_then(|c| text(&c, &["accessContainerId"])),
         roles: roles(&o),
     })
 }
