@@ -9,7 +9,7 @@
 //! ClickHouse: chDB (ClickHouse as a Python module) embeds one, driven through
 //! `scripts/chdb-session.py`.
 //!
-//! ClickHouse 18.16 must answer on 127.0.0.1:8123, and chDB must be installed in
+//! ClickHouse 18.16 must answer on 127.0.0.1:8123 (`MFA_SERVICES_CLICKHOUSE_HTTP_PORT`), and chDB must be installed in
 //! `.services/chdb-venv`: the tests that need them fail, saying how to get them, when they
 //! are not. Run with `--nocapture` to see how many queries ran, and on which version.
 #![allow(
@@ -36,8 +36,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const CLICKHOUSE_URL: &str = "http://127.0.0.1:8123";
-const CLICKHOUSE_ADDR: &str = "127.0.0.1:8123";
 /// Events to generate: enough for every rule, a few legacy-protocol sign-ins per tenant.
 const EVENTS: &str = "6000";
 /// A seed whose stream holds an open technical exception request.
@@ -46,10 +44,10 @@ const SEED: &str = "6";
 const BAD_LINES: &str = "not json at all\n{\"type\":\"no_such_kind\"}\n";
 
 fn require_clickhouse() {
+    let addr = common::service_addr("CLICKHOUSE_HTTP", 8123);
     assert!(
-        TcpStream::connect_timeout(&CLICKHOUSE_ADDR.parse().unwrap(), Duration::from_secs(2))
-            .is_ok(),
-        "clickhouse is not answering on {CLICKHOUSE_ADDR}: start it with \
+        TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2)).is_ok(),
+        "clickhouse is not answering on {addr}: start it with \
          `scripts/services start clickhouse` (scripts/test does it)"
     );
 }
@@ -112,7 +110,7 @@ impl Client {
     fn new(database: &str) -> Client {
         Client {
             client: clickhouse::Client::default()
-                .with_url(CLICKHOUSE_URL)
+                .with_url(common::clickhouse_url())
                 .with_database(database),
             rt: tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -179,7 +177,7 @@ impl Db {
                     "schema",
                     "apply",
                     "--url",
-                    CLICKHOUSE_URL,
+                    &common::clickhouse_url(),
                     "--database",
                     &name,
                 ])
@@ -203,7 +201,7 @@ impl Backend for Db {
     fn load(&self, table: &str, columns: Option<&str>, file: &Path) -> Result<(), String> {
         let body = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
         let ch = ClickHouse::new(&Connection {
-            url: CLICKHOUSE_URL.into(),
+            url: common::clickhouse_url(),
             database: self.name.clone(),
             user: "default".into(),
             password: String::new(),
@@ -234,10 +232,7 @@ impl Drop for Db {
 
 /// The venv `scripts/services tools` installs chDB into.
 fn chdb_python() -> PathBuf {
-    std::env::var_os("MFA_SERVICES_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| common::root().join(".services"))
-        .join("chdb-venv/bin/python")
+    common::services_dir().join("chdb-venv/bin/python")
 }
 
 const CHDB_INSTALL: &str = "install it with `scripts/services tools` (scripts/test does it)";

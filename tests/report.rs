@@ -502,7 +502,7 @@ fn a_surface_of_a_policys_own_shows_with_no_code() {
     // ClickHouse gives the same page.
     let db = Database::load(&dir, "own");
     let from_clickhouse = report(
-        &["--url", "http://127.0.0.1:8123", "--database", &db.name],
+        &["--url", &common::clickhouse_url(), "--database", &db.name],
         &tmp.path().join("clickhouse.html"),
     );
     assert!(
@@ -639,22 +639,23 @@ struct Database {
 
 impl Database {
     fn load(dir: &Path, tag: &str) -> Database {
+        let addr = common::service_addr("CLICKHOUSE_HTTP", 8123);
         assert!(
-            TcpStream::connect_timeout(&"127.0.0.1:8123".parse().unwrap(), Duration::from_secs(2))
-                .is_ok(),
-            "ClickHouse is not answering on 127.0.0.1:8123: start it with \
+            TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2)).is_ok(),
+            "ClickHouse is not answering on {addr}: start it with \
              `scripts/services start clickhouse` (scripts/test does it)"
         );
         let name = format!("mfa_audit_report_{tag}_{}", std::process::id());
         ok(
             bin()
-                .args(["schema", "apply", "--database", &name])
+                .args(["schema", "apply", "--database", &name, "--url"])
+                .arg(common::clickhouse_url())
                 .output()
                 .unwrap(),
             "schema apply",
         );
         let ch = ClickHouse::new(&Connection {
-            url: "http://127.0.0.1:8123".into(),
+            url: common::clickhouse_url(),
             database: name.clone(),
             user: "default".into(),
             password: String::new(),
@@ -718,7 +719,7 @@ fn the_page_from_clickhouse_is_the_page_from_the_files() {
         &tmp.path().join("files.html"),
     );
     let from_clickhouse = report(
-        &["--url", "http://127.0.0.1:8123", "--database", &db.name],
+        &["--url", &common::clickhouse_url(), "--database", &db.name],
         &tmp.path().join("clickhouse.html"),
     );
     assert!(from_clickhouse.contains(&format!("ClickHouse database `{}`", db.name)));

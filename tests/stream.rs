@@ -1128,13 +1128,14 @@ fn http_get(port: u16, path: &str) -> String {
 
 /// The end-to-end page: Prometheus scrapes the running processor, evaluates the rules in
 /// dashboards/alerts/, and Alertmanager delivers to a webhook this test runs on
-/// 127.0.0.1:9095 (as scripts/services configures them).
+/// 127.0.0.1:9095 (as scripts/services configures them; their `MFA_SERVICES_*` overrides too).
 #[test]
 fn a_delegated_admin_sign_in_without_mfa_pages_on_call() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let prometheus = common::service_port("PROMETHEUS", 9090);
     for (name, addr) in [
-        ("prometheus", "127.0.0.1:9090"),
-        ("alertmanager", "127.0.0.1:9093"),
+        ("prometheus", common::service_addr("PROMETHEUS", 9090)),
+        ("alertmanager", common::service_addr("ALERTMANAGER", 9093)),
     ] {
         assert!(
             TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2)).is_ok(),
@@ -1142,8 +1143,9 @@ fn a_delegated_admin_sign_in_without_mfa_pages_on_call() {
         );
     }
     // The webhook receiver.
-    let listener = std::net::TcpListener::bind("127.0.0.1:9095")
-        .expect("port 9095 (the webhook Alertmanager posts to) is taken");
+    let webhook = common::service_addr("WEBHOOK", 9095);
+    let listener = std::net::TcpListener::bind(&webhook)
+        .unwrap_or_else(|e| panic!("{webhook} (the webhook Alertmanager posts to): {e}"));
     let (tx, rx) = std::sync::mpsc::channel::<(Instant, String)>();
     std::thread::spawn(move || {
         use std::io::Read;
@@ -1180,14 +1182,14 @@ fn a_delegated_admin_sign_in_without_mfa_pages_on_call() {
     });
 
     let mut w = World::new("page");
-    w.metrics_listen = "127.0.0.1:9464".into(); // where scripts/services' Prometheus scrapes
+    w.metrics_listen = common::metrics_target(); // where scripts/services' Prometheus scrapes
     let config = w.config("");
     w.create_topic(&w.name, 1);
     // A run just before this one may have left the same alert firing (its 5-minute
     // window), and Alertmanager does not repeat a firing alert within the hour: wait for it
     // to clear so this run's finding is a new alert.
     let clear = Instant::now();
-    while http_get(9090, "/api/v1/alerts").contains("MfaAuditUncoveredCriticalFinding") {
+    while http_get(prometheus, "/api/v1/alerts").contains("MfaAuditUncoveredCriticalFinding") {
         assert!(
             clear.elapsed() < Duration::from_secs(420),
             "an earlier critical alert never cleared"
@@ -1212,7 +1214,7 @@ fn a_delegated_admin_sign_in_without_mfa_pages_on_call() {
     );
     let scraped = Instant::now();
     loop {
-        let r = http_get(9090, &url);
+        let r = http_get(prometheus, &url);
         if r.contains("\"value\"") {
             break;
         }
@@ -1252,7 +1254,7 @@ fn a_delegated_admin_sign_in_without_mfa_pages_on_call() {
         assert!(
             !left.is_zero(),
             "no page reached the webhook within 120 s; Prometheus alerts: {}",
-            http_get(9090, "/api/v1/alerts")
+            http_get(prometheus, "/api/v1/alerts")
         );
         if let Ok((at, body)) = rx.recv_timeout(left) {
             if body.contains("MfaAuditUncoveredCriticalFinding")
@@ -1339,7 +1341,10 @@ fn prometheus_query(expr: &str) -> (bool, String) {
     let o = Command::new("curl")
         .args(["-sS", "--fail-with-body", "--get", "--data-urlencode"])
         .arg(format!("query={expr}"))
-        .arg("http://127.0.0.1:9090/api/v1/query")
+        .arg(format!(
+            "http://{}/api/v1/query",
+            common::service_addr("PROMETHEUS", 9090)
+        ))
         .output()
         .expect("curl runs");
     (

@@ -156,3 +156,36 @@ pub fn realdata_texts() -> Vec<String> {
         .map(|p| std::fs::read_to_string(p).unwrap())
         .collect()
 }
+
+/// A port of the services `scripts/services` runs: its override `MFA_SERVICES_<NAME>_PORT`
+/// (e.g. `KAFKA`, `CLICKHOUSE_HTTP`, `PROMETHEUS`), or its default, so that a second checkout
+/// runs its tests against services of its own on other ports.
+pub fn service_port(name: &str, default: u16) -> u16 {
+    std::env::var(format!("MFA_SERVICES_{name}_PORT"))
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `127.0.0.1:<service_port(name, default)>`.
+pub fn service_addr(name: &str, default: u16) -> String {
+    format!("127.0.0.1:{}", service_port(name, default))
+}
+
+/// ClickHouse's HTTP endpoint as `scripts/services start clickhouse` runs it.
+pub fn clickhouse_url() -> String {
+    format!("http://{}", service_addr("CLICKHOUSE_HTTP", 8123))
+}
+
+/// Where Prometheus (`scripts/services start prometheus`) scrapes the processor:
+/// `MFA_SERVICES_METRICS_TARGET`, default 127.0.0.1:9464.
+pub fn metrics_target() -> String {
+    std::env::var("MFA_SERVICES_METRICS_TARGET").unwrap_or_else(|_| "127.0.0.1:9464".into())
+}
+
+/// The state dir of `scripts/services` (`MFA_SERVICES_DIR`, default `<repo>/.services`).
+pub fn services_dir() -> PathBuf {
+    std::env::var_os("MFA_SERVICES_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".services"))
+}
