@@ -213,9 +213,12 @@ pub struct RunArgs {
     /// (`pipeline.future_skew_hours`; default 24).
     #[arg(long, value_name = "HOURS")]
     pub future_skew_hours: Option<i64>,
-    /// The tenant of sign-in records that carry no tenant id: a Microsoft Graph `signIn`
-    /// export from one tenant's API has none (without it such records are dead letters
-    /// that say so). Records with their own tenant id keep it (`pipeline.tenant`).
+    /// The partner tenant of records that carry no tenant id: a Microsoft Graph `signIn`
+    /// export from one tenant's API, and Graph registration reports
+    /// (`userRegistrationDetails`) and GDAP exports (`delegatedAdminRelationship`,
+    /// `delegatedAdminAccessAssignment`), which never name one (without it such records
+    /// are dead letters that say so). Records with their own tenant id keep it
+    /// (`pipeline.tenant`).
     #[arg(long, value_name = "ID")]
     pub tenant: Option<String>,
     /// Worker threads of the file mode: every document is decoded on any of them and
@@ -264,7 +267,7 @@ pub struct ReplayArgs {
     /// --future-skew-hours`).
     #[arg(long, value_name = "HOURS", default_value_t = mfa_audit::pipeline::DEFAULT_FUTURE_SKEW_HOURS)]
     pub future_skew_hours: i64,
-    /// The tenant of sign-in records that carry none (as `run --tenant`).
+    /// The partner tenant of records that carry none (as `run --tenant`).
     #[arg(long, value_name = "ID")]
     pub tenant: Option<String>,
 }
