@@ -23,7 +23,7 @@ mod read;
 mod tests;
 
 pub use audit::decoded;
-pub use read::{assignment, audit, registration, relationship};
+pub use read::{assignment, audit, audit_record, registration, relationship};
 
 use super::time::EventTime;
 

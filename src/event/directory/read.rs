@@ -2,7 +2,7 @@
 //! taking every variant Microsoft writes (`"Type"` for `"type"`, `result` as `0` or
 //! `"success"`, values encoded as strings or plain) without a struct per variant.
 
-use super::lazy::{compact, items, json, object as as_object, Json, Obj};
+use super::lazy::{Json, Obj};
 use super::{
     Actor, AuditFacts, DirectoryAudit, GdapAssignment, GdapRelationship, Modified,
     RegistrationReport, Target,
@@ -10,39 +10,51 @@ use super::{
 use crate::event::decode::{derived_id, required_time};
 use crate::event::reason::{BadDocument, Reason};
 use crate::event::time::EventTime;
-use serde_json::value::RawValue;
 
 /// A member of `o` by any of `names` (the first present and not `null`), compared as
 /// written, then without case (`Type` for `type`).
-fn get<'v>(o: &Obj<'v>, names: &[&str]) -> Option<&'v RawValue> {
+fn get<'o, 'a>(o: &'o Obj<'a>, names: &[&str]) -> Option<&'o Json<'a>> {
     o.get(names)
 }
 
 /// Text of a member: a string as it is (trimmed, empty is absent), a number or boolean
 /// as written.
 fn text(o: &Obj<'_>, names: &[&str]) -> Option<String> {
-    match json(get(o, names)?) {
+    match get(o, names)? {
         Json::Str(s) => Some(s.trim().to_owned()).filter(|s| !s.is_empty()),
-        Json::Other(t) if t == "true" || t == "false" => Some(t.to_owned()),
-        Json::Other(t) if t.starts_with(|c: char| c == '-' || c.is_ascii_digit()) => compact(t),
+        Json::Bool(b) => Some(b.to_string()),
+        n @ Json::Num(_) => Some(n.compact()),
         _ => None,
     }
 }
 
-fn object<'v>(o: &Obj<'v>, names: &[&str]) -> Option<Obj<'v>> {
-    as_object(get(o, names)?)
+fn object<'o, 'a>(o: &'o Obj<'a>, names: &[&str]) -> Option<&'o Obj<'a>> {
+    match get(o, names)? {
+        Json::Obj(o) => Some(o),
+        _ => None,
+    }
 }
 
-fn list<'v>(o: &Obj<'v>, names: &[&str]) -> Vec<&'v RawValue> {
-    get(o, names).map(items).unwrap_or_default()
+fn list<'o, 'a>(o: &'o Obj<'a>, names: &[&str]) -> &'o [Json<'a>] {
+    match get(o, names) {
+        Some(Json::Arr(a)) => a,
+        _ => &[],
+    }
+}
+
+fn as_object<'o, 'a>(v: &'o Json<'a>) -> Option<&'o Obj<'a>> {
+    match v {
+        Json::Obj(o) => Some(o),
+        _ => None,
+    }
 }
 
 /// A modified property's value: a string's content, else the JSON as written.
-fn property_value(v: Option<&RawValue>) -> Option<String> {
-    match json(v?) {
+fn property_value(v: Option<&Json<'_>>) -> Option<String> {
+    match v? {
         Json::Null => None,
-        Json::Str(s) => Some(s.into_owned()),
-        Json::Other(t) => compact(t),
+        Json::Str(s) => Some(s.to_string()),
+        other => Some(other.compact()),
     }
 }
 
@@ -56,13 +68,14 @@ fn optional_time(o: &Obj<'_>, name: &str) -> Option<EventTime> {
 }
 
 fn parse_object(raw: &str) -> Result<Obj<'_>, BadDocument> {
-    Obj::parse(raw).map_err(|e| {
-        // Said as a `Value` would say it: another JSON value, or no JSON at all.
-        match serde_json::from_str::<serde_json::Value>(raw) {
-            Ok(_) => BadDocument::new(Reason::NotAnObject, "a document must be a JSON object"),
-            Err(_) => BadDocument::new(Reason::NotJson, e.to_string()),
-        }
-    })
+    match Obj::parse(raw) {
+        Ok(Some(o)) => Ok(o),
+        Ok(None) => Err(BadDocument::new(
+            Reason::NotAnObject,
+            "a document must be a JSON object",
+        )),
+        Err(e) => Err(BadDocument::new(Reason::NotJson, e.to_string())),
+    }
 }
 
 fn tenant(
@@ -81,8 +94,9 @@ fn tenant(
         })
 }
 
-fn success(v: Option<&RawValue>) -> Option<bool> {
-    match json(v?) {
+fn success(v: Option<&Json<'_>>) -> Option<bool> {
+    match v? {
+        Json::Num(n) => n.as_i64().map(|c| c == 0),
         Json::Str(s) => {
             let s = s.trim();
             if s.eq_ignore_ascii_case("success") {
@@ -93,22 +107,17 @@ fn success(v: Option<&RawValue>) -> Option<bool> {
                 s.parse::<i64>().ok().map(|c| c == 0)
             }
         }
-        Json::Other("true") => Some(true),
-        Json::Other("false") => Some(false),
-        Json::Other(t) => serde_json::from_str::<serde_json::Value>(t)
-            .ok()
-            .and_then(|n| n.as_i64())
-            .map(|c| c == 0),
-        Json::Null => None,
+        Json::Bool(b) => Some(*b),
+        _ => None,
     }
 }
 
 fn roles(o: &Obj<'_>) -> Vec<String> {
     object(o, &["accessDetails"])
-        .map(|a| list(&a, &["unifiedRoles"]))
+        .map(|a| list(a, &["unifiedRoles"]))
         .unwrap_or_default()
-        .into_iter()
-        .filter_map(|r| as_object(r).and_then(|r| text(&r, &["roleDefinitionId"])))
+        .iter()
+        .filter_map(|r| as_object(r).and_then(|r| text(r, &["roleDefinitionId"])))
         .map(|r| r.to_ascii_lowercase())
         .collect()
 }
@@ -121,18 +130,61 @@ pub fn audit(
     default_tenant: Option<&str>,
 ) -> Result<DirectoryAudit, BadDocument> {
     let doc = parse_object(raw)?;
-    let (record, props): (Option<&Obj<'_>>, Obj<'_>) = if envelope {
-        let props = object(&doc, &["properties"]).ok_or_else(|| {
+    audit_of(&doc, raw, envelope, default_tenant)
+}
+
+/// An Azure Monitor `AuditLogs` record read in one pass, when `raw` plainly is one: a
+/// JSON object with one `category` (text, an audit category), one `properties` (not
+/// `null`) and no `type`, `records` or `value`. `None` otherwise: then the caller's
+/// general path decides, and for such a record it comes to [`audit`] of the same text
+/// (a `Wire` that reads it, or the envelope it falls back to), so the rows are the same.
+pub fn audit_record(
+    raw: &str,
+    default_tenant: Option<&str>,
+) -> Option<Result<DirectoryAudit, BadDocument>> {
+    let doc = Obj::parse(raw).ok()??;
+    let mut category = None;
+    let mut properties = 0;
+    for (k, v) in doc.members() {
+        match &**k {
+            "category" => {
+                if category.is_some() {
+                    return None;
+                }
+                category = Some(v);
+            }
+            "properties" if matches!(v, Json::Null) => return None,
+            "properties" => properties += 1,
+            "type" | "records" | "value" => return None,
+            _ => {}
+        }
+    }
+    let Some(Json::Str(c)) = category else {
+        return None;
+    };
+    if properties != 1 || super::category(Some(c)) != super::Category::Audit {
+        return None;
+    }
+    Some(audit_of(&doc, raw, true, default_tenant))
+}
+
+fn audit_of(
+    doc: &Obj<'_>,
+    raw: &str,
+    envelope: bool,
+    default_tenant: Option<&str>,
+) -> Result<DirectoryAudit, BadDocument> {
+    let (record, props) = if envelope {
+        let props = object(doc, &["properties"]).ok_or_else(|| {
             BadDocument::new(
                 Reason::WrongType,
                 "`properties` of an audit record is not an object",
             )
         })?;
-        (Some(&doc), props)
+        (Some(doc), props)
     } else {
-        (None, parse_object(raw)?)
+        (None, doc)
     };
-    let props = &props;
     let time = match record {
         Some(r) => time_of(props, &["activityDateTime"], "activityDateTime")
             .or_else(|_| time_of(r, &["time"], "time"))?,
@@ -144,14 +196,14 @@ pub fn audit(
         .ok_or_else(|| BadDocument::new(Reason::MissingField, "`activityDisplayName`"))?;
     let mut initiated_by = Actor::default();
     if let Some(by) = object(props, &["initiatedBy"]) {
-        if let Some(u) = object(&by, &["user"]) {
-            initiated_by.user_id = text(&u, &["id"]);
-            initiated_by.upn = text(&u, &["userPrincipalName"]);
+        if let Some(u) = object(by, &["user"]) {
+            initiated_by.user_id = text(u, &["id"]);
+            initiated_by.upn = text(u, &["userPrincipalName"]);
         }
-        if let Some(a) = object(&by, &["app"]) {
-            initiated_by.app_id = text(&a, &["appId"]);
-            initiated_by.service_principal_id = text(&a, &["servicePrincipalId"]);
-            initiated_by.display = text(&a, &["displayName", "servicePrincipalName"]);
+        if let Some(a) = object(by, &["app"]) {
+            initiated_by.app_id = text(a, &["appId"]);
+            initiated_by.service_principal_id = text(a, &["servicePrincipalId"]);
+            initiated_by.display = text(a, &["displayName", "servicePrincipalName"]);
         }
         initiated_by.display = initiated_by
             .upn
@@ -245,9 +297,8 @@ pub fn registration(
 ) -> Result<RegistrationReport, BadDocument> {
     let o = parse_object(raw)?;
     let time = time_of(&o, &["lastUpdatedDateTime"], "lastUpdatedDateTime")?;
-    let flag = |name: &str| match get(&o, &[name]).map(json) {
-        Some(Json::Other("true")) => Some(true),
-        Some(Json::Other("false")) => Some(false),
+    let flag = |name: &str| match get(&o, &[name]) {
+        Some(Json::Bool(b)) => Some(*b),
         Some(Json::Str(s)) if s.trim().eq_ignore_ascii_case("true") => Some(true),
         Some(Json::Str(s)) if s.trim().eq_ignore_ascii_case("false") => Some(false),
         _ => None,
@@ -267,9 +318,9 @@ pub fn registration(
         user_type: text(&o, &["userType"]),
         registered,
         methods: list(&o, &["methodsRegistered"])
-            .into_iter()
-            .filter_map(|m| match json(m) {
-                Json::Str(s) => Some(s.into_owned()),
+            .iter()
+            .filter_map(|m| match m {
+                Json::Str(s) => Some(s.to_string()),
                 _ => None,
             })
             .collect(),
@@ -292,7 +343,7 @@ pub fn relationship(
         "lastModifiedDateTime",
     )?;
     let customer_tenant_id = object(&o, &["customer"])
-        .and_then(|c| text(&c, &["tenantId"]))
+        .and_then(|c| text(c, &["tenantId"]))
         .ok_or_else(|| BadDocument::new(Reason::MissingField, "`customer.tenantId`"))?;
     Ok(GdapRelationship {
         event_id: derived_id(raw),
@@ -336,7 +387,7 @@ pub fn assignment(
             .ok_or_else(|| BadDocument::new(Reason::MissingField, "`status`"))?
             .to_ascii_lowercase(),
         container_id: object(&o, &["accessContainer"])
-            .and_then(|c| text(&c, &["accessContainerId"])),
+            .and_then(|c| text(c, &["accessContainerId"])),
         roles: roles(&o),
     })
 }

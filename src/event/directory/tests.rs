@@ -190,3 +190,64 @@ fn the_relationship_of_an_assignment_page() {
         None
     );
 }
+
+#[test]
+fn activity_names_compare_without_case_blanks_or_a_trailing_dot() {
+    use super::audit::same_activity;
+    assert!(same_activity(
+        "  Add member to  group. ",
+        "Add member to group"
+    ));
+    assert!(same_activity("ADD MEMBER TO GROUP", "add member to group"));
+    assert!(!same_activity(
+        "Add member to group extra",
+        "Add member to group"
+    ));
+    assert!(!same_activity("Add member to", "Add member to group"));
+    assert!(!same_activity("", "Add member to group"));
+}
+
+/// The one-pass route of an `AuditLogs` record gives what `audit` of the same text gives,
+/// on every public audit record and the conformance file's; it declines what is not
+/// plainly one record.
+#[test]
+fn the_one_pass_route_reads_audit_records_as_the_general_one() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut texts: Vec<String> = Vec::new();
+    for f in std::fs::read_dir(root.join("tests/realdata/directory")).unwrap() {
+        let t = std::fs::read_to_string(f.unwrap().path()).unwrap();
+        texts.extend(t.lines().map(str::to_owned));
+    }
+    let conf = std::fs::read_to_string(root.join("tests/conformance/directory_2026.json")).unwrap();
+    let conf: serde_json::Value = serde_json::from_str(&conf).unwrap();
+    texts.extend(
+        conf["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.to_string()),
+    );
+    let mut compared = 0;
+    for t in &texts {
+        if let Some(one_pass) = audit_record(t, Some("t0")) {
+            assert_eq!(one_pass, audit(t, true, Some("t0")), "{t}");
+            compared += 1;
+        }
+    }
+    assert!(compared >= 30, "only {compared} audit records compared");
+    let rec = r#"{"category":"AuditLogs","tenantId":"t","properties":{"activityDisplayName":"x","activityDateTime":"2026-01-01T00:00:00Z"}}"#;
+    assert!(audit_record(rec, None).is_some());
+    for declined in [
+        rec.replace(
+            r#""category":"AuditLogs","#,
+            r#""category":"AuditLogs","category":"AuditLogs","#,
+        ),
+        rec.replace(r#""tenantId""#, r#""type":"x","tenantId""#),
+        rec.replace(r#""category":"AuditLogs""#, r#""category":"SignInLogs""#),
+        rec.replace(r#""properties":{"#, r#""properties":null,"p":{"#),
+        r#"{"records":[]}"#.to_owned(),
+        "[1]".to_owned(),
+    ] {
+        assert!(audit_record(&declined, None).is_none(), "{declined}");
+    }
+}
