@@ -216,7 +216,7 @@ fn audit_of(
         initiated_by.display = Some(who);
     }
     let targets = list(props, &["targetResources", "targetResource"])
-        .into_iter()
+        .iter()
         .filter_map(as_object)
         .map(|t| Target {
             id: text(&t, &["id"]),
