@@ -219,32 +219,27 @@ fn audit_of(
         .iter()
         .filter_map(as_object)
         .map(|t| Target {
-            id: text(&t, &["id"]),
-            kind: text(&t, &["type"]),
-            display_name: text(&t, &["displayName"]),
-            upn: text(&t, &["userPrincipalName"]),
-            modified: list(&t, &["modifiedProperties"])
-                .into_iter()
+            id: text(t, &["id"]),
+            kind: text(t, &["type"]),
+            display_name: text(t, &["displayName"]),
+            upn: text(t, &["userPrincipalName"]),
+            modified: list(t, &["modifiedProperties"])
+                .iter()
                 .filter_map(as_object)
                 .filter_map(|m| {
                     Some(Modified {
-                        name: text(&m, &["displayName", "Name"])?,
-                        old: property_value(get(&m, &["oldValue"])),
-                        new: property_value(get(&m, &["newValue"])),
+                        name: text(m, &["displayName", "Name"])?,
+                        old: property_value(get(m, &["oldValue"])),
+                        new: property_value(get(m, &["newValue"])),
                     })
                 })
                 .collect(),
         })
         .collect();
     let details = list(props, &["additionalDetails"])
-        .into_iter()
+        .iter()
         .filter_map(as_object)
-        .filter_map(|d| {
-            Some((
-                text(&d, &["key"])?,
-                text(&d, &["value"]).unwrap_or_default(),
-            ))
-        })
+        .filter_map(|d| Some((text(d, &["key"])?, text(d, &["value"]).unwrap_or_default())))
         .collect();
     let event_id = text(props, &["id"])
         .or_else(|| {
