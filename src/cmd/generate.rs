@@ -13,6 +13,7 @@ pub fn run(args: &GenerateArgs) -> Result<(), AppError> {
         &args.start,
         args.days,
     )
+    .map(|o| o.with_world_seed(args.world_seed))
     .map_err(AppError::Usage)?;
     let result = match &args.out {
         Some(path) => mfa_audit::sink::file::write_new(path, |w| {
