@@ -134,6 +134,9 @@ mod tests {
                 clock += w;
             }
         }
-        assert!((clock.as_secs_f64() - 999.0 / 400.0).abs() < 1e-6, "{clock:?}");
+        assert!(
+            (clock.as_secs_f64() - 999.0 / 400.0).abs() < 1e-6,
+            "{clock:?}"
+        );
     }
 }
