@@ -334,6 +334,10 @@ pub struct ProduceArgs {
     /// Create the topic with this many partitions if it does not exist (0: never create).
     #[arg(long, default_value_t = 3)]
     pub partitions: i32,
+    /// Send at most this many messages a second, evenly (0: as fast as the broker
+    /// takes them). `scripts/soak` produces at a fixed share of the measured ceiling.
+    #[arg(long, default_value_t = 0, value_name = "MESSAGES")]
+    pub rate: u64,
     /// NDJSON files (or `-` for stdin); each document is one message, keyed by its
     /// tenant (a batch by its first record's), so a tenant's events stay in one partition.
     #[arg(required = true, value_name = "FILE")]
@@ -410,6 +414,11 @@ pub struct GenerateArgs {
     /// and their `accessAssignments`. Run the stream with the same `--tenant ID`.
     #[arg(long, value_name = "ID")]
     pub tenant: Option<String>,
+    /// Draw the tenants, users and roles from this seed instead of `--seed`: other seeds
+    /// with one world seed give the same tenants with other events (a long stream in
+    /// chunks, without ids that repeat).
+    #[arg(long, value_name = "SEED")]
+    pub world_seed: Option<u64>,
     /// Where to write (stdout when absent).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub out: Option<PathBuf>,

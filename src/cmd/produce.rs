@@ -55,6 +55,10 @@ pub fn run(args: &ProduceArgs) -> Result<(), AppError> {
                     .into_iter()
                     .find_map(|i| i.event.ok().map(|e| e.tenant_id().to_owned()))
             });
+            if let Some(wait) = pace(sent, args.rate, started.elapsed()) {
+                producer.poll();
+                std::thread::sleep(wait);
+            }
             match producer.send(key.as_deref().map(str::as_bytes), doc.bytes) {
                 Ok(()) => sent += 1,
                 Err(e) => failure = Some(e),
@@ -83,4 +87,56 @@ pub fn run(args: &ProduceArgs) -> Result<(), AppError> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// How long to wait before sending message number `sent` (from 0) so that `rate`
+/// messages a second are sent evenly from the start: message n is due at n / rate
+/// seconds. `None` when it is due (or `rate` is 0: no limit). A producer that fell
+/// behind (a slow broker) sends at once until it is back on time: the average holds.
+fn pace(sent: u64, rate: u64, elapsed: Duration) -> Option<Duration> {
+    if rate == 0 {
+        return None;
+    }
+    let due = Duration::from_secs_f64(sent as f64 / rate as f64);
+    due.checked_sub(elapsed).filter(|w| !w.is_zero())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pace;
+    use std::time::Duration;
+
+    #[test]
+    fn no_rate_never_waits() {
+        assert_eq!(pace(1_000_000, 0, Duration::ZERO), None);
+    }
+
+    #[test]
+    fn message_n_is_due_at_n_over_rate_seconds() {
+        // 100 a second: message 50 is due at 0.5 s.
+        assert_eq!(pace(0, 100, Duration::ZERO), None);
+        assert_eq!(
+            pace(50, 100, Duration::from_millis(200)),
+            Some(Duration::from_millis(300))
+        );
+        assert_eq!(pace(50, 100, Duration::from_millis(500)), None);
+        // Behind time: no wait until it catches up.
+        assert_eq!(pace(50, 100, Duration::from_secs(3)), None);
+    }
+
+    #[test]
+    fn a_paced_loop_sends_rate_messages_a_second() {
+        // Simulated clock: 1,000 messages at 400 a second take 2.5 s (the last is due at
+        // 999/400 s).
+        let mut clock = Duration::ZERO;
+        for n in 0..1000 {
+            if let Some(w) = pace(n, 400, clock) {
+                clock += w;
+            }
+        }
+        assert!(
+            (clock.as_secs_f64() - 999.0 / 400.0).abs() < 1e-6,
+            "{clock:?}"
+        );
+    }
 }
