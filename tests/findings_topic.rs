@@ -17,53 +17,20 @@
 
 mod common;
 
-use common::{bin, ok};
+use common::services::{brokers, require_services, stderr_lines};
+use common::{bin, clickhouse_url, ok};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// A port `scripts/services` reads from the environment, or its default.
-fn port(var: &str, default: u16) -> u16 {
-    std::env::var(var)
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(default)
-}
-
-fn brokers() -> String {
-    format!("127.0.0.1:{}", port("MFA_SERVICES_KAFKA_PORT", 9092))
-}
-
-fn clickhouse_url() -> String {
-    format!(
-        "http://127.0.0.1:{}",
-        port("MFA_SERVICES_CLICKHOUSE_HTTP_PORT", 8123)
-    )
-}
-
 /// The stream tests share one broker and two cores: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn require_services() {
-    let ch = format!(
-        "127.0.0.1:{}",
-        port("MFA_SERVICES_CLICKHOUSE_HTTP_PORT", 8123)
-    );
-    for (name, addr) in [("kafka (tansu)", brokers()), ("clickhouse", ch)] {
-        assert!(
-            TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2)).is_ok(),
-            "{name} is not answering on {addr}: start the test services with \
-             `scripts/services start kafka clickhouse` (scripts/test does it)"
-        );
-    }
-}
 
 /// Fresh topics, a consumer group and a database for one test.
 struct World {
@@ -218,7 +185,7 @@ impl Drop for World {
         let _ = Command::new("clickhouse-client")
             .args([
                 "--port",
-                &port("MFA_SERVICES_CLICKHOUSE_TCP_PORT", 9000).to_string(),
+                &common::service_port("CLICKHOUSE_TCP", 9000).to_string(),
                 "--query",
                 &format!("DROP DATABASE IF EXISTS {}", self.name),
             ])
@@ -424,24 +391,6 @@ const KILL_TEST_EVENTS: u64 = 60_000;
 /// A kill comes this long after the run was (last) assigned its partitions, uniformly in
 /// [from, to) ms, as in tests/stream.rs.
 const KILL_AFTER_ASSIGNMENT_MS: (u64, u64) = (200, 3_000);
-
-/// A child's stderr, line by line (the channel closes when the child exits).
-fn stderr_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    rx
-}
 
 #[test]
 fn kill_9_at_random_points_loses_no_finding_of_the_topic() {

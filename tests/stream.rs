@@ -17,7 +17,8 @@
 
 mod common;
 
-use common::{bin, ok};
+use common::services::{brokers, require_services, stderr_lines};
+use common::{bin, clickhouse_url, ok};
 
 use mfa_audit::sink::clickhouse::{ClickHouse, Connection};
 use serde_json::Value;
@@ -29,43 +30,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// A port `scripts/services` reads from the environment, or its default.
-fn port(var: &str, default: u16) -> u16 {
-    std::env::var(var)
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(default)
-}
-
-/// The broker `scripts/services start kafka` runs.
-fn brokers() -> String {
-    format!("127.0.0.1:{}", port("MFA_SERVICES_KAFKA_PORT", 9092))
-}
-
-/// ClickHouse's HTTP endpoint as `scripts/services start clickhouse` runs it.
-fn clickhouse_url() -> String {
-    format!(
-        "http://127.0.0.1:{}",
-        port("MFA_SERVICES_CLICKHOUSE_HTTP_PORT", 8123)
-    )
-}
-
 /// The tests stop and start shared servers: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn require_services() {
-    let ch = format!(
-        "127.0.0.1:{}",
-        port("MFA_SERVICES_CLICKHOUSE_HTTP_PORT", 8123)
-    );
-    for (name, addr) in [("kafka (tansu)", brokers()), ("clickhouse", ch)] {
-        assert!(
-            TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2)).is_ok(),
-            "{name} is not answering on {addr}: start the test services with \
-             `scripts/services start kafka clickhouse` (scripts/test does it)"
-        );
-    }
-}
 
 fn services(args: &[&str]) {
     let o = Command::new(common::root().join("scripts/services"))
@@ -241,7 +207,7 @@ impl Drop for World {
         let _ = Command::new("clickhouse-client")
             .args([
                 "--port",
-                &port("MFA_SERVICES_CLICKHOUSE_TCP_PORT", 9000).to_string(),
+                &common::service_port("CLICKHOUSE_TCP", 9000).to_string(),
                 "--query",
                 &format!("DROP DATABASE IF EXISTS {}", self.name),
             ])
@@ -605,24 +571,6 @@ fn kill_9_at_random_points_then_restart_gives_the_uninterrupted_rows() {
         "the killed runs committed progress (the last run had {rest} of {KILL_TEST_EVENTS} messages left)"
     );
     assert_same_rows(&w, &reference);
-}
-
-/// A child's stderr, line by line (the channel closes when the child exits).
-fn stderr_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    rx
 }
 
 /// How long ClickHouse stays down in the outage test.

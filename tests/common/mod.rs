@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod grafana;
+pub mod services;
 
 use jsonwebtoken::{encode, EncodingKey, Header};
 use mfa_audit::event::token::TokenReader;
