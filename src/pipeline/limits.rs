@@ -1,8 +1,12 @@
-//! The bounds of state that grows with the input: a tenant, a user or a directory role
-//! past one is refused as a `state_limit` dead letter, never dropped.
+//! What an event must pass before it is applied: the bounds of state that grows with the
+//! input (a tenant, a user, a directory role or a GDAP relationship past one is refused as
+//! a `state_limit` dead letter, never dropped), its time against the clock, and a
+//! `policy_override` against the policy it names.
 
-use super::Processor;
+use super::{shown, Processor};
+use crate::event::time::EventTime;
 use crate::event::{self, Event, Reason};
+use crate::policy;
 
 /// The bounds of state that grows with the input (`pipeline.max_tenants`,
 /// `pipeline.max_users_per_tenant`): an event past one is a `state_limit` dead letter.
@@ -81,5 +85,102 @@ impl Processor {
             ),
         };
         Some(event::BadDocument::new(Reason::StateLimit, detail))
+    }
+
+    /// An event dated past the clock by more than the skew is refused: no single event
+    /// may move its tenant's readiness day ahead (the security review of 2026-12, F5).
+    /// An event before 1970 is refused too: ClickHouse's `Date` starts there, and 18.16
+    /// writes any earlier day as `0000-00-00`, folding them all onto one row (F16).
+    pub(super) fn check_time(
+        &self,
+        ev: &Event<'_>,
+        now: EventTime,
+    ) -> Result<(), event::BadDocument> {
+        if ev.time().0 < 0 {
+            return Err(event::BadDocument::new(
+                Reason::BadTime,
+                format!(
+                    "event time {} is before 1970-01-01, where ClickHouse dates start",
+                    ev.time()
+                ),
+            ));
+        }
+        let limit = now.0.saturating_add(self.future_skew_micros);
+        if ev.time().0 > limit {
+            return Err(event::BadDocument::new(
+                Reason::FutureTime,
+                format!(
+                    "event time {} is more than {} h past the time it was processed ({})",
+                    ev.time(),
+                    self.future_skew_micros / 3_600_000_000,
+                    now
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A `policy_override` is checked against its policy, chosen or shipped: the policy
+    /// and surface must exist, the surface must allow postponing, and the date must not
+    /// pass its `postpone_until`. Other events pass.
+    pub(super) fn check_override(&self, ev: &Event<'_>) -> Result<(), event::BadDocument> {
+        let Event::Override(o) = ev else {
+            return Ok(());
+        };
+        let reject =
+            |detail: String| Err(event::BadDocument::new(Reason::OverrideRejected, detail));
+        let name = o.policy.trim();
+        let chosen = self.engines.iter().find(|e| &*e.version == name);
+        // A version not chosen is checked against the shipped one (parsed once per
+        // process).
+        let others = || {
+            policy::shipped()
+                .iter()
+                .filter(|p| !self.engines.iter().any(|e| *e.version == *p.version))
+        };
+        let Some(policy) = chosen
+            .map(|e| &*e.policy)
+            .or_else(|| others().find(|p| p.version == name))
+        else {
+            let mut known: Vec<&str> = self.engines.iter().map(|e| &*e.version).collect();
+            known.extend(others().map(|p| p.version.as_str()));
+            return reject(format!(
+                "unknown policy `{}` (known: {})",
+                shown(name),
+                known.join(", ")
+            ));
+        };
+        let Some(i) = policy.surface(o.surface.trim()) else {
+            let names: Vec<&str> = policy.surfaces.iter().map(|s| &*s.name).collect();
+            return reject(format!(
+                "policy `{name}` has no surface `{}` (surfaces: {})",
+                shown(&o.surface),
+                names.join(", ")
+            ));
+        };
+        let Some(surface) = policy.surfaces.get(i) else {
+            return reject(String::new());
+        };
+        let Some(limit) = surface.postpone_until else {
+            return reject(format!(
+                "surface `{}` of policy `{name}` cannot be postponed (no `postpone_until`)",
+                surface.name
+            ));
+        };
+        if o.enforced_from > limit {
+            return reject(format!(
+                "`enforcedFrom` {} is past the latest date policy `{name}` allows for surface `{}` ({})",
+                o.enforced_from.day(),
+                surface.name,
+                limit.day()
+            ));
+        }
+        let outcome = if chosen.is_some() {
+            "applied"
+        } else {
+            "not_chosen"
+        };
+        crate::telemetry::inc(&self.metrics.overrides, &[name, outcome]);
+        Ok(())
     }
 }

@@ -9,6 +9,7 @@
 //! - [`parallel`]: the file mode on every core, sharded by tenant.
 
 mod apply;
+mod explain;
 mod limits;
 pub mod parallel;
 mod rows;
@@ -28,6 +29,7 @@ use crate::sink::{DeadLetter, RowSink};
 use crate::state::{Sighting, State};
 use crate::telemetry::Metrics;
 use apply::apply_to_state;
+pub use explain::Explained;
 pub use limits::Limits;
 use std::sync::Arc;
 
@@ -251,35 +253,6 @@ impl Processor {
         self
     }
 
-    /// An event dated past the clock by more than the skew is refused: no single event
-    /// may move its tenant's readiness day ahead (the security review of 2026-12, F5).
-    /// An event before 1970 is refused too: ClickHouse's `Date` starts there, and 18.16
-    /// writes any earlier day as `0000-00-00`, folding them all onto one row (F16).
-    fn check_time(&self, ev: &Event<'_>, now: EventTime) -> Result<(), event::BadDocument> {
-        if ev.time().0 < 0 {
-            return Err(event::BadDocument::new(
-                Reason::BadTime,
-                format!(
-                    "event time {} is before 1970-01-01, where ClickHouse dates start",
-                    ev.time()
-                ),
-            ));
-        }
-        let limit = now.0.saturating_add(self.future_skew_micros);
-        if ev.time().0 > limit {
-            return Err(event::BadDocument::new(
-                Reason::FutureTime,
-                format!(
-                    "event time {} is more than {} h past the time it was processed ({})",
-                    ev.time(),
-                    self.future_skew_micros / 3_600_000_000,
-                    now
-                ),
-            ));
-        }
-        Ok(())
-    }
-
     /// Sets how many days back a repeated event id is recognised as a replay.
     pub fn with_replay_window_days(mut self, days: i64) -> Self {
         self.replay_window_days = days.max(0);
@@ -465,45 +438,6 @@ impl Processor {
         Ok(())
     }
 
-    /// Decodes and applies one document as [`Processor::process`] does (state included),
-    /// and returns, for each event whose id `wanted` accepts, what every rule of every
-    /// policy read and decided (`explain`). Bad documents are only counted.
-    pub fn explain_document(&self, bytes: &[u8], wanted: &dyn Fn(&str) -> bool) -> Vec<Explained> {
-        self.metrics.documents.inc();
-        let mut out = Vec::new();
-        let Ok(text) = std::str::from_utf8(bytes) else {
-            return out;
-        };
-        for item in event::decode_with(text, &self.tokens, self.default_tenant.as_deref()) {
-            let Ok(ev) = item.event else {
-                continue;
-            };
-            if matches!(ev, Event::Skipped(_)) {
-                continue;
-            }
-            if self.check_time(&ev, (self.clock)()).is_err()
-                || self.check_override(&ev).is_err()
-                || self.over_limit(&ev).is_some()
-            {
-                continue;
-            }
-            let want = wanted(ev.event_id());
-            let mut traces = Vec::new();
-            let applied = self.apply_traced(&ev, item.raw, want.then_some(&mut traces));
-            if want {
-                out.push(Explained {
-                    event_id: ev.event_id().to_owned(),
-                    kind: ev.kind(),
-                    tenant_id: ev.tenant_id().to_owned(),
-                    time: ev.time(),
-                    replay: applied.is_none(),
-                    traces,
-                });
-            }
-        }
-        out
-    }
-
     /// Drops from some tenants' state, under every policy, the days more than
     /// `keep_days` before their newest (the stream mode, once those days' rows are
     /// written); how many days were dropped.
@@ -517,70 +451,6 @@ impl Processor {
             }
         }
         n
-    }
-
-    /// A `policy_override` is checked against its policy, chosen or shipped: the policy
-    /// and surface must exist, the surface must allow postponing, and the date must not
-    /// pass its `postpone_until`. Other events pass.
-    fn check_override(&self, ev: &Event<'_>) -> Result<(), event::BadDocument> {
-        let Event::Override(o) = ev else {
-            return Ok(());
-        };
-        let reject =
-            |detail: String| Err(event::BadDocument::new(Reason::OverrideRejected, detail));
-        let name = o.policy.trim();
-        let chosen = self.engines.iter().find(|e| &*e.version == name);
-        // A version not chosen is checked against the shipped one (parsed once per
-        // process).
-        let others = || {
-            policy::shipped()
-                .iter()
-                .filter(|p| !self.engines.iter().any(|e| *e.version == *p.version))
-        };
-        let Some(policy) = chosen
-            .map(|e| &*e.policy)
-            .or_else(|| others().find(|p| p.version == name))
-        else {
-            let mut known: Vec<&str> = self.engines.iter().map(|e| &*e.version).collect();
-            known.extend(others().map(|p| p.version.as_str()));
-            return reject(format!(
-                "unknown policy `{}` (known: {})",
-                shown(name),
-                known.join(", ")
-            ));
-        };
-        let Some(i) = policy.surface(o.surface.trim()) else {
-            let names: Vec<&str> = policy.surfaces.iter().map(|s| &*s.name).collect();
-            return reject(format!(
-                "policy `{name}` has no surface `{}` (surfaces: {})",
-                shown(&o.surface),
-                names.join(", ")
-            ));
-        };
-        let Some(surface) = policy.surfaces.get(i) else {
-            return reject(String::new());
-        };
-        let Some(limit) = surface.postpone_until else {
-            return reject(format!(
-                "surface `{}` of policy `{name}` cannot be postponed (no `postpone_until`)",
-                surface.name
-            ));
-        };
-        if o.enforced_from > limit {
-            return reject(format!(
-                "`enforcedFrom` {} is past the latest date policy `{name}` allows for surface `{}` ({})",
-                o.enforced_from.day(),
-                surface.name,
-                limit.day()
-            ));
-        }
-        let outcome = if chosen.is_some() {
-            "applied"
-        } else {
-            "not_chosen"
-        };
-        crate::telemetry::inc(&self.metrics.overrides, &[name, outcome]);
-        Ok(())
     }
 
     fn dead_letter<S: RowSink>(
@@ -685,23 +555,6 @@ impl Processor {
         }
         (!replay).then_some(all)
     }
-}
-
-/// One event as `explain` shows it.
-#[derive(Debug)]
-pub struct Explained {
-    /// The event id.
-    pub event_id: String,
-    /// Its kind.
-    pub kind: &'static str,
-    /// Its tenant.
-    pub tenant_id: String,
-    /// Its time.
-    pub time: EventTime,
-    /// A replay of an event already applied (no rule ran).
-    pub replay: bool,
-    /// Per policy, in the order chosen: every rule's trace.
-    pub traces: Vec<policy::Trace>,
 }
 
 /// A value from the input, cut short for a dead letter's reason.

@@ -13,11 +13,46 @@
 //! exception changes, so the events of one day cost O(1). It is derived from the
 //! exceptions, never stored in a snapshot: it is rebuilt on first use after a restore.
 
-use super::tenant::{add_business_days, Directory, ExceptionState};
+use super::tenant::{add_business_days, Directory};
 use crate::event::time::Day;
+use crate::event::time::EventTime;
 use crate::event::ExceptionStatus;
 use foldhash::HashMap;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// A technical exception as its events left it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExceptionState {
+    /// Current status.
+    pub status: ExceptionStatus,
+    /// Reason id, lower-cased.
+    pub reason: String,
+    /// Users it is limited to (ids or UPNs, lower-cased); `None`: the whole tenant.
+    pub users: Option<Vec<String>>,
+    /// When it was requested.
+    pub requested_at: Option<EventTime>,
+    /// When it was approved (the start of its window).
+    pub approved_at: Option<EventTime>,
+    /// When it ends (`expiresAt`, or the time of an `expired`/`rejected` event).
+    pub ends_at: Option<EventTime>,
+}
+
+impl ExceptionState {
+    pub(super) fn covers_user(&self, user_id: &str, upn: &str) -> bool {
+        match &self.users {
+            None => true,
+            Some(list) => list.iter().any(|u| {
+                (!user_id.is_empty() && u.eq_ignore_ascii_case(user_id))
+                    || (!upn.is_empty() && u.eq_ignore_ascii_case(upn))
+            }),
+        }
+    }
+
+    pub(super) fn in_window(&self, t: EventTime) -> bool {
+        self.approved_at.is_some_and(|a| a <= t) && self.ends_at.is_none_or(|e| t < e)
+    }
+}
 
 /// Day numbers are shifted by this much into the tree's domain `1..=DOMAIN` (event times
 /// are i64 microseconds: about ±106.8 million days).

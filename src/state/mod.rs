@@ -14,13 +14,13 @@ mod suppress;
 mod tenant;
 
 pub use directory::{DirectoryRoleChange, MAX_DIRECTORY_ROLES_PER_USER};
+pub use exceptions::ExceptionState;
 pub use gdap::{Gdap, Relationship, MAX_RELATIONSHIPS};
 pub use replay::Sighting;
 pub use rollout::{DayCounters, Readiness, ShareCount, Tally};
 pub use suppress::{Quiet, Suppressions, MAX_SUPPRESSIONS};
 pub use tenant::{
-    Directory, ExceptionState, PcSession, SurfaceOverride, TenantState, UserState,
-    DEFAULT_REPLAY_WINDOW_DAYS,
+    Directory, PcSession, SurfaceOverride, TenantState, UserState, DEFAULT_REPLAY_WINDOW_DAYS,
 };
 
 use dashmap::mapref::one::RefMut;

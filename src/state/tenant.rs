@@ -1,6 +1,6 @@
 //! One tenant's state and how each fact changes it.
 
-use super::exceptions::ExceptionIndex;
+use super::exceptions::{ExceptionIndex, ExceptionState};
 use super::replay::{Replays, Sighting};
 use super::rollout::{DayCounters, Tally};
 use crate::event::time::{Day, EventTime};
@@ -69,39 +69,6 @@ pub struct PcSession {
     pub session_id: Option<String>,
     /// Whether it completed MFA.
     pub mfa: bool,
-}
-
-/// A technical exception as its events left it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ExceptionState {
-    /// Current status.
-    pub status: ExceptionStatus,
-    /// Reason id, lower-cased.
-    pub reason: String,
-    /// Users it is limited to (ids or UPNs, lower-cased); `None`: the whole tenant.
-    pub users: Option<Vec<String>>,
-    /// When it was requested.
-    pub requested_at: Option<EventTime>,
-    /// When it was approved (the start of its window).
-    pub approved_at: Option<EventTime>,
-    /// When it ends (`expiresAt`, or the time of an `expired`/`rejected` event).
-    pub ends_at: Option<EventTime>,
-}
-
-impl ExceptionState {
-    fn covers_user(&self, user_id: &str, upn: &str) -> bool {
-        match &self.users {
-            None => true,
-            Some(list) => list.iter().any(|u| {
-                (!user_id.is_empty() && u.eq_ignore_ascii_case(user_id))
-                    || (!upn.is_empty() && u.eq_ignore_ascii_case(upn))
-            }),
-        }
-    }
-
-    fn in_window(&self, t: EventTime) -> bool {
-        self.approved_at.is_some_and(|a| a <= t) && self.ends_at.is_none_or(|e| t < e)
-    }
 }
 
 /// One partner tenant: all of it is in its snapshot.
