@@ -334,6 +334,12 @@ pub struct ProduceArgs {
     /// Create the topic with this many partitions if it does not exist (0: never create).
     #[arg(long, default_value_t = 3)]
     pub partitions: i32,
+    /// A topic setting for the topic created here, `KEY=VALUE`, repeatable (ignored when
+    /// the topic exists): `--topic-config retention.ms=300000 --topic-config
+    /// cleanup.policy=delete` makes the broker drop messages older than 5 minutes, as
+    /// `scripts/soak` does so that an hour's load fits the disk.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = topic_setting)]
+    pub topic_config: Vec<(String, String)>,
     /// Send at most this many messages a second, evenly (0: as fast as the broker
     /// takes them). `scripts/soak` produces at a fixed share of the measured ceiling.
     #[arg(long, default_value_t = 0, value_name = "MESSAGES")]
@@ -342,6 +348,14 @@ pub struct ProduceArgs {
     /// tenant (a batch by its first record's), so a tenant's events stay in one partition.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<String>,
+}
+
+/// `KEY=VALUE` of `produce --topic-config`.
+fn topic_setting(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.trim().to_owned())),
+        _ => Err(format!("`{s}` is not KEY=VALUE (for example retention.ms=300000)")),
+    }
 }
 
 /// `mfa-audit schema ...`.

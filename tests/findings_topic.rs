@@ -17,7 +17,7 @@
 
 mod common;
 
-use common::services::{brokers, require_services, stderr_lines};
+use common::services::{brokers, create_topic, require_services, stderr_lines};
 use common::{bin, clickhouse_url, ok};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -60,20 +60,6 @@ impl World {
         format!("{}_findings", self.name)
     }
 
-    /// Creates a topic (tansu does not create them on first use).
-    fn create_topic(&self, topic: &str, partitions: i32) {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(mfa_audit::source::kafka::ensure_topic(
-                &brokers(),
-                &BTreeMap::new(),
-                topic,
-                partitions,
-            ))
-            .unwrap();
-    }
 
     /// A generated stream (12 tenants), with every conformance document before it when
     /// `conformance` (tokens, secrets in URLs: the lines are scrubbed alike).
@@ -274,7 +260,7 @@ fn a_file_run_publishes_every_finding_line_keyed_by_tenant() {
     let input = w.input(3000, 31, true);
     let want = expected(&w.reference(&input));
     assert!(want.len() > 100, "the input has findings");
-    w.create_topic(&w.findings(), 3);
+    create_topic(&w.findings(), 3);
     let out = w.path("out");
     let run = ok(
         bin()
@@ -351,7 +337,7 @@ fn a_stream_run_stopped_by_sigterm_publishes_the_file_modes_findings() {
     let w = World::new("stream");
     let input = w.input(3000, 33, true);
     let want = expected(&w.reference(&input));
-    w.create_topic(&w.findings(), 3);
+    create_topic(&w.findings(), 3);
     let config = w.stream_config("");
     w.produce(&input, 3);
     let child = w.spawn(&config, false, "warn");
@@ -398,7 +384,7 @@ fn kill_9_at_random_points_loses_no_finding_of_the_topic() {
     let w = World::new("crash");
     let input = w.input(KILL_TEST_EVENTS, 34, false);
     let want = expected(&w.reference(&input));
-    w.create_topic(&w.findings(), 3);
+    create_topic(&w.findings(), 3);
     // With a stable instance id a restarted run takes the killed one's place at once.
     let config = w.stream_config("instance_id = \"findings-crash\"\n");
     w.produce(&input, 3);

@@ -17,7 +17,7 @@
 
 mod common;
 
-use common::services::{brokers, require_services, stderr_lines};
+use common::services::{brokers, create_topic, require_services, stderr_lines};
 use common::{bin, clickhouse_url, ok};
 
 use mfa_audit::sink::clickhouse::{ClickHouse, Connection};
@@ -175,20 +175,6 @@ impl World {
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
-    /// Creates a topic (tansu does not create them on first use).
-    fn create_topic(&self, topic: &str, partitions: i32) {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(mfa_audit::source::kafka::ensure_topic(
-                &brokers(),
-                &BTreeMap::new(),
-                topic,
-                partitions,
-            ))
-            .unwrap();
-    }
 
     /// count() minus distinct keys: rows written more than once, not yet merged away.
     fn duplicates(&self, table: &str, key: &str) -> u64 {
@@ -980,8 +966,8 @@ fn poison_messages_are_dead_lettered_and_the_rest_processed() {
     let producer =
         mfa_audit::source::kafka::KeyedProducer::new(&brokers(), &BTreeMap::new(), &w.name)
             .unwrap();
-    w.create_topic(&w.name, 2);
-    w.create_topic(&dlq, 1);
+    create_topic(&w.name, 2);
+    create_topic(&dlq, 1);
     let poison: Vec<Vec<u8>> = vec![
         b"not json".to_vec(),
         vec![0xff, 0xfe, 0x00, 0x01],
@@ -1132,7 +1118,7 @@ fn a_delegated_admin_sign_in_without_mfa_pages_on_call() {
     let mut w = World::new("page");
     w.metrics_listen = common::metrics_target(); // where scripts/services' Prometheus scrapes
     let config = w.config("");
-    w.create_topic(&w.name, 1);
+    create_topic(&w.name, 1);
     // A run just before this one may have left the same alert firing (its 5-minute
     // window), and Alertmanager does not repeat a firing alert within the hour: wait for it
     // to clear so this run's finding is a new alert.

@@ -31,7 +31,13 @@ pub fn run(args: &ProduceArgs) -> Result<(), AppError> {
         };
     if args.partitions > 0 {
         let created = runtime()?
-            .block_on(ensure_topic(&brokers, &props, &args.topic, args.partitions))
+            .block_on(ensure_topic(
+                &brokers,
+                &props,
+                &args.topic,
+                args.partitions,
+                &args.topic_config,
+            ))
             .map_err(explained)?;
         if created {
             eprintln!(

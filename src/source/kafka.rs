@@ -198,18 +198,22 @@ pub fn client_config(
     c
 }
 
-/// Creates `topic` with `partitions` partitions unless it exists (tansu does not create
-/// topics on first use).
+/// Creates `topic` with `partitions` partitions and the topic settings `settings` (such
+/// as `retention.ms`) unless it exists (tansu does not create topics on first use).
 pub async fn ensure_topic(
     brokers: &str,
     properties: &BTreeMap<String, String>,
     topic: &str,
     partitions: i32,
+    settings: &[(String, String)],
 ) -> Result<bool, KafkaOpError> {
     let admin: AdminClient<DefaultClientContext> = client_config(brokers, false, properties)
         .create()
         .map_err(|e| KafkaOpError::Client(shown_error(&e, properties)))?;
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let new = settings.iter().fold(
+        NewTopic::new(topic, partitions, TopicReplication::Fixed(1)),
+        |t, (k, v)| t.set(k, v),
+    );
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     let results =
         admin

@@ -43,3 +43,19 @@ pub fn stderr_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
     });
     rx
 }
+
+/// Creates a topic on the local broker (tansu does not create them on first use).
+pub fn create_topic(topic: &str, partitions: i32) {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(mfa_audit::source::kafka::ensure_topic(
+            &brokers(),
+            &std::collections::BTreeMap::new(),
+            topic,
+            partitions,
+            &[],
+        ))
+        .unwrap();
+}
