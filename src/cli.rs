@@ -354,7 +354,9 @@ pub struct ProduceArgs {
 fn topic_setting(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.trim().to_owned())),
-        _ => Err(format!("`{s}` is not KEY=VALUE (for example retention.ms=300000)")),
+        _ => Err(format!(
+            "`{s}` is not KEY=VALUE (for example retention.ms=300000)"
+        )),
     }
 }
 
@@ -422,6 +424,15 @@ pub struct GenerateArgs {
     /// byte for byte that of the same options without them.
     #[arg(long, value_name = "F", default_value_t = 0.05)]
     pub directory_share: f64,
+    /// Share of the draws (0 to 1) that start a detection scenario, what the
+    /// `entra-signin-detections` pack looks for, in Microsoft's sign-in shape: a
+    /// single-factor sign-in at high risk, a sign-in from another country, a device-code
+    /// sign-in, an MFA fatigue burst (500121 failures, half of them then accepted), a
+    /// password spray (one IP, several users failing) and an attack tool's user agent.
+    /// A scenario writes 1 to 10 documents. 0 writes none: the stream is byte for byte
+    /// that of the same options without them.
+    #[arg(long, value_name = "F", default_value_t = 0.01)]
+    pub detection_share: f64,
     /// The first tenant's id. With it (and a directory share above 0) the stream also holds
     /// that partner's own Microsoft Graph exports, which carry no tenant id:
     /// `userRegistrationDetails` (its registration facts), `delegatedAdminRelationships`

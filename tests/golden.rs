@@ -107,8 +107,9 @@ const ORIGINAL_CASES: [&str; 9] = [
 ];
 
 /// The digest of a generated stream's rows under both seed versions. The stream has no
-/// directory record (`--directory-share 0`): these digests were taken before the generator
-/// wrote any, and a share of 0 leaves every document as it was. The stream is generated
+/// directory record and no detection scenario (`--directory-share 0 --detection-share
+/// 0`): these digests were taken before the generator wrote any, and a share of 0 leaves
+/// every document as it was. The stream is generated
 /// by the binary under test (a release before `--directory-share` has no such flag), the
 /// rows by `bin()`.
 fn generated_digest(tenants: u32, events: u32, seed: u64) -> String {
@@ -118,6 +119,8 @@ fn generated_digest(tenants: u32, events: u32, seed: u64) -> String {
         .args([
             "generate",
             "--directory-share",
+            "0",
+            "--detection-share",
             "0",
             "--tenants",
             &tenants.to_string(),
@@ -278,7 +281,8 @@ fn random_generated_streams_give_the_release_rows() {
 
 /// The default stream (directory records included: `--directory-share` 0.05) with the
 /// first tenant's Graph exports (`--tenant`), under partner-mfa-2026 with the same
-/// `--tenant`: every kind and every directory rule.
+/// `--tenant`: every kind and every directory rule. Without detection scenarios
+/// (`--detection-share 0`), which came after this digest: a share of 0 writes none.
 fn generated_directory_digest() -> String {
     const TENANT: &str = "3f1c2a7e-5b8d-4e6f-9a10-2c4d6e8f0a1b";
     let tmp = tempfile::tempdir().unwrap();
@@ -292,6 +296,8 @@ fn generated_directory_digest() -> String {
             "30000",
             "--seed",
             "1",
+            "--detection-share",
+            "0",
         ])
         .args([
             "--start",

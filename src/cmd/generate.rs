@@ -14,6 +14,7 @@ pub fn run(args: &GenerateArgs) -> Result<(), AppError> {
         args.days,
     )
     .and_then(|o| o.with_directory(args.directory_share, args.tenant.as_deref()))
+    .and_then(|o| o.with_detections(args.detection_share))
     .map(|o| o.with_world_seed(args.world_seed))
     .map_err(AppError::Usage)?;
     // Which tenant the Graph exports belong to, and what the run needs to place them.

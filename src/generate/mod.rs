@@ -15,6 +15,7 @@
     reason = "constant tables indexed below their length; no input is read"
 )]
 
+mod detections;
 mod directory;
 mod shapes;
 
@@ -54,6 +55,11 @@ pub struct Options {
     /// long stream in chunks, as `scripts/soak` makes it). `None`: the world comes from
     /// `seed`, as it always did.
     pub world_seed: Option<u64>,
+    /// Share of the draws after the first facts that start a detection scenario (what
+    /// the `entra-signin-detections` pack looks for: a high-risk or foreign sign-in, a
+    /// device-code sign-in, an MFA fatigue burst, a password spray, an attack tool's user
+    /// agent), in [0, 1]; a scenario writes 1 to 10 documents. 0 writes none.
+    pub detection_share: f64,
 }
 
 impl Options {
@@ -90,6 +96,7 @@ impl Options {
             directory_share: 0.0,
             tenant: None,
             world_seed: None,
+            detection_share: 0.0,
         })
     }
 
@@ -112,6 +119,18 @@ impl Options {
         }
         self.directory_share = share;
         self.tenant = tenant.map(str::to_owned);
+        Ok(self)
+    }
+
+    /// With detection scenarios: `share` of the draws start one (see
+    /// [`Options::detection_share`]). The message names the flag.
+    pub fn with_detections(mut self, share: f64) -> Result<Self, String> {
+        if !(0.0..=1.0).contains(&share) {
+            return Err(format!(
+                "`--detection-share` must be between 0 and 1, not {share}"
+            ));
+        }
+        self.detection_share = share;
         Ok(self)
     }
 
@@ -140,6 +159,7 @@ impl Options {
             directory_share: 0.0,
             tenant: None,
             world_seed: None,
+            detection_share: 0.0,
         }
     }
 }
@@ -258,6 +278,8 @@ pub fn write(o: &Options, out: &mut dyn Write) -> io::Result<()> {
     }
     let mut dir = (o.directory_share > 0.0)
         .then(|| directory::Directory::new(o.seed, o.directory_share, o.violations, &tenants));
+    let mut scenarios =
+        (o.detection_share > 0.0).then(|| detections::Detections::new(o.seed, o.detection_share));
     let mut tokens = shapes::TokenMint::new();
     let mut written = 0u64;
     let mut line = Vec::with_capacity(8192);
@@ -331,6 +353,20 @@ pub fn write(o: &Options, out: &mut dyn Write) -> io::Result<()> {
     let mut now = t0.plus_seconds(3600);
     while written < o.events {
         let due = t0.0 + 3_600_000_000 + (span * i128::from(written - first) / total) as i64;
+        let scenario = scenarios
+            .as_mut()
+            .is_some_and(detections::Detections::next_is_scenario);
+        if let Some(d) = scenarios.as_mut().filter(|_| scenario) {
+            now = EventTime(now.0.max(due) + d.jitter());
+            for (at, doc) in d.scenario(&tenants, now) {
+                now = at;
+                shapes::write(&mut line, &doc);
+                if !emit(&mut line, out, &mut written)? {
+                    return Ok(());
+                }
+            }
+            continue;
+        }
         let audit = dir
             .as_mut()
             .is_some_and(directory::Directory::next_is_audit);

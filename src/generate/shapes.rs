@@ -195,7 +195,15 @@ fn sign_in_value(rng: &mut ChaCha8Rng, t: &Tenant, u: &User, now: EventTime, bad
     })
 }
 
-fn record(rng: &mut ChaCha8Rng, t: &Tenant, u: &User, now: EventTime, bad: bool) -> Value {
+/// One sign-in as Azure Monitor delivers it (a `SignInLogs` or
+/// `NonInteractiveUserSignInLogs` record).
+pub(super) fn record(
+    rng: &mut ChaCha8Rng,
+    t: &Tenant,
+    u: &User,
+    now: EventTime,
+    bad: bool,
+) -> Value {
     let props = sign_in_value(rng, t, u, now, bad);
     let interactive = props["isInteractive"].as_bool().unwrap_or(false);
     let failed = props["status"]["errorCode"].as_i64().unwrap_or(0) != 0;
