@@ -466,6 +466,27 @@ mod tests {
         assert!(!String::from_utf8_lossy(&with(0.3, None)).contains("@odata.context"));
     }
 
+    #[test]
+    fn detection_scenarios_are_deterministic_and_a_share_of_0_writes_none() {
+        let plain = to_vec(&Options::new(3, 3000, 7));
+        let with = |share: f64| to_vec(&Options::new(3, 3000, 7).with_detections(share).unwrap());
+        assert_eq!(with(0.0), plain);
+        let a = with(0.05);
+        assert_eq!(a, with(0.05));
+        let text = String::from_utf8_lossy(&a);
+        for marker in [
+            r#""errorCode":500121"#,
+            r#""originalTransferMethod":"deviceCodeFlow""#,
+            r#""riskLevelAggregated":"high""#,
+            r#""errorCode":50126"#,
+        ] {
+            assert!(text.contains(marker), "no {marker} in the scenarios");
+        }
+        assert!(Options::new(3, 10, 7).with_detections(1.5).is_err());
+        // Every line is one JSON document, in time order of its first record.
+        assert_eq!(text.lines().count(), 3000);
+    }
+
     /// The values of `key` ("tenantId", "id") in a generated stream.
     fn values(stream: &[u8], key: &str) -> std::collections::BTreeSet<String> {
         std::str::from_utf8(stream)
