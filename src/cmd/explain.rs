@@ -32,14 +32,8 @@ pub fn run(args: &ExplainArgs) -> Result<(), AppError> {
         .collect();
     if !unknown.is_empty() {
         let near = |r: &str| -> String {
-            let mut close: Vec<(f64, &str)> = known
-                .iter()
-                .map(|k| (strsim::jaro_winkler(&r.to_ascii_uppercase(), k), *k))
-                .filter(|(score, _)| *score > 0.85)
-                .collect();
-            close.sort_by(|a, b| b.0.total_cmp(&a.0));
-            match close.first() {
-                Some((_, k)) => format!(" (did you mean {k}?)"),
+            match mfa_audit::policy::near::nearest(r, known.iter().copied()).first() {
+                Some(k) => format!(" (did you mean {k}?)"),
                 None => String::new(),
             }
         };

@@ -299,13 +299,7 @@ pub(super) fn names<'x>(keys: impl Iterator<Item = &'x String>) -> String {
 }
 
 pub(crate) fn suggestion(name: &str) -> String {
-    let mut close: Vec<(f64, &str)> = super::attr::ATTRS
-        .iter()
-        .map(|d| (strsim::jaro_winkler(name, d.name), d.name))
-        .filter(|(score, _)| *score > 0.85)
-        .collect();
-    close.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let names: Vec<&str> = close.into_iter().take(3).map(|(_, n)| n).collect();
+    let names = super::near::nearest(name, super::attr::ATTRS.iter().map(|d| d.name));
     if names.is_empty() {
         String::new()
     } else {

@@ -9,6 +9,7 @@ pub mod eval;
 pub mod facts;
 pub mod load;
 pub mod model;
+pub mod near;
 mod ops;
 pub mod readiness;
 pub mod template;

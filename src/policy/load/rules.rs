@@ -75,7 +75,13 @@ pub(super) fn pages(t: &Table, cx: &mut Cx, partner_roles: RoleSet) -> (Vec<Page
 pub(super) fn rules(t: &Table, cx: &mut Cx, env: &Env<'_>, surfaces: &[SurfaceDef]) -> Vec<Rule> {
     let mut all: Vec<Rule> = Vec::new();
     let mut severities: BTreeMap<String, (Severity, String)> = BTreeMap::new();
-    for (at, r) in cx.tables(t, "rules", "") {
+    let entries = cx.tables(t, "rules", "");
+    // Only an empty list lacks rules: a missing one is said missing, and a rule with a
+    // problem is said wrong, not absent.
+    if entries.is_empty() && matches!(t.get("rules"), Some(Value::Array(a)) if a.is_empty()) {
+        cx.problem("rules", "must hold at least one rule (the list is empty)");
+    }
+    for (at, r) in entries {
         cx.unknown_keys(
             r,
             &[
@@ -213,9 +219,6 @@ pub(super) fn rules(t: &Table, cx: &mut Cx, env: &Env<'_>, surfaces: &[SurfaceDe
             detail,
             suppress: suppress.flatten(),
         });
-    }
-    if all.is_empty() {
-        cx.problem("rules", "must hold at least one rule");
     }
     all
 }

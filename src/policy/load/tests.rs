@@ -130,6 +130,25 @@ fn every_problem_is_reported_at_once() {
     ] {
         assert!(all.contains(want), "missing {want:?} in:\n{all}");
     }
+    // Rules with problems are wrong, not missing: nothing says the policy has none.
+    assert!(!all.contains("at least one rule"), "{all}");
+}
+
+#[test]
+fn only_an_empty_rules_list_lacks_rules() {
+    let problems = |rules: &str| {
+        let text = format!("version = \"x\"\ntitle = \"t\"\n{rules}\n[[surfaces]]\nname = \"s\"\n");
+        match parse(&text, "test", Format::Toml) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    };
+    assert!(
+        problems("rules = []").contains("`rules`: must hold at least one rule (the list is empty)")
+    );
+    let missing = problems("");
+    assert!(missing.contains("`rules`: is missing"), "{missing}");
+    assert!(!missing.contains("at least one rule"), "{missing}");
 }
 
 #[test]
