@@ -17,7 +17,9 @@ use mfa_audit::pipeline::Origin;
 use mfa_audit::sink::MemorySink;
 use std::collections::BTreeMap;
 
-type Key = (usize, String, bool, bool);
+/// Event index, rule, enforced, excepted, and the finding's `context` as normalised JSON
+/// text (empty when the finding carries none; a case's `context` says what it must be).
+type Key = (usize, String, bool, bool, String);
 
 fn run_case(path: &std::path::Path) -> Vec<String> {
     let case = common::case(path);
@@ -46,7 +48,14 @@ fn run_case(path: &std::path::Path) -> Vec<String> {
             )
             .unwrap();
             for f in sink.findings {
-                *got.entry((i, f.rule_id.to_string(), f.enforced, f.excepted))
+                let context = if f.context.is_empty() {
+                    String::new()
+                } else {
+                    serde_json::from_str::<serde_json::Value>(&f.context.to_json_text())
+                        .unwrap()
+                        .to_string()
+                };
+                *got.entry((i, f.rule_id.to_string(), f.enforced, f.excepted, context))
                     .or_default() += 1;
                 assert_eq!(*f.policy_version, p.policy().version);
             }
@@ -63,6 +72,7 @@ fn run_case(path: &std::path::Path) -> Vec<String> {
                 e["rule"].as_str().expect("rule").to_owned(),
                 e["enforced"].as_bool().expect("enforced"),
                 e["excepted"].as_bool().expect("excepted"),
+                e.get("context").map(|c| c.to_string()).unwrap_or_default(),
             );
             *want.entry(key).or_default() += 1;
         }
