@@ -147,3 +147,49 @@ fn every_rule_of_both_policies_fires_somewhere_in_the_cases() {
         }
     }
 }
+
+/// A finding's context as the rows carry it: an object in NDJSON (the file sink), JSON
+/// text in the ClickHouse batch (the `findings.context` String column, and the findings
+/// topic's lines); a finding without context writes no such field in either.
+#[test]
+fn context_is_an_object_in_files_and_json_text_for_clickhouse() {
+    use mfa_audit::sink::RowSink;
+    let path = common::root().join("tests/conformance/sign_in_context.json");
+    let case = common::case(&path);
+    let doc = common::document(&case["events"][0]);
+    let p = common::processor("tests/conformance/policies/context-rules.toml");
+    let mut sink = MemorySink::default();
+    p.process(
+        Origin {
+            source: "t",
+            position: &"line 1",
+        },
+        doc.as_bytes(),
+        None,
+        &mut sink,
+    )
+    .unwrap();
+    assert_eq!(sink.findings.len(), 1);
+    let f = &sink.findings[0];
+    let file_row: serde_json::Value = serde_json::to_value(f).unwrap();
+    assert_eq!(file_row["context"]["sign_in.country"], "NG");
+    let mut batch = mfa_audit::sink::clickhouse::Batch::default();
+    batch.finding(f).unwrap();
+    let mut plain = f.clone();
+    plain.context = Default::default();
+    batch.finding(&plain).unwrap();
+    let lines: Vec<serde_json::Value> = std::str::from_utf8(batch.findings_ndjson())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let text = lines[0]["context"].as_str().expect("JSON text");
+    let inner: serde_json::Value = serde_json::from_str(text).unwrap();
+    assert_eq!(inner, file_row["context"]);
+    assert_eq!(lines[0]["detail"], file_row["detail"]);
+    assert!(lines[1].get("context").is_none(), "{}", lines[1]);
+    assert!(serde_json::to_value(&plain)
+        .unwrap()
+        .get("context")
+        .is_none());
+}
