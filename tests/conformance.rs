@@ -17,7 +17,9 @@ use mfa_audit::pipeline::Origin;
 use mfa_audit::sink::MemorySink;
 use std::collections::BTreeMap;
 
-type Key = (usize, String, bool, bool);
+/// Event index, rule, enforced, excepted, and the finding's `context` as normalised JSON
+/// text (empty when the finding carries none; a case's `context` says what it must be).
+type Key = (usize, String, bool, bool, String);
 
 fn run_case(path: &std::path::Path) -> Vec<String> {
     let case = common::case(path);
@@ -46,7 +48,14 @@ fn run_case(path: &std::path::Path) -> Vec<String> {
             )
             .unwrap();
             for f in sink.findings {
-                *got.entry((i, f.rule_id.to_string(), f.enforced, f.excepted))
+                let context = if f.context.is_empty() {
+                    String::new()
+                } else {
+                    serde_json::from_str::<serde_json::Value>(&f.context.to_json_text())
+                        .unwrap()
+                        .to_string()
+                };
+                *got.entry((i, f.rule_id.to_string(), f.enforced, f.excepted, context))
                     .or_default() += 1;
                 assert_eq!(*f.policy_version, p.policy().version);
             }
@@ -63,6 +72,7 @@ fn run_case(path: &std::path::Path) -> Vec<String> {
                 e["rule"].as_str().expect("rule").to_owned(),
                 e["enforced"].as_bool().expect("enforced"),
                 e["excepted"].as_bool().expect("excepted"),
+                e.get("context").map(|c| c.to_string()).unwrap_or_default(),
             );
             *want.entry(key).or_default() += 1;
         }
@@ -136,4 +146,50 @@ fn every_rule_of_both_policies_fires_somewhere_in_the_cases() {
             );
         }
     }
+}
+
+/// A finding's context as the rows carry it: an object in NDJSON (the file sink), JSON
+/// text in the ClickHouse batch (the `findings.context` String column, and the findings
+/// topic's lines); a finding without context writes no such field in either.
+#[test]
+fn context_is_an_object_in_files_and_json_text_for_clickhouse() {
+    use mfa_audit::sink::RowSink;
+    let path = common::root().join("tests/conformance/sign_in_context.json");
+    let case = common::case(&path);
+    let doc = common::document(&case["events"][0]);
+    let p = common::processor("tests/conformance/policies/context-rules.toml");
+    let mut sink = MemorySink::default();
+    p.process(
+        Origin {
+            source: "t",
+            position: &"line 1",
+        },
+        doc.as_bytes(),
+        None,
+        &mut sink,
+    )
+    .unwrap();
+    assert_eq!(sink.findings.len(), 1);
+    let f = &sink.findings[0];
+    let file_row: serde_json::Value = serde_json::to_value(f).unwrap();
+    assert_eq!(file_row["context"]["sign_in.country"], "NG");
+    let mut batch = mfa_audit::sink::clickhouse::Batch::default();
+    batch.finding(f).unwrap();
+    let mut plain = f.clone();
+    plain.context = Default::default();
+    batch.finding(&plain).unwrap();
+    let lines: Vec<serde_json::Value> = std::str::from_utf8(batch.findings_ndjson())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let text = lines[0]["context"].as_str().expect("JSON text");
+    let inner: serde_json::Value = serde_json::from_str(text).unwrap();
+    assert_eq!(inner, file_row["context"]);
+    assert_eq!(lines[0]["detail"], file_row["detail"]);
+    assert!(lines[1].get("context").is_none(), "{}", lines[1]);
+    assert!(serde_json::to_value(&plain)
+        .unwrap()
+        .get("context")
+        .is_none());
 }

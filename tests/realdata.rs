@@ -40,8 +40,8 @@ fn public_real_records_decode_without_dead_letters() {
     let dir = common::root().join("tests/realdata");
     let inputs = file::expand(&[dir.display().to_string()]).unwrap();
     assert!(
-        inputs.len() >= 7,
-        "expected the 7 data files, found {inputs:?}"
+        inputs.len() >= 8,
+        "expected the 8 data files, found {inputs:?}"
     );
     let p = common::processor("partner-mfa-2020-05");
     let sink = run(&p, &inputs);
@@ -51,7 +51,7 @@ fn public_real_records_decode_without_dead_letters() {
         sink.dead_letters
     );
     let events = p.metrics().events.with_label_values(&["sign_in"]).get();
-    assert_eq!(events, 9, "one event per record");
+    assert_eq!(events, 13, "one event per record");
     // What the records say: the hand-written ROPC success is a password-flow legacy
     // sign-in; the SMTP record is legacy; the failed ROPC attempt and the MFA member
     // records are clean; b2bCollaboration visits are not delegated admin.
@@ -131,5 +131,169 @@ fn public_directory_records_are_recognised_as_what_they_are() {
         ],
         "{:#?}",
         sink.findings
+    );
+}
+
+/// The whole sign-in record, read from the public records: a rule that fires on every
+/// sign-in and carries every whole-record attribute in its context shows what each record
+/// gives (absent fields left out, never guessed).
+#[test]
+fn whole_record_attributes_read_from_public_records() {
+    const ATTRS: [&str; 20] = [
+        "sign_in.ip",
+        "sign_in.upn",
+        "sign_in.country",
+        "sign_in.city",
+        "sign_in.state",
+        "sign_in.risk_level_during",
+        "sign_in.risk_level_aggregated",
+        "sign_in.risk_state",
+        "sign_in.risk_detail",
+        "sign_in.risk_event_types",
+        "sign_in.device_trust_type",
+        "sign_in.device_id",
+        "sign_in.device_os",
+        "sign_in.device_browser",
+        "sign_in.original_transfer_method",
+        "sign_in.session_id",
+        "sign_in.step_result_details",
+        "sign_in.ca_policies_applied",
+        "sign_in.ca_policies_not_applied",
+        "sign_in.ca_mfa_not_applied",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("whole-record.toml");
+    let context = ATTRS.map(|a| format!("\"{a}\"")).join(", ");
+    std::fs::write(
+        &policy,
+        format!(
+            r#"version = "test-whole-record"
+title = "Every sign-in, with the whole record as context"
+partner_roles = ["AdminAgent"]
+[[surfaces]]
+name = "detections"
+readiness = false
+[[rules]]
+id = "SIGN_IN"
+surface = "detections"
+severity = "low"
+summary = "a sign-in"
+when = {{ attr = "event.kind", eq = "sign_in" }}
+context = [{context}]
+
+[readiness]
+blocked = {{ attr = "day.enforced_gap", eq = true }}
+ready = {{ attr = "day.uncovered_high", eq = 0 }}
+
+[session]
+max_age_hours = 24
+partner_center_apps = ["Partner Center"]
+
+[mfa]
+satisfied_details = ["MFA requirement satisfied by claim in the token"]
+second_factor_methods = ["Mobile app notification"]
+demanded_error_codes = [50074, 50076]
+
+[exceptions]
+response_business_days = 3
+"#
+        ),
+    )
+    .unwrap();
+    let p = common::processor(&policy.display().to_string());
+    let root = common::root().join("tests/realdata");
+    let ctx = |file: &str| -> Vec<serde_json::Value> {
+        let sink = run(&p, &[root.join(file).display().to_string()]);
+        assert!(sink.dead_letters.is_empty(), "{:#?}", sink.dead_letters);
+        sink.findings
+            .iter()
+            .map(|f| serde_json::from_str(&f.context.to_json_text()).unwrap())
+            .collect()
+    };
+
+    // Elastic's real member record: location, device texts, 12 CA policies of which
+    // "Require MFA for everyone" succeeded; the MFA ones not applied are report-only, so
+    // no policy requiring MFA was `notApplied`.
+    let c = &ctx("elastic_noninteractive_mfa_member.log")[0];
+    assert_eq!(c["sign_in.ip"], "81.2.69.143");
+    assert_eq!(c["sign_in.country"], "GB");
+    assert_eq!(c["sign_in.city"], "Strood");
+    assert_eq!(c["sign_in.state"], "Medway");
+    assert_eq!(c["sign_in.risk_level_during"], "none");
+    assert_eq!(c["sign_in.risk_state"], "none");
+    assert_eq!(c["sign_in.risk_event_types"], serde_json::json!([]));
+    assert_eq!(c["sign_in.device_trust_type"], "Azure AD joined");
+    assert_eq!(c["sign_in.device_os"], "Windows 10");
+    assert_eq!(c["sign_in.device_browser"], "Edge 18.19042");
+    assert_eq!(
+        c["sign_in.step_result_details"],
+        serde_json::json!(["MFA requirement satisfied by claim in the token"])
+    );
+    assert_eq!(
+        c["sign_in.ca_policies_applied"],
+        serde_json::json!(["Require MFA for everyone"])
+    );
+    assert_eq!(
+        c["sign_in.ca_policies_not_applied"]
+            .as_array()
+            .unwrap()
+            .len(),
+        6,
+        "{c}"
+    );
+    assert_eq!(c["sign_in.ca_mfa_not_applied"], false);
+    assert!(
+        c.get("sign_in.original_transfer_method").is_none(),
+        "null is absent"
+    );
+
+    // Elastic's sanitized Exchange record: "03 - Require MFA for Admins" (grant `Mfa`)
+    // was not applied.
+    let c = &ctx("elastic_noninteractive_singlefactor_exo_sanitized.log")[0];
+    assert_eq!(c["sign_in.country"], "DE");
+    assert_eq!(c["sign_in.device_trust_type"], "Hybrid Azure AD joined");
+    assert_eq!(c["sign_in.ca_mfa_not_applied"], true);
+    assert!(c["sign_in.ca_policies_not_applied"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("03 - Require MFA for Admins")));
+    assert_eq!(
+        c["sign_in.ca_policies_applied"],
+        serde_json::json!(["01 - Require Windows Hybrid AD Joined Device"])
+    );
+
+    // Elastic's interactive records carry an empty `appliedConditionalAccessPolicies`:
+    // nothing applied, nothing not applied.
+    let c = &ctx("elastic_signinlogs_interactive_singlefactor.log")[0];
+    assert_eq!(c["sign_in.country"], "IN");
+    assert_eq!(c["sign_in.ca_mfa_not_applied"], false);
+    assert_eq!(c["sign_in.ca_policies_applied"], serde_json::json!([]));
+
+    // Panther's risk fixtures: the risk levels and state as written, location from the
+    // record's `properties` (not the envelope's `location`).
+    let risk = ctx("panther_risklevel_passthrough_fixtures.ndjson");
+    let levels: Vec<(&str, &str, &str)> = risk
+        .iter()
+        .map(|c| {
+            assert_eq!(c["sign_in.ip"], "12.12.12.12");
+            assert_eq!(c["sign_in.country"], "IE");
+            assert_eq!(c["sign_in.city"], "Dublin");
+            assert!(c.get("sign_in.ca_mfa_not_applied").is_none(), "no CA list");
+            assert!(c.get("sign_in.upn").is_none(), "a service principal");
+            (
+                c["sign_in.risk_level_during"].as_str().unwrap(),
+                c["sign_in.risk_level_aggregated"].as_str().unwrap(),
+                c["sign_in.risk_state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        levels,
+        [
+            ("none", "none", "none"),
+            ("none", "low", "none"),
+            ("high", "none", "none"),
+            ("high", "none", "dismissed"),
+        ]
     );
 }

@@ -840,3 +840,77 @@ fn details_and_counters_of_the_2026_versions() {
         assert!(summary.contains(line), "{line} not in:\n{summary}");
     }
 }
+
+/// `context`: each name must be an event attribute; an unknown one is a load error at its
+/// place with a did-you-mean, a `day.*` one says it describes a day.
+#[test]
+fn a_rules_context_names_event_attributes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("context.toml");
+    let policy = |context: &str| {
+        format!(
+            r#"version = "ours-context"
+title = "context"
+partner_roles = ["AdminAgent"]
+[[surfaces]]
+name = "detections"
+readiness = false
+[[rules]]
+id = "ANY_SIGN_IN"
+surface = "detections"
+severity = "low"
+summary = "a sign-in"
+when = {{ attr = "event.kind", eq = "sign_in" }}
+context = {context}
+
+[readiness]
+blocked = {{ attr = "day.enforced_gap", eq = true }}
+ready = {{ attr = "day.uncovered_high", eq = 0 }}
+
+[session]
+max_age_hours = 24
+partner_center_apps = ["Partner Center"]
+
+[mfa]
+satisfied_details = ["MFA requirement satisfied by claim in the token"]
+second_factor_methods = ["Mobile app notification"]
+demanded_error_codes = [50074, 50076]
+
+[exceptions]
+response_business_days = 3
+"#
+        )
+    };
+    std::fs::write(
+        &path,
+        policy(r#"["sign_in.ip", "sign_in.contry", "day.findings"]"#),
+    )
+    .unwrap();
+    let err = mfa_audit::policy::load(&path.display().to_string())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`rules[0].context[1]`: `sign_in.contry` is not an attribute")
+            && err.contains("did you mean sign_in.country"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`rules[0].context[2]`: `day.findings` describes a day"),
+        "{err}"
+    );
+    std::fs::write(&path, policy(r#""sign_in.ip""#)).unwrap();
+    let err = mfa_audit::policy::load(&path.display().to_string())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`rules[0].context`: must be a list"), "{err}");
+    std::fs::write(&path, policy(r#"["sign_in.ip", "sign_in.country"]"#)).unwrap();
+    let p = mfa_audit::policy::load(&path.display().to_string()).unwrap();
+    assert_eq!(
+        p.rules[0]
+            .context
+            .iter()
+            .map(|a| a.name())
+            .collect::<Vec<_>>(),
+        ["sign_in.ip", "sign_in.country"]
+    );
+}

@@ -202,6 +202,92 @@ pub struct SignInProps<'a> {
     pub device_detail: Option<&'a RawValue>,
     #[serde(borrow)]
     pub authentication_requirement_policies: Option<RequirementPolicies<'a>>,
+
+    // Read only by the attributes that name them (`sign_in.ip`, `sign_in.risk_*`, ...).
+    // Plain texts are borrowed as the fields above (serde scans them anyway); nested
+    // objects and arrays stay raw and are decoded only when a rule asks.
+    #[serde(borrow, deserialize_with = "text")]
+    pub ip_address: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "text")]
+    pub risk_level_during_sign_in: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "text")]
+    pub risk_level_aggregated: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "text")]
+    pub risk_state: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "text")]
+    pub risk_detail: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "text")]
+    pub original_transfer_method: Option<Text<'a>>,
+    /// `location` (`city`, `state`, `countryOrRegion`, `geoCoordinates`): [`Location`].
+    #[serde(borrow)]
+    pub location: Option<&'a RawValue>,
+    /// `riskEventTypes_v2` (texts).
+    #[serde(borrow, rename = "riskEventTypes_v2")]
+    pub risk_event_types_v2: Option<&'a RawValue>,
+    /// `riskEventTypes` (texts; deprecated by Microsoft for `riskEventTypes_v2`).
+    #[serde(borrow)]
+    pub risk_event_types: Option<&'a RawValue>,
+    /// `appliedConditionalAccessPolicies`: [`CaPolicy`] each.
+    #[serde(borrow)]
+    pub applied_conditional_access_policies: Option<&'a RawValue>,
+}
+
+/// A sign-in's `location`, decoded on demand from the raw value.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Location<'a> {
+    #[serde(borrow, deserialize_with = "text")]
+    pub city: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "text")]
+    pub state: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "text")]
+    pub country_or_region: Option<Text<'a>>,
+}
+
+/// The texts of a sign-in's `deviceDetail`, decoded on demand (the flags are
+/// [`DeviceFlags`]).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DeviceTexts<'a> {
+    #[serde(borrow, deserialize_with = "text")]
+    pub device_id: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "text")]
+    pub operating_system: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "text")]
+    pub browser: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "text")]
+    pub trust_type: Option<Text<'a>>,
+}
+
+/// One of `appliedConditionalAccessPolicies` (Graph `appliedConditionalAccessPolicy`).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CaPolicy<'a> {
+    #[serde(borrow, deserialize_with = "text")]
+    pub display_name: Option<Text<'a>>,
+    /// `success`, `failure`, `notApplied`, `notEnabled`, `reportOnly...`.
+    #[serde(borrow, deserialize_with = "text")]
+    pub result: Option<Text<'a>>,
+    pub enforced_grant_controls: Option<Vec<Option<String>>>,
+    /// The authentication strength the policy enforces (Graph beta), when any.
+    pub authentication_strength: Option<IgnoredAny>,
+}
+
+/// Decodes a raw value lazily: `None` when it is not of the expected shape (a rule then
+/// reads the attribute absent; the document was already accepted).
+pub fn decode_raw<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> Option<T> {
+    serde_json::from_str(raw.get()).ok()
+}
+
+/// A raw list of texts (`riskEventTypes_v2`); `null` items are left out.
+pub fn raw_texts(raw: &RawValue) -> Option<Vec<Text<'_>>> {
+    let v: Vec<Option<Text<'_>>> = {
+        #[derive(Deserialize)]
+        struct Item<'a>(#[serde(borrow, deserialize_with = "text")] Option<Text<'a>>);
+        let items: Vec<Item<'_>> = decode_raw(raw)?;
+        items.into_iter().map(|i| i.0).collect()
+    };
+    Some(v.into_iter().flatten().collect())
 }
 
 /// A sign-in's `deviceDetail` flags.

@@ -112,6 +112,26 @@ attributes! {
     SignInMfaDemanded = "sign_in.mfa_demanded", Bool, Event, "`status.errorCode` is in `[mfa] demanded_error_codes` (MFA asked for, not performed)";
     SignInMfaSkipped = "sign_in.mfa_skipped", Bool, Event, "`status.additionalDetails` or a step's `authenticationStepResultDetail` is in `[mfa] skipped_details` (the requirement was skipped, e.g. by IP or location: no MFA performed)";
     SignInRequirementProviders = "sign_in.requirement_providers", List, Event, "`authenticationRequirementPolicies[].requirementProvider` (`enforcedForCspAdmins`, `multiConditionalAccess`, `securityDefaults`, `user`, ...)";
+    SignInIp = "sign_in.ip", Text, Event, "`ipAddress`";
+    SignInUpn = "sign_in.upn", Text, Event, "`userPrincipalName`";
+    SignInCountry = "sign_in.country", Text, Event, "`location.countryOrRegion` (two letters, `US`)";
+    SignInCity = "sign_in.city", Text, Event, "`location.city`";
+    SignInState = "sign_in.state", Text, Event, "`location.state`";
+    SignInRiskDuring = "sign_in.risk_level_during", Text, Event, "`riskLevelDuringSignIn` (`none`, `low`, `medium`, `high`, `hidden`)";
+    SignInRiskAggregated = "sign_in.risk_level_aggregated", Text, Event, "`riskLevelAggregated`";
+    SignInRiskState = "sign_in.risk_state", Text, Event, "`riskState` (`none`, `atRisk`, `confirmedCompromised`, `dismissed`, `remediated`, ...)";
+    SignInRiskDetail = "sign_in.risk_detail", Text, Event, "`riskDetail`";
+    SignInRiskEventTypes = "sign_in.risk_event_types", List, Event, "`riskEventTypes_v2`, else `riskEventTypes` (`unfamiliarFeatures`, `anonymizedIPAddress`, ...)";
+    SignInDeviceTrustType = "sign_in.device_trust_type", Text, Event, "`deviceDetail.trustType` (`Azure AD joined`, `Hybrid Azure AD joined`, `Azure AD registered`)";
+    SignInDeviceId = "sign_in.device_id", Text, Event, "`deviceDetail.deviceId`";
+    SignInDeviceOs = "sign_in.device_os", Text, Event, "`deviceDetail.operatingSystem`";
+    SignInDeviceBrowser = "sign_in.device_browser", Text, Event, "`deviceDetail.browser`";
+    SignInTransferMethod = "sign_in.original_transfer_method", Text, Event, "`originalTransferMethod` (`deviceCodeFlow`, `authenticationTransfer`, `none`)";
+    SignInSessionId = "sign_in.session_id", Text, Event, "`sessionId`";
+    SignInStepResultDetails = "sign_in.step_result_details", List, Event, "every `authenticationDetails[].authenticationStepResultDetail`; absent without `authenticationDetails`";
+    SignInCaApplied = "sign_in.ca_policies_applied", List, Event, "`displayName` of each `appliedConditionalAccessPolicies` entry whose `result` is `success` or `failure`";
+    SignInCaNotApplied = "sign_in.ca_policies_not_applied", List, Event, "`displayName` of each entry whose `result` is `notApplied`";
+    SignInCaMfaNotApplied = "sign_in.ca_mfa_not_applied", Bool, Event, "an `appliedConditionalAccessPolicies` entry whose `enforcedGrantControls` hold `Mfa` (any case) or an authentication strength (`authenticationStrength`, or a control naming one) has `result` `notApplied`; absent when the record carries no such list (Graph `signIn` and `appliedConditionalAccessPolicy` resources)";
     SignInPartnerCenter = "sign_in.partner_center", Bool, Event, "`appId`, `appDisplayName`, `resourceId` or `resourceDisplayName` is in `[session] partner_center_apps`";
 
     ApiStatus = "api.status", Int, Event, "`statusCode`";

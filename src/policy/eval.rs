@@ -127,6 +127,7 @@ fn finding_base(facts: &Facts<'_>, version: &Arc<str>) -> Finding {
         client_app: client_app.to_owned(),
         token_sha256: sha.to_owned(),
         detail: String::new(),
+        context: super::Context::default(),
     }
 }
 
@@ -155,6 +156,7 @@ fn finding(
         client_app: String::new(),
         token_sha256: String::new(),
         detail,
+        context: super::Context::default(),
     }
 }
 
@@ -237,8 +239,11 @@ pub fn evaluate(
                     }
                 }
                 // The fields every finding of the event shares are filled in below.
-                out.findings
-                    .push(finding(rule, version, enforced, excepted, detail));
+                let mut f = finding(rule, version, enforced, excepted, detail);
+                if !rule.context.is_empty() {
+                    f.context = context(rule, &facts);
+                }
+                out.findings.push(f);
             } else if outcome == Outcome::NotApplicable {
                 out.skipped.push(Arc::clone(&rule.id));
             }
@@ -274,6 +279,21 @@ pub fn evaluate(
         &mut out.tally,
     );
     out
+}
+
+/// A finding's `context`: the values of the rule's `context` attributes, absent ones
+/// left out.
+fn context(rule: &Rule, facts: &Facts<'_>) -> super::Context {
+    super::Context(
+        rule.context
+            .iter()
+            .filter_map(|a| {
+                facts
+                    .get(*a, Some(rule))
+                    .map(|v| (a.name(), attr::to_json(Some(v))))
+            })
+            .collect(),
+    )
 }
 
 /// A `suppress` key: the values of its `by` attributes (an absent one as nothing),

@@ -68,6 +68,52 @@ pub struct Finding {
     /// A short explanation.
     #[serde(serialize_with = "crate::event::scrub::ser")]
     pub detail: String,
+    /// The attributes the rule carries (`context = [...]`), name to value; absent ones
+    /// left out. Not written when the rule carries none (rows stay as they were).
+    #[serde(skip_serializing_if = "Context::is_empty")]
+    pub context: Context,
+}
+
+/// A finding's `context`: attribute name to value (text, bool, number or list), in the
+/// rule's order. Written as a JSON object in NDJSON rows and as JSON text in
+/// ClickHouse's `findings.context` column; texts are scrubbed as the row's are.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Context(pub Vec<(&'static str, serde_json::Value)>);
+
+impl Context {
+    /// Whether it holds nothing (no allocation behind it).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// As JSON text (`{}` when empty), for ClickHouse's `String` column.
+    pub fn to_json_text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned())
+    }
+}
+
+impl Serialize for Context {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, &Scrubbed(v))?;
+        }
+        m.end()
+    }
+}
+
+/// A JSON value with its texts scrubbed (`crate::event::scrub::text`).
+struct Scrubbed<'a>(&'a serde_json::Value);
+
+impl Serialize for Scrubbed<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            serde_json::Value::String(t) => s.serialize_str(&crate::event::scrub::text(t)),
+            serde_json::Value::Array(a) => s.collect_seq(a.iter().map(Scrubbed)),
+            other => other.serialize(s),
+        }
+    }
 }
 
 fn by_name_severity<S: serde::Serializer>(v: &Severity, s: S) -> Result<S::Ok, S::Error> {

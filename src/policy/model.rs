@@ -141,6 +141,8 @@ pub struct Rule {
     pub kinds: KindMask,
     /// After a finding, the same rule and key stay quiet for a while (`suppress`).
     pub suppress: Option<Suppress>,
+    /// The attributes a finding carries in its `context` (`context = [...]`), in order.
+    pub context: Vec<super::attr::Attr>,
 }
 
 /// A rule's `suppress`: after a finding, further findings of the rule with the same key

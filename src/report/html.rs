@@ -165,6 +165,41 @@ mod tests {
     }
 
     #[test]
+    fn a_findings_context_is_listed_escaped() {
+        let mut b = Builder::default();
+        let row = |t: &str, ua: &str| crate::report::FindingCount {
+            rule_id: "HIGH_RISK".into(),
+            severity: "high".into(),
+            enforced: false,
+            excepted: false,
+            policy_version: "v".into(),
+            n: 1,
+            context: Some(
+                serde_json::json!({"sign_in.ip": "203.0.113.7", "sign_in.user_agent": ua}),
+            ),
+            event_time: t.into(),
+            upn: "agent@partner.example".into(),
+            user_id: "u1".into(),
+        };
+        b.findings(&row("2026-03-02 10:00:00", "<script>alert(1)</script>"));
+        b.findings(&row("2026-03-02 11:00:00", "curl/8"));
+        let r = b.finish("x".into(), "v".into(), None);
+        assert_eq!(r.contexts.len(), 2);
+        assert_eq!(
+            r.contexts[0].event_time, "2026-03-02 11:00:00",
+            "newest first"
+        );
+        let page = render(&r, "now");
+        assert!(page.contains("Findings with context"));
+        assert!(page.contains("&#60;script&#62;alert(1)&#60;/script&#62;"));
+        assert!(!page.contains("<script>alert"));
+        assert!(page.contains("agent@partner.example"));
+        // Without findings with context, no section.
+        let r = Builder::default().finish("x".into(), "v".into(), None);
+        assert!(!render(&r, "now").contains("Findings with context"));
+    }
+
+    #[test]
     fn the_page_names_no_remote_resource() {
         let r = Builder::default().finish("x".into(), "v".into(), None);
         let page = render(&r, "now");

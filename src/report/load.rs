@@ -205,6 +205,18 @@ pub async fn from_clickhouse(ch: &ClickHouse, wanted: Option<&str>) -> Result<Re
     {
         b.findings(&f);
     }
+    for c in ch
+        .records::<super::ContextRow>(&format!(
+            "SELECT toString(event_time) AS event_time, rule_id, \
+             if(upn = '', user_id, upn) AS user, context FROM findings FINAL \
+             WHERE policy_version = '{v}' AND context != '' \
+             ORDER BY event_time DESC, rule_id LIMIT {}",
+            super::MAX_CONTEXT_ROWS
+        ))
+        .await?
+    {
+        b.context(c);
+    }
     #[derive(serde::Deserialize)]
     struct Reasons {
         code: String,

@@ -44,6 +44,25 @@ pub struct Report {
     pub agents: Vec<AgentCount>,
     /// Dead letters per reason code, most first.
     pub dead_letters: Vec<(String, u64)>,
+    /// The latest findings that carry a `context` (rules with `context = [...]`), newest
+    /// first, at most [`MAX_CONTEXT_ROWS`].
+    pub contexts: Vec<ContextRow>,
+}
+
+/// How many findings with context the report lists.
+pub const MAX_CONTEXT_ROWS: usize = 50;
+
+/// A finding with its context, as the report lists it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+pub struct ContextRow {
+    /// The event's time as written (`YYYY-MM-DD hh:mm:ss`).
+    pub event_time: String,
+    /// Rule id.
+    pub rule_id: String,
+    /// The user's UPN, else object id.
+    pub user: String,
+    /// The context as JSON text.
+    pub context: String,
 }
 
 /// A tenant's readiness on its newest day.
@@ -157,6 +176,18 @@ pub struct FindingCount {
     /// Policy version (files; a ClickHouse query filters on it instead).
     #[serde(default)]
     pub policy_version: String,
+    /// The finding's context (files; a ClickHouse query reads it apart).
+    #[serde(default)]
+    pub context: Option<serde_json::Value>,
+    /// The event's time (files).
+    #[serde(default)]
+    pub event_time: String,
+    /// The user's UPN (files).
+    #[serde(default)]
+    pub upn: String,
+    /// The user's object id (files).
+    #[serde(default)]
+    pub user_id: String,
     /// How many (1 for one `findings.ndjson` line).
     #[serde(default = "one")]
     pub n: u64,
@@ -174,6 +205,7 @@ pub struct Builder {
     agents: HashMap<(String, String), AgentRecord>,
     rules: BTreeMap<(String, String), RuleCount>,
     dead_letters: BTreeMap<String, u64>,
+    contexts: Vec<ContextRow>,
 }
 
 impl Builder {
@@ -195,8 +227,38 @@ impl Builder {
         keep_newest(&mut self.agents, key, a.version, a, |old| old.version);
     }
 
+    /// Keeps a finding with context among the newest [`MAX_CONTEXT_ROWS`].
+    pub fn context(&mut self, row: ContextRow) {
+        self.contexts.push(row);
+        if self.contexts.len() >= 4 * MAX_CONTEXT_ROWS {
+            self.trim_contexts();
+        }
+    }
+
+    fn trim_contexts(&mut self) {
+        self.contexts.sort_by(|a, b| b.cmp(a));
+        self.contexts.dedup();
+        self.contexts.truncate(MAX_CONTEXT_ROWS);
+    }
+
     /// Adds findings.
     pub fn findings(&mut self, f: &FindingCount) {
+        if let Some(c) = f.context.as_ref().filter(|c| !c.is_null()) {
+            self.context(ContextRow {
+                event_time: f.event_time.clone(),
+                rule_id: f.rule_id.clone(),
+                user: if f.upn.is_empty() {
+                    f.user_id.clone()
+                } else {
+                    f.upn.clone()
+                },
+                // A file row holds an object; a findings-topic line holds its text.
+                context: match c {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                },
+            });
+        }
         let c = self
             .rules
             .entry((f.rule_id.clone(), f.severity.clone()))
@@ -221,7 +283,13 @@ impl Builder {
     }
 
     /// The report. `policy` gives the enforcement dates (and days to the next one).
-    pub fn finish(self, source: String, policy_version: String, policy: Option<&Policy>) -> Report {
+    pub fn finish(
+        mut self,
+        source: String,
+        policy_version: String,
+        policy: Option<&Policy>,
+    ) -> Report {
+        self.trim_contexts();
         let enforcement: Vec<(String, Day)> = policy
             .map(|p| {
                 p.surfaces
@@ -350,6 +418,7 @@ impl Builder {
             rules,
             agents: agents.into_values().collect(),
             dead_letters,
+            contexts: self.contexts,
         }
     }
 }
@@ -491,6 +560,10 @@ mod tests {
                 excepted,
                 policy_version: String::new(),
                 n,
+                context: None,
+                event_time: String::new(),
+                upn: String::new(),
+                user_id: String::new(),
             });
         }
         b.dead_letters("bad_json: expected value", 2);

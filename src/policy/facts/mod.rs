@@ -7,9 +7,10 @@ use super::attr::{Attr, Val};
 use super::model::{Page, Policy, Rule};
 use crate::event::directory::{DirectoryAudit, RoleChange};
 use crate::event::token::Signature;
-use crate::event::wire::{device_flags, Text};
+use crate::event::wire::{self, device_flags, CaPolicy, DeviceTexts, Location, Text};
 use crate::event::{ApiCaller, Event, RoleSet, SignIn};
 use crate::state::{DayCounters, TenantState, UserState};
+use std::cell::OnceCell;
 
 mod kinds;
 
@@ -30,6 +31,57 @@ pub struct Facts<'a> {
     sign_in_mfa: bool,
     session_mfa: Option<bool>,
     roles: RoleSet,
+    lazy: Lazy<'a>,
+}
+
+/// The parts of a sign-in decoded only when a rule reads them (once per event): a
+/// sign-in no loaded rule asks about pays for none of them.
+#[derive(Default)]
+struct Lazy<'a> {
+    location: OnceCell<Option<Location<'a>>>,
+    device: OnceCell<Option<DeviceTexts<'a>>>,
+    risk_event_types: OnceCell<Option<Vec<Text<'a>>>>,
+    step_result_details: OnceCell<Option<Vec<Text<'a>>>>,
+    ca: OnceCell<Option<CaResults>>,
+}
+
+/// What `appliedConditionalAccessPolicies` says.
+struct CaResults {
+    applied: Vec<String>,
+    not_applied: Vec<String>,
+    mfa_not_applied: bool,
+}
+
+impl CaResults {
+    fn of(policies: Vec<CaPolicy<'_>>) -> CaResults {
+        let mut r = CaResults {
+            applied: Vec::new(),
+            not_applied: Vec::new(),
+            mfa_not_applied: false,
+        };
+        for p in policies {
+            let result = p.result.as_deref().map(str::trim).unwrap_or_default();
+            let name = || p.display_name.as_deref().map(|n| n.trim().to_owned());
+            if result.eq_ignore_ascii_case("success") || result.eq_ignore_ascii_case("failure") {
+                r.applied.extend(name());
+            } else if result.eq_ignore_ascii_case("notApplied") {
+                r.not_applied.extend(name());
+                let mfa = p.authentication_strength.is_some()
+                    || p.enforced_grant_controls
+                        .iter()
+                        .flatten()
+                        .flatten()
+                        .any(|c| {
+                            let c = c.trim();
+                            c.eq_ignore_ascii_case("mfa")
+                                || contains_ci_bytes(c, "authenticationstrength")
+                                || contains_ci_bytes(c, "authentication strength")
+                        });
+                r.mfa_not_applied |= mfa;
+            }
+        }
+        r
+    }
 }
 
 impl<'a> Facts<'a> {
@@ -45,6 +97,7 @@ impl<'a> Facts<'a> {
             sign_in_mfa: false,
             session_mfa: None,
             roles: RoleSet::default(),
+            lazy: Lazy::default(),
         };
         match event {
             Event::SignIn(s) => f.sign_in_mfa = sign_in_mfa(policy, s),
@@ -113,7 +166,7 @@ impl<'a> Facts<'a> {
     }
 
     /// Reads one attribute for `rule` (rule attributes need it; `None` reads them absent).
-    pub fn get(&self, attr: Attr, rule: Option<&Rule>) -> Option<Val<'a>> {
+    pub fn get(&self, attr: Attr, rule: Option<&Rule>) -> Option<Val<'_>> {
         use Attr as A;
         let ev = self.event;
         match attr {
@@ -221,7 +274,7 @@ impl<'a> Facts<'a> {
         )
     }
 
-    fn sign_in(&self, attr: Attr, s: &'a SignIn<'a>) -> Option<Val<'a>> {
+    fn sign_in(&self, attr: Attr, s: &'a SignIn<'a>) -> Option<Val<'_>> {
         use Attr as A;
         let p = &s.props;
         match attr {
@@ -307,11 +360,86 @@ impl<'a> Facts<'a> {
                 .as_deref()
                 .map(Val::Providers),
             A::SignInPartnerCenter => Some(Val::Bool(is_partner_center(self.policy, s))),
+            A::SignInIp => text(&p.ip_address),
+            A::SignInUpn => text(&p.user_principal_name),
+            A::SignInRiskDuring => text(&p.risk_level_during_sign_in),
+            A::SignInRiskAggregated => text(&p.risk_level_aggregated),
+            A::SignInRiskState => text(&p.risk_state),
+            A::SignInRiskDetail => text(&p.risk_detail),
+            A::SignInTransferMethod => text(&p.original_transfer_method),
+            A::SignInSessionId => text(&p.session_id),
+            A::SignInCountry | A::SignInCity | A::SignInState => {
+                let l = self
+                    .lazy
+                    .location
+                    .get_or_init(|| p.location.and_then(wire::decode_raw))
+                    .as_ref()?;
+                text(match attr {
+                    A::SignInCountry => &l.country_or_region,
+                    A::SignInCity => &l.city,
+                    _ => &l.state,
+                })
+            }
+            A::SignInDeviceTrustType
+            | A::SignInDeviceId
+            | A::SignInDeviceOs
+            | A::SignInDeviceBrowser => {
+                let d = self
+                    .lazy
+                    .device
+                    .get_or_init(|| p.device_detail.and_then(wire::decode_raw))
+                    .as_ref()?;
+                text(match attr {
+                    A::SignInDeviceTrustType => &d.trust_type,
+                    A::SignInDeviceId => &d.device_id,
+                    A::SignInDeviceOs => &d.operating_system,
+                    _ => &d.browser,
+                })
+            }
+            A::SignInRiskEventTypes => self
+                .lazy
+                .risk_event_types
+                .get_or_init(|| {
+                    p.risk_event_types_v2
+                        .and_then(wire::raw_texts)
+                        .or_else(|| p.risk_event_types.and_then(wire::raw_texts))
+                })
+                .as_deref()
+                .map(Val::Texts),
+            A::SignInStepResultDetails => self
+                .lazy
+                .step_result_details
+                .get_or_init(|| {
+                    p.authentication_details.as_ref().map(|steps| {
+                        steps
+                            .iter()
+                            .filter_map(|d| d.authentication_step_result_detail.clone())
+                            .collect()
+                    })
+                })
+                .as_deref()
+                .map(Val::Texts),
+            A::SignInCaApplied | A::SignInCaNotApplied | A::SignInCaMfaNotApplied => {
+                let ca = self
+                    .lazy
+                    .ca
+                    .get_or_init(|| {
+                        p.applied_conditional_access_policies
+                            .and_then(wire::decode_raw)
+                            .map(CaResults::of)
+                    })
+                    .as_ref()?;
+                Some(match attr {
+                    A::SignInCaApplied => Val::Strings(&ca.applied),
+                    A::SignInCaNotApplied => Val::Strings(&ca.not_applied),
+                    _ => Val::Bool(ca.mfa_not_applied),
+                })
+            }
             _ => None,
         }
     }
 
-    fn dashboard(&self, attr: Attr, d: &'a crate::event::DashboardRequest<'a>) -> Option<Val<'a>> {
+    fn dashboard(&self, attr: Attr, d: &'a crate::event::DashboardRequest<'a>) -> Option<Val<'_>> {
         use Attr as A;
         match attr {
             A::DashboardUrl => Some(Val::Text(d.url.trim())),

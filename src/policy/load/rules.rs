@@ -85,7 +85,7 @@ pub(super) fn rules(t: &Table, cx: &mut Cx, env: &Env<'_>, surfaces: &[SurfaceDe
         cx.unknown_keys(
             r,
             &[
-                "id", "when", "surface", "severity", "summary", "detail", "suppress",
+                "id", "when", "surface", "severity", "summary", "detail", "suppress", "context",
             ],
             &at,
         );
@@ -169,6 +169,7 @@ pub(super) fn rules(t: &Table, cx: &mut Cx, env: &Env<'_>, surfaces: &[SurfaceDe
         let suppress = r
             .get("suppress")
             .map(|v| suppress(v, &format!("{at}.suppress"), cx));
+        let context = context(r, &at, cx);
         let (
             Some(id),
             Some((when, when_source)),
@@ -218,9 +219,50 @@ pub(super) fn rules(t: &Table, cx: &mut Cx, env: &Env<'_>, surfaces: &[SurfaceDe
             when_source,
             detail,
             suppress: suppress.flatten(),
+            context,
         });
     }
     all
+}
+
+/// `context = ["sign_in.ip", ...]`: event attributes a finding carries.
+fn context(r: &Table, at: &str, cx: &mut Cx) -> Vec<Attr> {
+    if !r.contains_key("context") {
+        return Vec::new();
+    }
+    let place = format!("{at}.context");
+    let mut out = Vec::new();
+    for (i, name) in cx
+        .strings(r, "context", at)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let here = format!("{place}[{i}]");
+        match Attr::parse(name.trim()) {
+            Some(a) if a.def().scope == crate::policy::attr::Scope::Event => {
+                if out.contains(&a) {
+                    cx.problem(&here, format!("`{name}` is listed twice"));
+                } else {
+                    out.push(a);
+                }
+            }
+            Some(_) => cx.problem(
+                &here,
+                format!(
+                    "`{name}` describes a day (`[readiness]` only): a finding carries event attributes"
+                ),
+            ),
+            None => cx.problem(
+                &here,
+                format!(
+                    "`{name}` is not an attribute (`mfa-audit policy attributes` lists them){}",
+                    compile::suggestion(name.trim())
+                ),
+            ),
+        }
+    }
+    out
 }
 
 /// The longest `suppress` (a week): state holds a key that long.

@@ -30,7 +30,7 @@ pub const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations
 
 /// The migrations, in order: (version, name, SQL). Every file of `schemas/clickhouse/`
 /// is one (`tests/dashboards.rs` checks it).
-pub const MIGRATIONS: [(u32, &str, &str); 5] = [
+pub const MIGRATIONS: [(u32, &str, &str); 6] = [
     (
         1,
         "001_tables",
@@ -55,6 +55,11 @@ pub const MIGRATIONS: [(u32, &str, &str); 5] = [
         5,
         "005_tenant_snapshots",
         include_str!("../../../schemas/clickhouse/005_tenant_snapshots.sql"),
+    ),
+    (
+        6,
+        "006_findings_context",
+        include_str!("../../../schemas/clickhouse/006_findings_context.sql"),
     ),
 ];
 
