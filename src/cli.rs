@@ -354,7 +354,9 @@ pub struct ProduceArgs {
 fn topic_setting(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.trim().to_owned())),
-        _ => Err(format!("`{s}` is not KEY=VALUE (for example retention.ms=300000)")),
+        _ => Err(format!(
+            "`{s}` is not KEY=VALUE (for example retention.ms=300000)"
+        )),
     }
 }
 

@@ -60,7 +60,6 @@ impl World {
         format!("{}_findings", self.name)
     }
 
-
     /// A generated stream (12 tenants), with every conformance document before it when
     /// `conformance` (tokens, secrets in URLs: the lines are scrubbed alike).
     fn input(&self, events: u64, seed: u64, conformance: bool) -> PathBuf {

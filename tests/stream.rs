@@ -175,7 +175,6 @@ impl World {
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
-
     /// count() minus distinct keys: rows written more than once, not yet merged away.
     fn duplicates(&self, table: &str, key: &str) -> u64 {
         let r = self.query(&format!(

@@ -12,6 +12,7 @@ pub mod model;
 mod ops;
 pub mod readiness;
 pub mod template;
+pub mod windows;
 
 pub use eval::{evaluate, Evaluation, Outcome, RuleTrace, Trace};
 pub use load::{load, shipped, PolicyError, DEFAULT_POLICY, SHIPPED};
