@@ -135,6 +135,7 @@ pub fn json_lines(e: &Explained, policies: &[&Policy], only: &BTreeSet<&str>) ->
                 "excepted": t.excepted,
                 "attributes": reads(t, false),
                 "state": reads(t, true),
+                "windows": t.probes.iter().cloned().collect::<Map<String, Value>>(),
                 "when": rule.when_source,
                 "conditions": conditions,
                 "detail": t.detail,
@@ -166,8 +167,38 @@ fn value_list(t: &RuleTrace, state: bool) -> Option<String> {
             };
             format!("{} = {v}", a.name())
         })
+        .chain(
+            t.probes
+                .iter()
+                .filter(|_| !state)
+                .map(|(name, v)| format!("{name} = {}", scrub::terminal(&probe_text(v)))),
+        )
         .collect();
     (!items.is_empty()).then(|| items.join(", "))
+}
+
+/// What a window or history test read, for people: `7 (key u1)`, `seen false, age 86400 s
+/// (key u1, values app)`.
+fn probe_text(v: &Value) -> String {
+    let shown = |x: &Value| match x {
+        Value::Null => "unknown".to_owned(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let key = match &v["key"] {
+        Value::Null => "absent: a `by` attribute is".to_owned(),
+        k => shown(k),
+    };
+    if v.get("count").is_some() {
+        format!("{} (key {key})", shown(&v["count"]))
+    } else {
+        format!(
+            "seen {}, age {} s (key {key}, values {})",
+            shown(&v["seen"]),
+            shown(&v["age_seconds"]),
+            shown(&v["values"])
+        )
+    }
 }
 
 /// The event for people.
