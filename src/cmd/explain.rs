@@ -135,11 +135,19 @@ pub fn json_lines(e: &Explained, policies: &[&Policy], only: &BTreeSet<&str>) ->
                 "excepted": t.excepted,
                 "attributes": reads(t, false),
                 "state": reads(t, true),
-                "windows": t.probes.iter().cloned().collect::<Map<String, Value>>(),
                 "when": rule.when_source,
                 "conditions": conditions,
                 "detail": t.detail,
             });
+            let mut row = row;
+            // What window and history tests read, only where the rule read some (rows of
+            // other rules stay as they were).
+            if let (false, Some(obj)) = (t.probes.is_empty(), row.as_object_mut()) {
+                obj.insert(
+                    "windows".into(),
+                    Value::Object(t.probes.iter().cloned().collect()),
+                );
+            }
             let _ = writeln!(out, "{row}");
         }
     }
