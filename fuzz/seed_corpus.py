@@ -144,6 +144,17 @@ def seed_policies():
             f'extends = "{name}"\nversion = "fuzz-{name}-2"\ntitle = "t"\n\n'
             '[lists]\nextra_apps = ["00000000-0000-0000-0000-000000000000"]\n',
         )
+        # The window and history forms (docs/rules.md 2.6, 2.7).
+        put(
+            "policy_loader",
+            f'extends = "{name}"\nversion = "fuzz-{name}-w"\n\n'
+            '[windows.w]\nwhen = { attr = "event.kind", eq = "sign_in" }\n'
+            'by = ["sign_in.user_id"]\nwithin = "10m"\ndistinct = "sign_in.app_id"\n\n'
+            '[histories.h]\nwhen = { attr = "sign_in.success", eq = true }\n'
+            'by = ["sign_in.user_id"]\nvalues = ["sign_in.app_id"]\nwithin = "14d"\n\n'
+            '[conditions]\nnew_app = { all = [{ window = "w", ge = 2 }, { seen = "h", eq = false }, '
+            '{ history_age = "h", ge = "1d" }] }\n',
+        )
 
 
 def main():

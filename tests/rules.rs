@@ -914,3 +914,143 @@ response_business_days = 3
         ["sign_in.ip", "sign_in.country"]
     );
 }
+
+const WINDOWS_POLICY: &str = "tests/conformance/policies/windows.toml";
+
+/// The findings (event index, rule) of `docs` under `p`, from document `from` on.
+fn findings_of(
+    p: &mfa_audit::pipeline::Processor,
+    docs: &[String],
+    from: usize,
+) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (i, d) in docs.iter().enumerate().skip(from) {
+        let mut sink = mfa_audit::sink::MemorySink::default();
+        let origin = mfa_audit::pipeline::Origin {
+            source: "t",
+            position: &"1",
+        };
+        p.process(origin, d.as_bytes(), None, &mut sink).unwrap();
+        out.extend(sink.findings.iter().map(|f| (i, f.rule_id.to_string())));
+    }
+    out
+}
+
+/// Windows and histories live in the tenant's snapshot: a run cut after any event,
+/// snapshotted and restored into a new processor, gives the findings of a run without
+/// the cut (as the stream mode restores after a restart).
+#[test]
+fn windows_and_histories_survive_a_snapshot_at_every_event() {
+    let case = common::case(Path::new(&policy_path("tests/conformance/windows.json")));
+    let docs: Vec<String> = case["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(common::document)
+        .collect();
+    let whole = findings_of(&common::processor(WINDOWS_POLICY), &docs, 0);
+    assert_eq!(whole.len(), 5, "{whole:?}");
+    for cut in 1..docs.len() {
+        let a = common::processor(WINDOWS_POLICY);
+        let mut got = findings_of(&a, &docs[..cut], 0);
+        let tenants = vec!["11111111-1111-4111-8111-111111111111".to_owned()];
+        let snap = a.snapshot_json(&tenants).unwrap();
+        let b = common::processor(WINDOWS_POLICY);
+        b.restore_json(&snap).unwrap();
+        got.extend(findings_of(&b, &docs, cut));
+        assert_eq!(got, whole, "cut after event {}", cut - 1);
+    }
+}
+
+/// `policy show FILE` prints the windows and histories; the text loads on its own and
+/// gives the same findings.
+#[test]
+fn policy_show_prints_windows_and_histories_that_load_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = common::bin()
+        .args(["policy", "show"])
+        .arg(policy_path(WINDOWS_POLICY))
+        .output()
+        .unwrap();
+    let text = common::ok(o, "policy show FILE");
+    assert!(text.contains("[windows.mfa_denials]"), "{text}");
+    assert!(text.contains("[histories.user_apps]"), "{text}");
+    let path = tmp.path().join("effective.toml");
+    std::fs::write(&path, &text).unwrap();
+    let case = common::case(Path::new(&policy_path("tests/conformance/windows.json")));
+    let docs: Vec<String> = case["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(common::document)
+        .collect();
+    assert_eq!(
+        findings_of(&common::processor(path.to_str().unwrap()), &docs, 0),
+        findings_of(&common::processor(WINDOWS_POLICY), &docs, 0)
+    );
+}
+
+/// `policy check` names every mistake in a window, a history or a test on them, with its
+/// place.
+#[test]
+fn policy_check_names_the_place_of_each_window_mistake() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = r#"extends = "partner-mfa-2026"
+base_rules = false
+version = "bad-windows"
+
+[windows.denials]
+when = { all = [{ attr = "event.kind", eq = "sign_in" }, { window = "denials", ge = 1 }] }
+by = ["day.findings"]
+within = "10 minutes"
+
+[windows.spray]
+when = { attr = "event.kind", eq = "sign_in" }
+by = ["sign_in.user_idd"]
+within = "8d"
+distinct = "sign_in.user_id"
+
+[histories.apps]
+when = { attr = "event.kind", eq = "sign_in" }
+by = ["sign_in.user_id"]
+within = "14d"
+
+[[surfaces]]
+name = "detections"
+readiness = false
+
+[[rules]]
+id = "R"
+surface = "detections"
+severity = "low"
+summary = "r"
+when = { all = [
+  { window = "denial", ge = 3 },
+  { window = "spray", ge = 5000 },
+  { seen = "apps", eq = "no" },
+  { history_age = "apps", ge = "a day" },
+] }
+"#;
+    std::fs::write(tmp.path().join("bad.toml"), bad).unwrap();
+    let o = common::bin()
+        .args(["policy", "check"])
+        .arg(tmp.path().join("bad.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    for want in [
+        "`windows.denials.when`: reads a window or history",
+        "`windows.denials.by[0]`: `day.findings` describes a day",
+        "`windows.denials.within`: `10 minutes` is not a duration from 1s to 7d",
+        "`windows.spray.by[0]`: `sign_in.user_idd` is not an attribute",
+        "`windows.spray.within`: `8d` is not a duration from 1s to 7d",
+        "`histories.apps.values`: is missing",
+        "`rules[0].when.all[0].window`: `denial` is not in `[windows]` (there: denials, spray)",
+        "`rules[0].when.all[1].ge`: 5000: a window counts from 0 to 1000",
+        "`rules[0].when.all[2].eq`: `seen` is a bool",
+        "`rules[0].when.all[3].ge`: `history_age` is in seconds",
+    ] {
+        assert!(err.contains(want), "{want}\n{err}");
+    }
+}

@@ -133,6 +133,15 @@ pub fn json_lines(e: &Explained, policies: &[&Policy], only: &BTreeSet<&str>) ->
                 "conditions": conditions,
                 "detail": t.detail,
             });
+            let mut row = row;
+            // What window and history tests read, only where the rule read some (rows of
+            // other rules stay as they were).
+            if let (false, Some(obj)) = (t.probes.is_empty(), row.as_object_mut()) {
+                obj.insert(
+                    "windows".into(),
+                    Value::Object(t.probes.iter().cloned().collect()),
+                );
+            }
             let _ = writeln!(out, "{row}");
         }
     }
@@ -160,8 +169,38 @@ fn value_list(t: &RuleTrace, state: bool) -> Option<String> {
             };
             format!("{} = {v}", a.name())
         })
+        .chain(
+            t.probes
+                .iter()
+                .filter(|_| !state)
+                .map(|(name, v)| format!("{name} = {}", scrub::terminal(&probe_text(v)))),
+        )
         .collect();
     (!items.is_empty()).then(|| items.join(", "))
+}
+
+/// What a window or history test read, for people: `7 (key u1)`, `seen false, age 86400 s
+/// (key u1, values app)`.
+fn probe_text(v: &Value) -> String {
+    let shown = |x: &Value| match x {
+        Value::Null => "unknown".to_owned(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let key = match &v["key"] {
+        Value::Null => "absent: a `by` attribute is".to_owned(),
+        k => shown(k),
+    };
+    if v.get("count").is_some() {
+        format!("{} (key {key})", shown(&v["count"]))
+    } else {
+        format!(
+            "seen {}, age {} s (key {key}, values {})",
+            shown(&v["seen"]),
+            shown(&v["age_seconds"]),
+            shown(&v["values"])
+        )
+    }
 }
 
 /// The event for people.

@@ -129,6 +129,9 @@ pub(super) fn apply_to_state(
         | Event::GdapAssignment(_)
         | Event::Skipped(_) => {}
     }
+    if let Some(p) = &eval.probes {
+        crate::policy::windows::apply(policy, p, ev.time(), t);
+    }
     for (rule, key, micros) in &eval.suppress {
         t.apply_suppression(rule, key, ev.time(), *micros);
     }

@@ -31,6 +31,8 @@ pub struct Env<'a> {
     pub scope: Option<Scope>,
     /// Named conditions compiled so far, shared by every place that names them.
     pub compiled: &'a Compiled,
+    /// The `[windows]` and `[histories]` names a test may read.
+    pub probes: &'a super::windows::ProbeNames,
 }
 
 /// Named conditions compiled so far, by name and scope (`None`: it had problems, already
@@ -196,6 +198,9 @@ fn compile_in(
                 named.map(Cond::Named)
             }
         };
+    }
+    if super::windows::is_probe(t) && !t.contains_key("attr") {
+        return super::windows::compile_probe(t, at, env, problems);
     }
     let Some(attr_v) = t.get("attr") else {
         problem(

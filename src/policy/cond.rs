@@ -90,6 +90,9 @@ pub enum Cond {
     /// A named condition of `[conditions]`, compiled once and shared by every place that
     /// names it (a reference, not a copy: reuse costs one node, never a copy of the body).
     Named(Arc<Named>),
+    /// A test on a window's count or a history (`{ window = "NAME", ge = 7 }`), read from
+    /// what the event reads of them ([`super::windows::Probes`]).
+    Probe(super::windows::Probe, Vec<Op>),
 }
 
 /// A named condition of `[conditions]`, compiled once.
@@ -145,6 +148,9 @@ pub struct Eval<'m, F> {
     /// Whether `get` records what it reads (`explain`): then every test reads its
     /// attribute, even one decided without it.
     pub tracing: bool,
+    /// What the event reads of the policy's windows and histories (`None`: it has none,
+    /// or this is a window's own `when`).
+    pub probes: Option<&'m super::windows::Probes>,
 }
 
 /// Named conditions decided for one event (at most [`MEMO_SLOTS`] are remembered).
@@ -222,6 +228,14 @@ impl Cond {
                 Some(Val::Bool(b)) => Tri::from_bool(b == *want),
                 _ => Tri::Unknown,
             },
+            Cond::Probe(p, ops) => {
+                let v = e.probes.and_then(|pr| pr.value(*p));
+                let mut out = Tri::True;
+                for op in ops {
+                    out = out.and(test(op, v.as_ref()));
+                }
+                out
+            }
             Cond::Test(attr, ops) => {
                 let v = (e.get)(*attr);
                 if v.is_none() {
@@ -252,7 +266,7 @@ impl Cond {
             Cond::Not(_) => ALL,
             Cond::Kind(mask, _) => *mask,
             Cond::Named(n) => n.kinds,
-            Cond::Test(..) | Cond::Bool(..) => ALL,
+            Cond::Test(..) | Cond::Bool(..) | Cond::Probe(..) => ALL,
         }
     }
 
@@ -275,7 +289,18 @@ impl Cond {
             Cond::Not(c) => c.cost().saturating_add(1),
             Cond::Named(n) if n.slot.is_some() => 1,
             Cond::Named(n) => n.cost.saturating_add(1),
-            Cond::Kind(..) | Cond::Test(..) | Cond::Bool(..) => 1,
+            Cond::Kind(..) | Cond::Test(..) | Cond::Bool(..) | Cond::Probe(..) => 1,
+        }
+    }
+
+    /// Whether it reads a window or a history (directly or through a named condition).
+    pub fn has_probe(&self) -> bool {
+        match self {
+            Cond::All(p) | Cond::Any(p) => p.iter().any(Cond::has_probe),
+            Cond::Not(c) => c.has_probe(),
+            Cond::Named(n) => n.body.has_probe(),
+            Cond::Probe(..) => true,
+            Cond::Kind(..) | Cond::Test(..) | Cond::Bool(..) => false,
         }
     }
 
@@ -299,7 +324,7 @@ impl Cond {
                     1 + n.body.nodes_in(seen)
                 }
             }
-            Cond::Kind(..) | Cond::Test(..) | Cond::Bool(..) => 1,
+            Cond::Kind(..) | Cond::Test(..) | Cond::Bool(..) | Cond::Probe(..) => 1,
         }
     }
 
@@ -325,6 +350,7 @@ impl Cond {
                     out.push(*a)
                 }
             }
+            Cond::Probe(..) => {}
         }
     }
 }

@@ -32,6 +32,9 @@ pub struct Evaluation {
     pub suppress: Vec<(Arc<str>, String, i64)>,
     /// Rules whose findings a quiet spell held back.
     pub suppressed: Vec<Arc<str>>,
+    /// What the event read of the policy's windows and histories, and leaves in them
+    /// (`None`: the policy has none).
+    pub probes: Option<super::windows::Probes>,
 }
 
 /// A rule's outcome on one event.
@@ -75,6 +78,9 @@ pub struct RuleTrace {
     pub reads: Vec<(Attr, serde_json::Value)>,
     /// The finding's detail, when it fired.
     pub detail: Option<String>,
+    /// The windows and histories its condition read (`window.NAME`, `history.NAME`),
+    /// with what it read of them: the group's key, the count, seen and the age.
+    pub probes: Vec<(String, serde_json::Value)>,
 }
 
 /// The rules' traces of one event (for `explain`).
@@ -181,6 +187,18 @@ pub fn evaluate(
     // Named conditions are decided once per event (not when tracing: `explain` shows
     // every read of every rule).
     let mut memo = Memo::default();
+    // Windows and histories are read (and later recorded) for every event, whatever the
+    // rules read.
+    let probes = (!policy.windows.is_empty() || !policy.histories.is_empty()).then(|| {
+        super::windows::probe(
+            policy,
+            state,
+            event.time(),
+            kind,
+            &mut |a| facts.get(a, None),
+            &mut memo,
+        )
+    });
     for (i, rule) in policy.rules.iter().enumerate() {
         // A rule that cannot hold on this kind of event is quiet (`explain` evaluates it
         // anyway, to show what it read).
@@ -200,6 +218,7 @@ pub fn evaluate(
             kind,
             memo: (!tracing).then_some(&mut memo),
             tracing,
+            probes: probes.as_ref(),
         };
         let mut outcome = match rule.when.eval(&mut e) {
             // Findings are keyed by (event, rule id): of several entries of one id, the
@@ -255,6 +274,10 @@ pub fn evaluate(
                     excepted,
                     reads,
                     detail: detail_text,
+                    probes: probes
+                        .as_ref()
+                        .map(|p| p.take_reads(policy))
+                        .unwrap_or_default(),
                 });
             }
         } else if outcome == Outcome::NotApplicable {
@@ -275,9 +298,11 @@ pub fn evaluate(
         &facts,
         kind,
         &mut memo,
+        probes.as_ref(),
         &out.findings,
         &mut out.tally,
     );
+    out.probes = probes;
     out
 }
 
@@ -333,6 +358,7 @@ fn tally(
     facts: &Facts<'_>,
     kind: KindMask,
     memo: &mut Memo,
+    probes: Option<&super::windows::Probes>,
     findings: &[Finding],
     t: &mut Tally,
 ) {
@@ -341,6 +367,7 @@ fn tally(
         kind,
         memo: Some(memo),
         tracing: false,
+        probes,
     };
     for (i, s) in policy.surfaces.iter().enumerate().take(64) {
         let Some(share) = &s.share else {

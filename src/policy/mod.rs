@@ -13,6 +13,7 @@ pub mod near;
 mod ops;
 pub mod readiness;
 pub mod template;
+pub mod windows;
 
 pub use eval::{evaluate, Evaluation, Outcome, RuleTrace, Trace};
 pub use load::{load, shipped, PolicyError, DEFAULT_POLICY, SHIPPED};

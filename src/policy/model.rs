@@ -200,6 +200,10 @@ pub struct Policy {
     pub conditions: BTreeMap<String, String>,
     /// The `rollout_daily` counters.
     pub counters: Vec<CounterDef>,
+    /// Counts over a window (`[windows.NAME]`), in name order.
+    pub windows: Vec<super::windows::WindowDef>,
+    /// First-seen histories (`[histories.NAME]`), in name order.
+    pub histories: Vec<super::windows::HistoryDef>,
     /// The readiness status rule.
     pub readiness: ReadinessDef,
     /// How long an interactive Partner Center sign-in stands for a dashboard session.

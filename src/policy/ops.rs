@@ -392,6 +392,7 @@ mod tests {
             conditions: &conditions,
             scope: None,
             compiled: &done,
+            probes: &crate::policy::windows::ProbeNames::default(),
         };
         let mut problems = Vec::new();
         let c = compile(&v["c"], "rules[0].when", &env, &mut problems);
@@ -409,6 +410,7 @@ mod tests {
             kind: 1,
             memo: None,
             tracing: false,
+            probes: None,
         };
         c.eval(&mut e)
     }

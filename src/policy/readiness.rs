@@ -39,6 +39,7 @@ pub fn status(
         kind: KindMask::MAX,
         memo: None,
         tracing: false,
+        probes: None,
     };
     if policy.readiness.blocked.eval(&mut e) == Tri::True {
         Readiness::Blocked

@@ -12,6 +12,7 @@ mod replay;
 mod rollout;
 mod suppress;
 mod tenant;
+mod windows;
 
 pub use directory::{DirectoryRoleChange, MAX_DIRECTORY_ROLES_PER_USER};
 pub use exceptions::ExceptionState;
@@ -21,6 +22,10 @@ pub use rollout::{DayCounters, Readiness, ShareCount, Tally};
 pub use suppress::{Quiet, Suppressions, MAX_SUPPRESSIONS};
 pub use tenant::{
     Directory, PcSession, SurfaceOverride, TenantState, UserState, DEFAULT_REPLAY_WINDOW_DAYS,
+};
+pub use windows::{
+    HistoryState, Sight, This, WindowState, COUNT_CAP, MAX_ENTRIES, MAX_GROUPS, MAX_VALUES,
+    MAX_VALUES_PER_GROUP,
 };
 
 use dashmap::mapref::one::RefMut;

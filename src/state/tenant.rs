@@ -106,6 +106,12 @@ pub struct TenantState {
     /// Rules quiet after a finding (`suppress`), by rule and key.
     #[serde(default, skip_serializing_if = "super::Suppressions::is_empty")]
     pub suppressions: super::Suppressions,
+    /// Counts over a window (`[windows.NAME]`), by window name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub windows: BTreeMap<String, super::WindowState>,
+    /// First-seen histories (`[histories.NAME]`), by history name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub histories: BTreeMap<String, super::HistoryState>,
     /// The exception counts kept up to date (derived from `exceptions`; rebuilt after a
     /// restore).
     #[serde(skip)]

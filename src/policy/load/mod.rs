@@ -12,6 +12,7 @@ mod sections;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use rules::parse_span;
 pub use sections::{ROLLOUT_COUNTER_COLUMNS, ROLLOUT_SHARE_COLUMNS};
 
 use extend::extend;

@@ -30,6 +30,8 @@ const TOP_KEYS: &[&str] = &[
     "mfa",
     "exceptions",
     "directory",
+    "windows",
+    "histories",
 ];
 
 /// The `rollout_daily` column groups a surface's share can fill.
@@ -73,11 +75,13 @@ pub(super) fn build(t: &Table, cx: &mut Cx) -> Option<Policy> {
         }
     };
     let compiled = compile::Compiled::default();
+    let probe_names = crate::policy::windows::ProbeNames::of(t);
     let env = Env {
         lists: &lists,
         conditions: &conditions,
         scope: Some(Scope::Event),
         compiled: &compiled,
+        probes: &probe_names,
     };
     // Every named condition is checked, used or not (its scope where it is used).
     let any_scope = Env { scope: None, ..env };
@@ -89,6 +93,8 @@ pub(super) fn build(t: &Table, cx: &mut Cx) -> Option<Policy> {
             &mut cx.problems,
         );
     }
+    let windows = crate::policy::windows::windows(t, &env, &mut cx.problems);
+    let histories = crate::policy::windows::histories(t, &env, &mut cx.problems);
     let surfaces = surfaces(t, cx, &env);
     let (pages, page_index) = pages(t, cx, partner_roles);
     let rules = rules(t, cx, &env, &surfaces);
@@ -144,6 +150,8 @@ pub(super) fn build(t: &Table, cx: &mut Cx) -> Option<Policy> {
             .map(|(k, v)| (k.clone(), v.to_string()))
             .collect(),
         counters,
+        windows,
+        histories,
         readiness: readiness?,
         session_max_age_secs: session_max_age_secs?,
         partner_center_apps,
