@@ -20,6 +20,9 @@ use mfa_audit::pipeline::{Origin, Processor};
 use mfa_audit::policy::Finding;
 use mfa_audit::sink::{DeadLetter, RowSink};
 
+/// dhat allows one profiler at a time: the tests take turns.
+static ONE_PROFILER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// dhat's heap profiler in its testing mode counts every allocation of the process.
 #[global_allocator]
 static ALLOCATOR: dhat::Alloc = dhat::Alloc;
@@ -129,8 +132,11 @@ fn count(p: &Processor, clean: &[String], flat: bool, first: usize) -> (u64, u32
 
 #[test]
 fn clean_sign_ins_allocate_nothing_per_event() {
+    let _one = ONE_PROFILER.lock().unwrap_or_else(|e| e.into_inner());
     let _profiler = dhat::Profiler::builder().testing().build();
-    let p = common::processor_all_shipped();
+    // The compliance versions: every shipped policy but the detection pack, whose windows
+    // and histories record sign-ins (below).
+    let p = common::processor_of(&COMPLIANCE);
     let clean = clean_sign_ins(&p);
 
     // Our path: decoding, judging under four policies, applying. Only the replay sets
@@ -153,5 +159,43 @@ fn clean_sign_ins_allocate_nothing_per_event() {
         whole <= 3000 + 150,
         "{whole} allocations for 3000 whole records ({:.2} per event)",
         whole as f64 / 3000.0
+    );
+}
+
+/// The shipped compliance versions (every shipped policy but the detection pack).
+const COMPLIANCE: [&str; 4] = [
+    "partner-mfa-2019-09",
+    "partner-mfa-2020-05",
+    "partner-mfa-2026",
+    "azure-mandatory-mfa",
+];
+
+/// With the detection pack beside the compliance versions, a clean sign-in allocates for
+/// what the pack's windows and history read and record: the group keys and the tuple of
+/// each (`sign_in.user_id`, `sign_in.ip`, the country), and the per-event lists of what
+/// they read; a bounded handful per event, never growing with the stream.
+#[test]
+fn the_detection_pack_allocates_a_bounded_handful_per_sign_in() {
+    let _one = ONE_PROFILER.lock().unwrap_or_else(|e| e.into_inner());
+    let _profiler = dhat::Profiler::builder().testing().build();
+    let mut names = COMPLIANCE.to_vec();
+    names.push("entra-signin-detections");
+    assert_eq!(
+        names.len(),
+        mfa_audit::policy::SHIPPED.len(),
+        "a shipped policy unaccounted for"
+    );
+    let p = common::processor_of(&names);
+    let clean = clean_sign_ins(&p);
+    let (n, events) = count(&p, &clean, true, 30_000_000);
+    assert_eq!(events, 3000);
+    let per_event = n as f64 / 3000.0;
+    assert!(
+        per_event <= 8.0,
+        "{n} allocations for 3000 sign-ins ({per_event:.2} per event)"
+    );
+    assert!(
+        per_event >= 1.0,
+        "the pack's windows read nothing? {n} allocations"
     );
 }

@@ -235,13 +235,26 @@ fn policy_list_show_and_check_describe_the_shipped_versions() {
         "partner-mfa-2019-09",
         "partner-mfa-2020-05",
         "azure-mandatory-mfa",
+        "entra-signin-detections",
     ] {
         assert!(t.lines().any(|l| l.starts_with(&format!("{name}:"))), "{t}");
     }
     assert_eq!(
         t.lines().filter(|l| !l.starts_with(' ')).count(),
-        4,
-        "four versions: {t}"
+        5,
+        "four versions and the detection pack: {t}"
+    );
+    assert!(
+        t.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()
+            == [
+                "entra_sign_ins",
+                "detections",
+                "(counts",
+                "toward",
+                "no",
+                "readiness)"
+            ]),
+        "{t}"
     );
     assert!(
         t.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()

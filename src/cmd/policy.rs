@@ -16,10 +16,11 @@ pub fn run(cmd: &PolicyCommand) -> Result<(), AppError> {
                 };
                 println!("{name}{default}: {}, {} rules", p.title, p.rules.len());
                 for s in &p.surfaces {
-                    let from = s.enforced_from.map_or_else(
-                        || "never enforced (readiness only)".into(),
-                        |d| format!("enforced from {}", d.day()),
-                    );
+                    let from = match (s.enforced_from, s.readiness) {
+                        (Some(d), _) => format!("enforced from {}", d.day()),
+                        (None, true) => "never enforced (readiness only)".into(),
+                        (None, false) => "detections (counts toward no readiness)".into(),
+                    };
                     let postpone = s
                         .postpone_until
                         .map(|d| format!("; a tenant may postpone it to {}", d.day()))

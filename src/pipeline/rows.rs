@@ -31,7 +31,7 @@ impl Processor {
     /// The rollout rows of some tenants, every day, policy by policy, in the order given.
     pub fn rollout_rows_for(&self, tenants: &[String]) -> Vec<RolloutRow> {
         let mut rows = Vec::new();
-        for e in &self.engines {
+        for e in self.engines.iter().filter(|e| e.policy.readiness.is_some()) {
             for id in tenants {
                 e.state.with_tenant(id, |t| {
                     for (day, counters) in &t.days {
@@ -49,7 +49,7 @@ impl Processor {
     /// before, but for their `version`.
     pub fn rollout_rows_changed(&self, changed: &BTreeMap<String, ChangedDays>) -> Vec<RolloutRow> {
         let mut rows = Vec::new();
-        for e in &self.engines {
+        for e in self.engines.iter().filter(|e| e.policy.readiness.is_some()) {
             for (id, c) in changed {
                 e.state.with_tenant(id, |t| {
                     for day in c.rollout_days(t) {
@@ -67,7 +67,7 @@ impl Processor {
     /// share, policy by policy.
     pub fn surface_rows_for(&self, tenants: &[String]) -> Vec<SurfaceRow> {
         let mut rows = Vec::new();
-        for e in &self.engines {
+        for e in self.engines.iter().filter(|e| e.policy.readiness.is_some()) {
             for id in tenants {
                 e.state.with_tenant(id, |t| {
                     for (day, counters) in &t.days {
@@ -83,7 +83,7 @@ impl Processor {
     /// into, and every day from a `policy_override` on.
     pub fn surface_rows_changed(&self, changed: &BTreeMap<String, ChangedDays>) -> Vec<SurfaceRow> {
         let mut rows = Vec::new();
-        for e in &self.engines {
+        for e in self.engines.iter().filter(|e| e.policy.readiness.is_some()) {
             for (id, c) in changed {
                 e.state.with_tenant(id, |t| {
                     for day in c.surface_days(t) {
@@ -105,7 +105,7 @@ impl Processor {
     /// The agents rows of some tenants, policy by policy.
     pub fn agent_rows_for(&self, tenants: &[String]) -> Vec<AgentRow> {
         let mut rows = Vec::new();
-        for e in &self.engines {
+        for e in self.engines.iter().filter(|e| e.policy.readiness.is_some()) {
             for id in tenants {
                 e.state.with_tenant(id, |t| {
                     let mut users: Vec<_> = t.users.iter().filter(|(_, u)| u.ever_role).collect();
@@ -217,7 +217,7 @@ impl Processor {
     /// One line per policy and tenant: readiness as of the tenant's newest event.
     pub fn readiness(&self) -> Vec<TenantReadiness> {
         let mut out = Vec::new();
-        for e in &self.engines {
+        for e in self.engines.iter().filter(|e| e.policy.readiness.is_some()) {
             for id in e.state.tenant_ids() {
                 e.state.with_tenant(&id, |t| {
                     let Some((&day, counters)) = t.days.iter().next_back() else {

@@ -372,6 +372,14 @@ pub(crate) fn test(op: &Op, v: Option<&Val<'_>>) -> Tri {
         _ => Tri::Unknown,
     };
     match op {
+        // An empty list (a pack's list shipped for a team to fill, such as
+        // `allowed_countries`) decides nothing: `in` and `not_in` on it are unknown.
+        Op::InText(list, _) if list.is_empty() => Tri::Unknown,
+        Op::InInt(list, _) if list.is_empty() => Tri::Unknown,
+        Op::Contains(list) | Op::Prefixes(list) | Op::Substr(list) if list.is_empty() => {
+            Tri::Unknown
+        }
+        Op::Globs(list) if list.is_empty() => Tri::Unknown,
         Op::EqText(c) => Tri::from_bool(text_eq(&v.as_text(), c)),
         Op::NeText(c) => Tri::from_bool(!text_eq(&v.as_text(), c)),
         Op::InText(list, negated) => {

@@ -204,8 +204,9 @@ pub struct Policy {
     pub windows: Vec<super::windows::WindowDef>,
     /// First-seen histories (`[histories.NAME]`), in name order.
     pub histories: Vec<super::windows::HistoryDef>,
-    /// The readiness status rule.
-    pub readiness: ReadinessDef,
+    /// The readiness status rule; `None` for a policy of detections (every surface has
+    /// `readiness = false`), which writes no rollout rows and has no readiness line.
+    pub readiness: Option<ReadinessDef>,
     /// How long an interactive Partner Center sign-in stands for a dashboard session.
     pub session_max_age_secs: i64,
     /// App ids / display names of Partner Center sign-ins, lower-cased.

@@ -284,6 +284,8 @@ fn texts(v: &Value, at: &str, env: &Env<'_>, problems: &mut Vec<String>) -> Opti
 fn ints(v: &Value, at: &str, env: &Env<'_>, problems: &mut Vec<String>) -> Option<Arc<[i64]>> {
     let named = |l: &List| match l {
         List::Ints(i) => Some(Arc::clone(i)),
+        // An empty list has no type: it serves either (and decides nothing).
+        List::Texts(t) if t.is_empty() => Some(Arc::from(Vec::new())),
         List::Texts(_) => None,
     };
     list_value(
@@ -380,6 +382,7 @@ mod tests {
         l.insert("admin_pages".into(), texts(&["*/billing/*", "*/users*"]));
         l.insert("tools".into(), texts(&["python-requests", "curl/"]));
         l.insert("methods".into(), texts(&["mfa", "ngcmfa"]));
+        l.insert("to_fill".into(), texts(&[]));
         l
     }
 
@@ -413,6 +416,26 @@ mod tests {
             probes: None,
         };
         c.eval(&mut e)
+    }
+
+    #[test]
+    fn an_empty_list_decides_nothing() {
+        let country = Some(Val::Text("BR"));
+        for c in [
+            r#"{ attr = "sign_in.country", not_in = "to_fill" }"#,
+            r#"{ attr = "sign_in.country", in = "to_fill" }"#,
+            r#"{ attr = "sign_in.country", contains = "to_fill" }"#,
+            r#"{ attr = "sign_in.country", glob = "to_fill" }"#,
+            r#"{ attr = "sign_in.country", prefix = "to_fill" }"#,
+        ] {
+            assert_eq!(eval(c, Attr::SignInCountry, country), Tri::Unknown, "{c}");
+        }
+        // An empty list serves a number attribute too, and absent still reads `if_absent`.
+        let code = Some(Val::Int(50126));
+        let in_codes = r#"{ attr = "sign_in.error_code", in = "to_fill" }"#;
+        assert_eq!(eval(in_codes, Attr::SignInErrorCode, code), Tri::Unknown);
+        let absent = r#"{ attr = "sign_in.country", not_in = "to_fill", if_absent = false }"#;
+        assert_eq!(eval(absent, Attr::SignInCountry, None), Tri::False);
     }
 
     #[test]

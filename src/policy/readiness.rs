@@ -41,9 +41,14 @@ pub fn status(
         tracing: false,
         probes: None,
     };
-    if policy.readiness.blocked.eval(&mut e) == Tri::True {
+    // A policy of detections has no readiness: nothing asks it (no rollout rows, no
+    // readiness line); were it asked, nothing blocks and nothing is ready.
+    let Some(readiness) = &policy.readiness else {
+        return Readiness::AtRisk;
+    };
+    if readiness.blocked.eval(&mut e) == Tri::True {
         Readiness::Blocked
-    } else if policy.readiness.ready.eval(&mut e) == Tri::True {
+    } else if readiness.ready.eval(&mut e) == Tri::True {
         Readiness::Ready
     } else {
         Readiness::AtRisk

@@ -34,9 +34,14 @@ pub fn processor(policy_name: &str) -> Processor {
 
 /// A processor with empty state under every shipped policy at once.
 pub fn processor_all_shipped() -> Processor {
-    let policies = policy::SHIPPED
+    processor_of(&policy::SHIPPED.map(|(name, _)| name))
+}
+
+/// A processor with empty state under these shipped policies (by name) at once.
+pub fn processor_of(names: &[&str]) -> Processor {
+    let policies = names
         .iter()
-        .map(|(name, _)| Arc::new(policy::load(name).unwrap()))
+        .map(|name| Arc::new(policy::load(name).unwrap()))
         .collect();
     Processor::with_policies(policies, TokenReader::new(1000), Arc::new(Metrics::new()))
 }

@@ -26,8 +26,9 @@ use thiserror::Error;
 use toml::{Table, Value};
 
 /// The policy versions that ship with the tool (the files in `policies/`): the Partner
-/// Center versions oldest first, then Azure's mandatory MFA.
-pub const SHIPPED: [(&str, &str); 4] = [
+/// Center versions oldest first, then Azure's mandatory MFA, then the sign-in detection
+/// pack (detections, not compliance: its surface counts toward no readiness).
+pub const SHIPPED: [(&str, &str); 5] = [
     (
         "partner-mfa-2019-09",
         include_str!("../../../policies/partner-mfa-2019-09.toml"),
@@ -43,6 +44,10 @@ pub const SHIPPED: [(&str, &str); 4] = [
     (
         "azure-mandatory-mfa",
         include_str!("../../../policies/azure-mandatory-mfa.toml"),
+    ),
+    (
+        "entra-signin-detections",
+        include_str!("../../../policies/entra-signin-detections.toml"),
     ),
 ];
 

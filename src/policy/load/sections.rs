@@ -100,25 +100,49 @@ pub(super) fn build(t: &Table, cx: &mut Cx) -> Option<Policy> {
     let rules = rules(t, cx, &env, &surfaces);
     check_shares(cx, &surfaces, t);
     let counters = counters(t, cx, &env);
-    let readiness = readiness(
-        t,
-        cx,
-        &Env {
-            scope: Some(Scope::Day),
-            ..env
-        },
-    );
-    let session = cx.table(t, "session", "").cloned().unwrap_or_default();
-    cx.unknown_keys(
-        &session,
-        &["max_age_hours", "partner_center_apps"],
-        "session",
-    );
-    let session_max_age_secs = cx
-        .integer(&session, "max_age_hours", "session", 1)
-        .map(|h| h * 3600);
-    let partner_center_apps = lower(cx.strings(&session, "partner_center_apps", "session"));
-    let mfa = cx.table(t, "mfa", "").cloned().unwrap_or_default();
+    // A policy of detections (every surface `readiness = false`) needs no `[readiness]`,
+    // `[session]`, `[mfa]` or `[exceptions]`: without them it has no readiness, carries
+    // no dashboard session from a sign-in, reads MFA from the record alone (no `[mfa]`
+    // lists) and has no exception reasons.
+    let detections = !surfaces.is_empty() && surfaces.iter().all(|s| !s.readiness);
+    let readiness = if detections && !t.contains_key("readiness") {
+        Some(None)
+    } else {
+        readiness(
+            t,
+            cx,
+            &Env {
+                scope: Some(Scope::Day),
+                ..env
+            },
+        )
+        .map(Some)
+    };
+    let (session_max_age_secs, partner_center_apps) = if detections && !t.contains_key("session") {
+        (Some(0), Vec::new())
+    } else {
+        let session = cx.table(t, "session", "").cloned().unwrap_or_default();
+        cx.unknown_keys(
+            &session,
+            &["max_age_hours", "partner_center_apps"],
+            "session",
+        );
+        (
+            cx.integer(&session, "max_age_hours", "session", 1)
+                .map(|h| h * 3600),
+            lower(cx.strings(&session, "partner_center_apps", "session")),
+        )
+    };
+    let no_mfa = detections && !t.contains_key("mfa");
+    let mfa = if no_mfa {
+        toml::Table::from_iter([
+            ("satisfied_details".to_owned(), Value::Array(Vec::new())),
+            ("second_factor_methods".to_owned(), Value::Array(Vec::new())),
+            ("demanded_error_codes".to_owned(), Value::Array(Vec::new())),
+        ])
+    } else {
+        cx.table(t, "mfa", "").cloned().unwrap_or_default()
+    };
     cx.unknown_keys(
         &mfa,
         &[
@@ -136,7 +160,14 @@ pub(super) fn build(t: &Table, cx: &mut Cx) -> Option<Policy> {
     };
     let second_factor_methods = lower(cx.strings(&mfa, "second_factor_methods", "mfa"));
     let mfa_demanded_error_codes = error_codes(&mfa, cx);
-    let (exception_response_business_days, exception_reasons) = exceptions(t, cx);
+    let (exception_response_business_days, exception_reasons) =
+        if detections && !t.contains_key("exceptions") {
+            // No reason covers anything; the response time, which only the readiness
+            // counts read, is Microsoft's ("up to three business days").
+            (Some(3), BTreeMap::new())
+        } else {
+            exceptions(t, cx)
+        };
     let (directory_groups, directory_roles) = super::directory::directory(t, cx);
 
     Some(Policy {
