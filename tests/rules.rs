@@ -1054,3 +1054,55 @@ when = { all = [
         assert!(err.contains(want), "{want}\n{err}");
     }
 }
+
+/// `explain` says which item of a list or which pattern a test matched, lists a value
+/// read by several tests once, and calls a detection's finding a detection.
+#[test]
+fn explain_names_what_matched_and_reads_each_value_once() {
+    let case = common::case(&common::root().join("tests/conformance/entra_signin_detections.json"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut lines: Vec<String> = case["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(common::document)
+        .collect();
+    // A legacy-protocol sign-in: LEGACY_PROTOCOL tests `clientAppUsed` against two lists.
+    lines.push(
+        serde_json::json!({"id": "legacy-1", "createdDateTime": "2026-11-03T10:00:00Z",
+            "userId": "00000000-0000-4000-8000-000000000099", "appId": "00000002-0000-0ff1-ce00-000000000000",
+            "clientAppUsed": "IMAP4", "isInteractive": false, "status": {"errorCode": 0},
+            "authenticationRequirement": "singleFactorAuthentication", "tokenIssuerType": "AzureAD",
+            "homeTenantId": "11111111-1111-4111-8111-111111111111",
+            "resourceTenantId": "11111111-1111-4111-8111-111111111111", "userType": "Member"})
+        .to_string(),
+    );
+    std::fs::write(tmp.path().join("s.ndjson"), lines.join("\n") + "\n").unwrap();
+    let explain = |policy: &str, event: &str, rule: &str| {
+        let o = common::bin()
+            .current_dir(tmp.path())
+            .args(["explain", "--input", "s.ndjson", "--policy", policy])
+            .args(["--event-id", event, "--rule", rule])
+            .output()
+            .unwrap();
+        common::ok(o, "explain")
+    };
+    let tool = explain(
+        "entra-signin-detections",
+        "det-46",
+        "ATTACK_TOOL_USER_AGENT",
+    );
+    assert!(tool.contains("ATTACK_TOOL_USER_AGENT FIRED"), "{tool}");
+    assert!(
+        tool.contains("      matched: sign_in.user_agent contains \"python-requests\"\n"),
+        "{tool}"
+    );
+    assert!(tool.contains("medium; a detection, no exception"), "{tool}");
+    let legacy = explain("partner-mfa-2020-05", "legacy-1", "LEGACY_PROTOCOL");
+    assert!(legacy.contains("LEGACY_PROTOCOL FIRED"), "{legacy}");
+    let read = legacy
+        .lines()
+        .find(|l| l.trim_start().starts_with("read:"))
+        .unwrap();
+    assert_eq!(read.matches("sign_in.client_app = ").count(), 1, "{read}");
+}

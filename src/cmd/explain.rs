@@ -7,6 +7,8 @@ use super::{each_document, processor};
 use crate::cli::ExplainArgs;
 use mfa_audit::event::scrub;
 use mfa_audit::pipeline::Explained;
+use mfa_audit::policy::attr::Attr;
+use mfa_audit::policy::cond::{Cond, Op};
 use mfa_audit::policy::{Policy, RuleTrace};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
@@ -155,12 +157,14 @@ pub fn json_lines(e: &Explained, policies: &[&Policy], only: &BTreeSet<&str>) ->
     out
 }
 
-/// The attributes read, in the order the condition read them.
+/// The attributes read, in the order the condition first read them: a value read by
+/// several tests is listed once.
 fn value_list(t: &RuleTrace, state: bool) -> Option<String> {
+    let mut listed = std::collections::HashSet::new();
     let items: Vec<String> = t
         .reads
         .iter()
-        .filter(|(a, _)| a.from_state() == state)
+        .filter(|(a, _)| a.from_state() == state && listed.insert(*a))
         .map(|(a, v)| {
             let v = if v.is_null() {
                 "(absent)".to_owned()
@@ -248,6 +252,12 @@ pub fn text(e: &Explained, policies: &[&Policy], only: &BTreeSet<&str>) -> Strin
                 rule.severity.name(),
                 if t.enforced {
                     "enforced"
+                } else if policy
+                    .surfaces
+                    .get(rule.surface)
+                    .is_some_and(|x| !x.readiness)
+                {
+                    "a detection"
                 } else {
                     "readiness only"
                 },
@@ -261,6 +271,12 @@ pub fn text(e: &Explained, policies: &[&Policy], only: &BTreeSet<&str>) -> Strin
             let _ = writeln!(s, "      read:  {read}");
             if let Some(state) = value_list(t, true) {
                 let _ = writeln!(s, "      state: {state}");
+            }
+            let mut matched = Vec::new();
+            let read_value = |a: Attr| t.reads.iter().find(|(x, _)| *x == a).map(|(_, v)| v);
+            list_matches(&rule.when, &read_value, &mut matched);
+            if !matched.is_empty() {
+                let _ = writeln!(s, "      matched: {}", scrub::terminal(&matched.join("; ")));
             }
             let _ = writeln!(s, "      when:  {}", rule.when_source);
             for (name, body) in policy.conditions_used(&rule.when_source) {
@@ -280,4 +296,72 @@ pub fn text(e: &Explained, policies: &[&Policy], only: &BTreeSet<&str>) -> Strin
     }
     s.push('\n');
     s
+}
+
+/// For each test over a list or patterns (`in`, `glob`, `prefix`, `contains`, `regex`)
+/// that holds on the value read, which item or pattern it matched: `sign_in.user_agent
+/// contains "python-requests"`. Named conditions are followed; what was not read is not
+/// shown.
+fn list_matches<'v>(c: &Cond, read: &dyn Fn(Attr) -> Option<&'v Value>, out: &mut Vec<String>) {
+    match c {
+        Cond::All(parts) | Cond::Any(parts) => {
+            for p in parts {
+                list_matches(p, read, out);
+            }
+        }
+        Cond::Not(p) => list_matches(p, read, out),
+        Cond::Named(n) => list_matches(&n.body, read, out),
+        Cond::Test(attr, ops) => {
+            let Some(v) = read(*attr) else { return };
+            let texts: Vec<&str> = match v {
+                Value::String(t) => vec![t.as_str()],
+                Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+                _ => return,
+            };
+            for op in ops {
+                if let Some(hit) = texts.iter().find_map(|t| op_match(op, t)) {
+                    let line = format!("{} {hit}", attr.name());
+                    if !out.contains(&line) {
+                        out.push(line);
+                    }
+                }
+            }
+        }
+        Cond::Bool(..) | Cond::Kind(..) | Cond::Probe(..) => {}
+    }
+}
+
+/// What of `op` matched `text` (ignoring ASCII case, as the evaluator compares), if any.
+fn op_match(op: &Op, text: &str) -> Option<String> {
+    let t = text.trim();
+    let lower = t.to_ascii_lowercase();
+    let quoted = |x: &str| serde_json::to_string(x).unwrap_or_default();
+    match op {
+        Op::InText(list, false) | Op::Contains(list) => list
+            .iter()
+            .find(|x| x.trim().eq_ignore_ascii_case(t))
+            .map(|x| format!("in {}", quoted(x))),
+        Op::Glob(g) => g
+            .is_match(t)
+            .then(|| format!("glob {}", quoted(g.glob().glob()))),
+        Op::Globs(gs) => gs
+            .iter()
+            .find(|g| g.is_match(t))
+            .map(|g| format!("glob {}", quoted(g.glob().glob()))),
+        Op::Prefix(p) => lower
+            .starts_with(&p.to_ascii_lowercase())
+            .then(|| format!("prefix {}", quoted(p))),
+        Op::Prefixes(ps) => ps
+            .iter()
+            .find(|p| lower.starts_with(&p.to_ascii_lowercase()))
+            .map(|p| format!("prefix {}", quoted(p))),
+        Op::Substr(subs) => subs
+            .iter()
+            .find(|x| lower.contains(x.as_str()))
+            .map(|x| format!("contains {}", quoted(x))),
+        Op::Regex(r) => r
+            .find(t)
+            .map(|m| format!("regex {} (at {})", quoted(r.as_str()), quoted(m.as_str()))),
+        _ => None,
+    }
 }
