@@ -115,10 +115,11 @@ fn several_policies_in_one_pass_write_the_union_of_separate_runs() {
     );
 }
 
-/// The four shipped versions in one pass, over a generated sample and every conformance
-/// event (2026 API and dashboard events, Azure sign-ins, overrides valid and not).
+/// The shipped policies in one pass (the four versions and the detection pack), over a
+/// generated sample and every conformance event (2026 API and dashboard events, Azure
+/// sign-ins, overrides valid and not, the pack's detections).
 #[test]
-fn the_four_shipped_policies_in_one_pass_write_the_union_of_four_runs() {
+fn the_shipped_policies_in_one_pass_write_the_union_of_separate_runs() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     sample(dir, 4, 3000, 5);
@@ -130,7 +131,7 @@ fn the_four_shipped_policies_in_one_pass_write_the_union_of_four_runs() {
     }
     std::fs::write(dir.join("s.ndjson"), text).unwrap();
     let shipped: Vec<&str> = mfa_audit::policy::SHIPPED.iter().map(|(n, _)| *n).collect();
-    assert_eq!(shipped.len(), 4, "{shipped:?}");
+    assert_eq!(shipped.len(), 5, "{shipped:?}");
     assert_union_of_separate_runs(dir, &shipped);
     // The new versions' surfaces reach rollout_surfaces, "MFA demanded" included.
     let surfaces = rows(&dir.join("all/rollout_surfaces.ndjson"));
