@@ -70,14 +70,21 @@ pub struct Finding {
     #[serde(serialize_with = "crate::event::scrub::ser")]
     pub detail: String,
     /// The attributes the rule carries (`context = [...]`), name to value; absent ones
-    /// left out. Not written when the rule carries none (rows stay as they were).
-    #[serde(skip_serializing_if = "Context::is_empty")]
+    /// left out. Not written when the rule carries none (rows stay as they were); else
+    /// written as JSON text, in files as in ClickHouse's `String` column, so that a
+    /// findings file loads into ClickHouse 18.16 as it is (it reads no object into a
+    /// `String`).
+    #[serde(
+        skip_serializing_if = "Context::is_empty",
+        serialize_with = "context_text"
+    )]
     pub context: Context,
 }
 
 /// A finding's `context`: attribute name to value (text, bool, number or list), in the
-/// rule's order. Written as a JSON object in NDJSON rows and as JSON text in
-/// ClickHouse's `findings.context` column; texts are scrubbed as the row's are.
+/// rule's order, written as the text of a JSON object (in NDJSON rows, ClickHouse's
+/// `findings.context` column and the findings topic alike); texts are scrubbed as the
+/// row's are.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Context(pub Vec<(&'static str, serde_json::Value)>);
 
@@ -115,6 +122,10 @@ impl Serialize for Scrubbed<'_> {
             other => other.serialize(s),
         }
     }
+}
+
+fn context_text<S: serde::Serializer>(c: &Context, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&c.to_json_text())
 }
 
 fn by_name_severity<S: serde::Serializer>(v: &Severity, s: S) -> Result<S::Ok, S::Error> {

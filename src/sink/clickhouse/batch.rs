@@ -97,28 +97,8 @@ fn ndjson<T: serde::Serialize>(rows: &[T], line: &mut Vec<u8>) -> Bytes {
 impl RowSink for Batch {
     type Error = std::convert::Infallible;
     fn finding(&mut self, f: &Finding) -> Result<(), Self::Error> {
-        if f.context.is_empty() {
-            Self::push(&mut self.findings, &mut self.line, f);
-        } else {
-            // `findings.context` is a `String` column (JSON text): ClickHouse 18.16 reads
-            // no object into it. The findings topic gets these same lines.
-            #[derive(serde::Serialize)]
-            struct Row<'a> {
-                #[serde(flatten)]
-                finding: &'a Finding,
-                context: String,
-            }
-            let mut without = f.clone();
-            let context = std::mem::take(&mut without.context).to_json_text();
-            Self::push(
-                &mut self.findings,
-                &mut self.line,
-                &Row {
-                    finding: &without,
-                    context,
-                },
-            );
-        }
+        // `context`, when any, is JSON text (`Finding`'s own serialisation).
+        Self::push(&mut self.findings, &mut self.line, f);
         self.rows += 1;
         Ok(())
     }
