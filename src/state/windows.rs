@@ -53,6 +53,16 @@ pub const MAX_VALUES_PER_GROUP: usize = 256;
 /// eight times a span, never per event.
 const SWEEPS_PER_SPAN: i64 = 8;
 
+/// Whether a sweep is due at `now` (none done in the last `span / SWEEPS_PER_SPAN`): then
+/// it is recorded in `swept`, and the edge before which entries are spent is returned.
+fn sweep_due(swept: &mut Option<EventTime>, now: EventTime, span: i64) -> Option<EventTime> {
+    if swept.is_some_and(|s| now.0.saturating_sub(s.0) < span / SWEEPS_PER_SPAN) {
+        return None;
+    }
+    *swept = Some(now);
+    Some(EventTime(now.0.saturating_sub(span)))
+}
+
 /// One window of one tenant.
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WindowState {
@@ -263,15 +273,9 @@ impl WindowState {
     /// Drops every group's expired entries (relative to the newest event recorded), and
     /// the groups left empty; at most [`SWEEPS_PER_SPAN`] times a span.
     fn sweep(&mut self, span: i64) {
-        let now = self.newest;
-        if self
-            .swept
-            .is_some_and(|s| now.0.saturating_sub(s.0) < span / SWEEPS_PER_SPAN)
-        {
+        let Some(edge) = sweep_due(&mut self.swept, self.newest, span) else {
             return;
-        }
-        self.swept = Some(now);
-        let edge = EventTime(now.0.saturating_sub(span));
+        };
         let total = &mut self.entries;
         self.groups.retain(|_, g| {
             g.expire(edge, total);
@@ -456,15 +460,9 @@ impl HistoryState {
     /// Drops the tuples a span older than the newest event, and the groups left with no
     /// event for a span; at most [`SWEEPS_PER_SPAN`] times a span.
     fn sweep(&mut self, span: i64) {
-        let now = self.newest;
-        if self
-            .swept
-            .is_some_and(|s| now.0.saturating_sub(s.0) < span / SWEEPS_PER_SPAN)
-        {
+        let Some(edge) = sweep_due(&mut self.swept, self.newest, span) else {
             return;
-        }
-        self.swept = Some(now);
-        let edge = EventTime(now.0.saturating_sub(span));
+        };
         let mut values = 0;
         self.groups.retain(|_, g| {
             if g.last <= edge {

@@ -9,12 +9,17 @@ use crate::event::directory::{DirectoryAudit, RoleChange};
 use crate::event::token::Signature;
 use crate::event::wire::{self, device_flags, CaPolicy, DeviceTexts, Location, Text};
 use crate::event::{ApiCaller, Event, RoleSet, SignIn};
-use crate::state::{DayCounters, TenantState, UserState};
+use crate::state::{TenantState, UserState};
 use std::cell::OnceCell;
 
+mod day;
 mod kinds;
+mod mfa;
 
+pub use day::DayFacts;
 use kinds::{api, audit};
+use mfa::{any_detail, contains_ci_bytes, is_mfa_step, is_partner_center};
+pub use mfa::{mfa_skipped, sign_in_mfa};
 
 fn text<'a>(t: &'a Option<Text<'a>>) -> Option<Val<'a>> {
     t.as_deref().map(|s| Val::Text(s.trim()))
@@ -535,126 +540,4 @@ pub fn into_customer_tenant(s: &SignIn<'_>) -> Option<bool> {
 fn contains_ci(list: &[String], v: &str) -> bool {
     let v = v.trim();
     list.iter().any(|x| x.eq_ignore_ascii_case(v))
-}
-
-/// Whether a sign-in satisfied MFA, by the policy's `[mfa]` lists (EVENTS.md, "MFA
-/// satisfied").
-pub fn sign_in_mfa(policy: &Policy, s: &SignIn<'_>) -> bool {
-    let p = &s.props;
-    let status = p.status.as_ref();
-    if status
-        .and_then(|st| st.error_code)
-        .is_some_and(|c| policy.mfa_demanded_error_codes.contains(&c))
-    {
-        return false;
-    }
-    // A requirement is not a performance: a requirement skipped (by IP, by location)
-    // is no MFA, whatever `authenticationRequirement` says.
-    if mfa_skipped(policy, s) {
-        return false;
-    }
-    let satisfied_text =
-        |t: Option<&str>| t.is_some_and(|t| contains_ci(&policy.mfa_satisfied_details, t));
-    if p.authentication_requirement
-        .as_deref()
-        .is_some_and(|r| r.eq_ignore_ascii_case("multiFactorAuthentication"))
-        && s.succeeded() == Some(true)
-    {
-        return true;
-    }
-    if satisfied_text(status.and_then(|st| st.additional_details.as_deref())) {
-        return true;
-    }
-    p.authentication_details.iter().flatten().any(|d| {
-        d.succeeded == Some(true)
-            && (d
-                .authentication_step_requirement
-                .as_deref()
-                .is_some_and(is_mfa_step)
-                || satisfied_text(d.authentication_step_result_detail.as_deref())
-                || d.authentication_method
-                    .as_deref()
-                    .is_some_and(|m| contains_ci(&policy.second_factor_methods, m)))
-    })
-}
-
-/// `status.additionalDetails` or a step's result detail is one of `[mfa] skipped_details`.
-pub fn mfa_skipped(policy: &Policy, s: &SignIn<'_>) -> bool {
-    !policy.mfa_skipped_details.is_empty()
-        && any_detail(s, |t| contains_ci(&policy.mfa_skipped_details, t))
-}
-
-/// Whether `status.additionalDetails`, or a step's `authenticationStepResultDetail`, says
-/// what `says` looks for.
-fn any_detail(s: &SignIn<'_>, says: impl Fn(&str) -> bool) -> bool {
-    let p = &s.props;
-    p.status
-        .as_ref()
-        .and_then(|st| st.additional_details.as_deref())
-        .is_some_and(&says)
-        || p.authentication_details.iter().flatten().any(|d| {
-            d.authentication_step_result_detail
-                .as_deref()
-                .is_some_and(&says)
-        })
-}
-
-fn is_mfa_step(requirement: &str) -> bool {
-    requirement.eq_ignore_ascii_case("mfa")
-        || contains_ci_bytes(requirement, "multi-factor")
-        || contains_ci_bytes(requirement, "multifactor")
-}
-
-fn contains_ci_bytes(hay: &str, needle: &str) -> bool {
-    hay.as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
-}
-
-fn is_partner_center(policy: &Policy, s: &SignIn<'_>) -> bool {
-    let p = &s.props;
-    [
-        &p.app_id,
-        &p.app_display_name,
-        &p.resource_id,
-        &p.resource_display_name,
-    ]
-    .into_iter()
-    .flatten()
-    .any(|v| contains_ci(&policy.partner_center_apps, v))
-}
-
-/// A tenant's day (or window) as `[readiness]` reads it.
-pub struct DayFacts<'a> {
-    /// The counters.
-    pub counters: &'a DayCounters,
-    /// Whether an enforced surface has a gap that day.
-    pub enforced_gap: bool,
-}
-
-impl DayFacts<'_> {
-    /// Reads a day attribute.
-    pub fn get(&self, attr: Attr) -> Option<Val<'static>> {
-        use Attr as A;
-        let c = self.counters;
-        let int = |n: u64| Some(Val::Int(i64::try_from(n).unwrap_or(i64::MAX)));
-        match attr {
-            A::DayFindings => int(c.findings),
-            A::DayUncoveredLow => int(c.uncovered[0]),
-            A::DayUncoveredMedium => int(c.uncovered[1]),
-            A::DayUncoveredHigh => int(c.uncovered[2]),
-            A::DayUncoveredCritical => int(c.uncovered[3]),
-            A::DayEnforcedGap => Some(Val::Bool(self.enforced_gap)),
-            A::DayPartnerRoleUsers => int(u64::from(c.partner_role_users)),
-            A::DayAgentsRegistered => int(u64::from(c.partner_role_users_registered)),
-            A::DayAgentsUnregistered => int(u64::from(
-                c.partner_role_users
-                    .saturating_sub(c.partner_role_users_registered),
-            )),
-            A::DayExceptionsOpen => int(u64::from(c.exceptions_open)),
-            A::DayExceptionsOverdue => int(u64::from(c.exceptions_overdue)),
-            A::DayExceptionsApproved => int(u64::from(c.exceptions_approved)),
-            _ => None,
-        }
-    }
 }
