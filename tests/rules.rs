@@ -430,17 +430,22 @@ fn explain_names_an_unknown_rule() {
     assert!(err.contains("did you mean LEGACY_PROTOCOL?"), "{err}");
 }
 
+/// What `policy show FILE` prints for a policy file of the repository.
+fn policy_show(file: &str) -> String {
+    let o = common::bin()
+        .args(["policy", "show"])
+        .arg(policy_path(file))
+        .output()
+        .unwrap();
+    common::ok(o, "policy show FILE")
+}
+
 /// `policy show FILE` prints the effective policy (its `extends` resolved): it loads on
 /// its own and gives the rows of the file it came from.
 #[test]
 fn policy_show_of_a_file_prints_the_effective_policy() {
     let tmp = tempfile::tempdir().unwrap();
-    let o = common::bin()
-        .args(["policy", "show"])
-        .arg(policy_path(USER_POLICY))
-        .output()
-        .unwrap();
-    let text = common::ok(o, "policy show FILE");
+    let text = policy_show(USER_POLICY);
     assert!(!text.lines().any(|l| l.starts_with("extends")), "{text}");
     std::fs::write(tmp.path().join("effective.toml"), &text).unwrap();
     sample(tmp.path(), 3, 3000, 5);
@@ -968,12 +973,7 @@ fn windows_and_histories_survive_a_snapshot_at_every_event() {
 #[test]
 fn policy_show_prints_windows_and_histories_that_load_again() {
     let tmp = tempfile::tempdir().unwrap();
-    let o = common::bin()
-        .args(["policy", "show"])
-        .arg(policy_path(WINDOWS_POLICY))
-        .output()
-        .unwrap();
-    let text = common::ok(o, "policy show FILE");
+    let text = policy_show(WINDOWS_POLICY);
     assert!(text.contains("[windows.mfa_denials]"), "{text}");
     assert!(text.contains("[histories.user_apps]"), "{text}");
     let path = tmp.path().join("effective.toml");

@@ -2,13 +2,15 @@
 //! checked and every problem is reported at once, each with its place in the file.
 //!
 //! Here: finding the file and the problem list ([`Cx`]); `extend.rs` lays an extending
-//! file over its base; `sections.rs` builds each section (surfaces, counters, readiness,
-//! exceptions); `rules.rs` the pages and rules.
+//! file over its base; `sections.rs` builds the policy and its surfaces and counters,
+//! `settings.rs` `[readiness]`, the `[mfa]` codes and `[exceptions]`; `rules.rs` the
+//! pages and rules.
 
 mod directory;
 mod extend;
 mod rules;
 mod sections;
+mod settings;
 #[cfg(test)]
 mod tests;
 
